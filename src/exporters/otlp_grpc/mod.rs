@@ -1,0 +1,256 @@
+//! The `otlp_grpc` exporter (also `otlp`): OTLP/gRPC to another collector or backend. Batches that are
+//! still encoded are written as they arrived, without re-encoding.
+
+use std::collections::BTreeMap;
+use std::str::FromStr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use prost::Message;
+use serde::Deserialize;
+use serde_yaml::Value;
+use tonic::codec::CompressionEncoding;
+use tonic::metadata::{MetadataKey, MetadataValue};
+use tonic::transport::{Certificate, Channel, ClientTlsConfig, Endpoint, Identity};
+
+use crate::components::{ConfigResult, ExporterFactory, Host, PreparedExporter, StartError};
+use crate::config::{duration, ComponentId, ConfigError};
+use crate::exporters::helper::settings::{default_timeout, ClientTls};
+use crate::exporters::helper::{ExportError, Exporter, QueueSettings, RetrySettings, Sender};
+use crate::pipeline::AnyConsumer;
+use crate::receivers::otlp::config::opt_duration;
+use crate::signal::codec::{RawCodec, Segments};
+use crate::signal::{Batch, Logs, Metrics, Signal, SignalKind, Traces};
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    pub endpoint: String,
+    #[serde(default)]
+    pub tls: ClientTls,
+    #[serde(default)]
+    pub headers: BTreeMap<String, String>,
+    #[serde(default = "default_compression")]
+    pub compression: String,
+    #[serde(default)]
+    pub keepalive: Option<ClientKeepalive>,
+    #[serde(default)]
+    pub balancer_name: Option<String>,
+    #[serde(default)]
+    pub authority: Option<String>,
+    #[serde(default)]
+    pub wait_for_ready: bool,
+    #[serde(default)]
+    pub auth: Option<Value>,
+    #[serde(default)]
+    pub read_buffer_size: Option<u64>,
+    #[serde(default)]
+    pub write_buffer_size: Option<u64>,
+    #[serde(default = "default_timeout", with = "duration")]
+    pub timeout: Duration,
+    #[serde(default)]
+    pub retry_on_failure: RetrySettings,
+    #[serde(default)]
+    pub sending_queue: QueueSettings,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ClientKeepalive {
+    #[serde(default, with = "opt_duration")]
+    pub time: Option<Duration>,
+    #[serde(default, with = "opt_duration")]
+    pub timeout: Option<Duration>,
+    #[serde(default)]
+    pub permit_without_stream: bool,
+}
+
+fn default_compression() -> String {
+    "gzip".into()
+}
+
+pub struct Factory;
+
+impl ExporterFactory for Factory {
+    fn type_name(&self) -> &'static str {
+        "otlp_grpc"
+    }
+    fn aliases(&self) -> &'static [&'static str] {
+        &["otlp"]
+    }
+    fn signals(&self) -> &'static [SignalKind] {
+        &SignalKind::ALL
+    }
+    fn prepare(&self, cfg: &Value, path: &str) -> ConfigResult<Arc<dyn PreparedExporter>> {
+        if cfg.is_null() || cfg.get("endpoint").is_none() {
+            return Err(vec![ConfigError::new(format!("{path}::endpoint"), "requires a non-empty \"endpoint\"")]);
+        }
+        let c: Config = crate::config::parse(cfg, path).map_err(|e| vec![e])?;
+        let mut errors = Vec::new();
+        if !["gzip", "none", "", "zstd", "deflate"].contains(&c.compression.as_str()) {
+            errors.push(ConfigError::new(format!("{path}::compression"), format!("unsupported compression {:?} (gzip, zstd, deflate, none)", c.compression)));
+        }
+        if c.tls.insecure_skip_verify {
+            errors.push(ConfigError::new(format!("{path}::tls::insecure_skip_verify"), "not supported by this ferrotel build yet"));
+        }
+        if c.auth.as_ref().is_some_and(|a| !a.is_null()) {
+            errors.push(ConfigError::new(format!("{path}::auth"), "not supported by this ferrotel build yet (see the README's roadmap)"));
+        }
+        for k in c.headers.keys() {
+            if MetadataKey::<tonic::metadata::Ascii>::from_str(&k.to_ascii_lowercase()).is_err() {
+                errors.push(ConfigError::new(format!("{path}::headers::{k}"), "not a valid header name"));
+            }
+        }
+        c.retry_on_failure.validate(path, &mut errors);
+        c.sending_queue.validate(path, &mut errors);
+        if let Err(e) = endpoint_uri(&c) {
+            errors.push(ConfigError::new(format!("{path}::endpoint"), e));
+        }
+        if !errors.is_empty() {
+            return Err(errors);
+        }
+        Ok(Arc::new(c))
+    }
+}
+
+/// `host:port` gets a scheme from the TLS settings; an explicit `http://` means plaintext.
+fn endpoint_uri(c: &Config) -> Result<(String, bool), String> {
+    let ep = c.endpoint.trim();
+    if ep.is_empty() {
+        return Err("requires a non-empty \"endpoint\"".into());
+    }
+    let (uri, tls) = if let Some(rest) = ep.strip_prefix("https://") {
+        (format!("https://{rest}"), true)
+    } else if let Some(rest) = ep.strip_prefix("http://") {
+        (format!("http://{rest}"), false)
+    } else if ep.contains("://") {
+        return Err(format!("unsupported scheme in endpoint {ep:?} (use host:port, http:// or https://)"));
+    } else if c.tls.insecure {
+        (format!("http://{ep}"), false)
+    } else {
+        (format!("https://{ep}"), true)
+    };
+    http::Uri::from_str(&uri).map_err(|e| format!("invalid endpoint {ep:?}: {e}"))?;
+    Ok((uri, tls))
+}
+
+impl Config {
+    fn channel(&self) -> Result<Channel, String> {
+        let (uri, tls) = endpoint_uri(self)?;
+        let mut ep = Endpoint::from_shared(uri).map_err(|e| e.to_string())?.tcp_nodelay(true);
+        if let Some(k) = &self.keepalive {
+            if let Some(t) = k.time {
+                ep = ep.http2_keep_alive_interval(t);
+            }
+            if let Some(t) = k.timeout {
+                ep = ep.keep_alive_timeout(t);
+            }
+            ep = ep.keep_alive_while_idle(k.permit_without_stream);
+        }
+        if let Some(a) = &self.authority {
+            let origin = http::Uri::from_str(&format!("{}://{a}", if tls { "https" } else { "http" })).map_err(|e| format!("invalid authority {a:?}: {e}"))?;
+            ep = ep.origin(origin);
+        }
+        if tls {
+            let mut t = ClientTlsConfig::new().with_native_roots();
+            if let Some(ca) = &self.tls.ca_file {
+                t = t.ca_certificate(Certificate::from_pem(ClientTls::read_pem(ca, "tls::ca_file")?));
+            }
+            if let Some(pem) = &self.tls.ca_pem {
+                t = t.ca_certificate(Certificate::from_pem(pem.as_bytes()));
+            }
+            match (&self.tls.cert_file, &self.tls.key_file) {
+                (Some(c), Some(k)) => {
+                    t = t.identity(Identity::from_pem(ClientTls::read_pem(c, "tls::cert_file")?, ClientTls::read_pem(k, "tls::key_file")?))
+                }
+                (None, None) => {}
+                _ => return Err("tls::cert_file and tls::key_file must be given together".into()),
+            }
+            if let Some(name) = &self.tls.server_name_override {
+                t = t.domain_name(name.clone());
+            }
+            ep = ep.tls_config(t).map_err(|e| format!("TLS setup failed: {e}"))?;
+        }
+        Ok(ep.connect_lazy())
+    }
+}
+
+impl PreparedExporter for Config {
+    fn create(&self, id: &ComponentId, signal: SignalKind, _host: &Host) -> Result<AnyConsumer, StartError> {
+        let channel = self.channel().map_err(|e| StartError::new(format!("exporters::{id}"), e))?;
+        let compression = match self.compression.as_str() {
+            "gzip" => Some(CompressionEncoding::Gzip),
+            "zstd" => Some(CompressionEncoding::Zstd),
+            "deflate" => Some(CompressionEncoding::Deflate),
+            _ => None,
+        };
+        let headers: Vec<(MetadataKey<tonic::metadata::Ascii>, MetadataValue<tonic::metadata::Ascii>)> = self
+            .headers
+            .iter()
+            .filter_map(|(k, v)| Some((MetadataKey::from_str(&k.to_ascii_lowercase()).ok()?, MetadataValue::from_str(v).ok()?)))
+            .collect();
+        fn build<S: Signal>(id: &ComponentId, c: &Config, sender: GrpcSender) -> Arc<Exporter<S>> {
+            Arc::new(Exporter::new(id.to_string(), Box::new(sender), c.timeout, c.retry_on_failure.clone(), c.sending_queue.clone()))
+        }
+        let sender = GrpcSender { channel, compression, headers: Arc::new(headers), id: id.to_string() };
+        Ok(match signal {
+            SignalKind::Traces => AnyConsumer::Traces(build::<Traces>(id, self, sender)),
+            SignalKind::Metrics => AnyConsumer::Metrics(build::<Metrics>(id, self, sender)),
+            SignalKind::Logs => AnyConsumer::Logs(build::<Logs>(id, self, sender)),
+        })
+    }
+}
+
+#[derive(Clone)]
+struct GrpcSender {
+    channel: Channel,
+    compression: Option<CompressionEncoding>,
+    headers: Arc<Vec<(MetadataKey<tonic::metadata::Ascii>, MetadataValue<tonic::metadata::Ascii>)>>,
+    id: String,
+}
+
+#[async_trait]
+impl<S: Signal> Sender<S> for GrpcSender {
+    async fn send(&self, batch: &Batch<S>) -> Result<(), ExportError> {
+        let mut grpc = tonic::client::Grpc::new(self.channel.clone()).max_decoding_message_size(64 << 20);
+        if let Some(c) = self.compression {
+            grpc = grpc.send_compressed(c).accept_compressed(c);
+        }
+        grpc.ready().await.map_err(|e| ExportError::retryable(format!("connection failed: {e}"), None))?;
+        let mut req = tonic::Request::new(Segments(batch.encoded_segments()));
+        for (k, v) in self.headers.iter() {
+            req.metadata_mut().insert(k.clone(), v.clone());
+        }
+        let path = http::uri::PathAndQuery::from_static(S::GRPC_PATH);
+        match grpc.unary(req, path, RawCodec).await {
+            Ok(resp) => {
+                if let Ok(r) = S::Response::decode(resp.into_inner()) {
+                    if let Some((rejected, msg)) = S::partial_success(&r) {
+                        if rejected > 0 || !msg.is_empty() {
+                            crate::telemetry::events::exporter_send_failed(&self.id, S::KIND, rejected.max(0) as usize);
+                            tracing::warn!(exporter = %self.id, rejected, message = %msg, "partial success: the destination rejected some items");
+                        }
+                    }
+                }
+                Ok(())
+            }
+            Err(status) => Err(classify(&status)),
+        }
+    }
+}
+
+/// otelcol's classification: these codes are retried; RESOURCE_EXHAUSTED only with RetryInfo.
+pub fn classify(status: &tonic::Status) -> ExportError {
+    use tonic::Code;
+    use tonic_types::StatusExt;
+    let throttle = status.get_details_retry_info().and_then(|r| r.retry_delay);
+    let msg = format!("gRPC {:?}: {}", status.code(), status.message());
+    match status.code() {
+        Code::Cancelled | Code::DeadlineExceeded | Code::Aborted | Code::OutOfRange | Code::Unavailable | Code::DataLoss => {
+            ExportError::retryable(msg, throttle)
+        }
+        Code::ResourceExhausted if throttle.is_some() => ExportError::retryable(msg, throttle),
+        _ => ExportError::permanent(msg),
+    }
+}

@@ -1,0 +1,25 @@
+//! ferrotel: an OpenTelemetry Collector-compatible telemetry daemon.
+//!
+//! # Layout
+//! - [`config`]: loading YAML and `--set`, merging, `${…}` expansion, the top-level schema, key-path errors.
+//! - [`signal`]: the three OTLP signals and [`signal::Batch`], which carries data encoded until a
+//!   component needs it decoded.
+//! - [`pipeline`]: the [`pipeline::Consumer`] trait, fan-out, admission control, graph validation
+//!   ([`pipeline::graph`]) and start/stop order ([`pipeline::service`]).
+//! - [`components`]: factory traits and the one list of registered components.
+//! - [`receivers`]: `otlp` (gRPC and HTTP).
+//! - [`processors`]: processors (batch, memory_limiter, attributes, resource, …).
+//! - [`exporters`]: `otlp_grpc`, `otlp_http`, `debug`, and the shared queue/retry/timeout helper.
+//! - [`extensions`]: extensions (health_check, storage, auth, …).
+//! - [`telemetry`]: the collector's own logs and metrics.
+#![forbid(unsafe_code)]
+
+pub mod components;
+pub mod config;
+pub mod exporters;
+pub mod extensions;
+pub mod pipeline;
+pub mod processors;
+pub mod receivers;
+pub mod signal;
+pub mod telemetry;

@@ -1,0 +1,156 @@
+//! The ferrotel command line: run, validate, components, print-config.
+
+use std::process::ExitCode;
+use std::time::Duration;
+
+use clap::{Parser, Subcommand};
+use ferrotel::config;
+use ferrotel::pipeline::{graph, service::Service};
+
+#[derive(Parser)]
+#[command(name = "ferrotel", version, about = "An OpenTelemetry Collector-compatible telemetry daemon", args_conflicts_with_subcommands = false)]
+struct Cli {
+    /// Configuration file (repeat to merge several, later files win); `yaml:...` for inline YAML.
+    /// Without any, the embedded default config is used.
+    #[arg(long = "config", short = 'c', global = true, value_name = "FILE")]
+    config: Vec<String>,
+    /// Override one key, e.g. `--set service.telemetry.logs.level=debug` (or `a::b::c=v`).
+    #[arg(long = "set", global = true, value_name = "KEY=VALUE")]
+    set: Vec<String>,
+    /// How long an orderly shutdown may take to flush processors and drain exporters.
+    #[arg(long, global = true, default_value = "30s", value_parser = parse_duration)]
+    shutdown_timeout: Duration,
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Check the configuration: exit 0 if it would start, 1 with every error found.
+    Validate,
+    /// List every receiver, processor, exporter and extension with the signals it supports.
+    Components,
+    /// Print the merged, expanded configuration.
+    PrintConfig,
+}
+
+fn parse_duration(s: &str) -> Result<Duration, String> {
+    config::duration::parse(s)
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match cli.command {
+        Some(Command::Components) => {
+            print_components();
+            ExitCode::SUCCESS
+        }
+        Some(Command::Validate) => match load_plan(&cli) {
+            Ok(plan) => {
+                for w in &plan.warnings {
+                    eprintln!("warning: {w}");
+                }
+                if let Err(e) = ferrotel::telemetry::check_logs(&plan.config.service.telemetry.logs) {
+                    eprintln!("{e}");
+                    return ExitCode::FAILURE;
+                }
+                println!("configuration is valid");
+                ExitCode::SUCCESS
+            }
+            Err(code) => code,
+        },
+        Some(Command::PrintConfig) => match config::load(&cli.config, &cli.set) {
+            Ok((merged, _)) => {
+                print!("{}", serde_yaml::to_string(&merged).unwrap_or_default());
+                ExitCode::SUCCESS
+            }
+            Err(e) => {
+                eprintln!("invalid configuration:\n{e}");
+                ExitCode::FAILURE
+            }
+        },
+        None => run(cli),
+    }
+}
+
+fn load_plan(cli: &Cli) -> Result<graph::Plan, ExitCode> {
+    let (merged, sources) = config::load(&cli.config, &cli.set).map_err(|e| {
+        eprintln!("invalid configuration:\n{e}");
+        ExitCode::FAILURE
+    })?;
+    graph::plan(&merged, &sources).map_err(|e| {
+        eprintln!("invalid configuration:\n{e}");
+        ExitCode::FAILURE
+    })
+}
+
+fn print_components() {
+    let sigs = |s: &[ferrotel::signal::SignalKind]| s.iter().map(|s| s.as_str()).collect::<Vec<_>>().join(", ");
+    println!("receivers:");
+    for f in ferrotel::components::receivers() {
+        println!("  {}: [{}]", f.type_name(), sigs(f.signals()));
+    }
+    println!("processors:");
+    for f in ferrotel::components::processors() {
+        println!("  {}: [{}]", f.type_name(), sigs(f.signals()));
+    }
+    println!("exporters:");
+    for f in ferrotel::components::exporters() {
+        let aliases = f.aliases();
+        let alias = if aliases.is_empty() { String::new() } else { format!(" (also: {})", aliases.join(", ")) };
+        println!("  {}: [{}]{alias}", f.type_name(), sigs(f.signals()));
+    }
+    println!("extensions:");
+    for f in ferrotel::components::extensions() {
+        println!("  {}", f.type_name());
+    }
+    println!("connectors: none");
+}
+
+fn run(cli: Cli) -> ExitCode {
+    let plan = match load_plan(&cli) {
+        Ok(p) => p,
+        Err(code) => return code,
+    };
+    if let Err(e) = ferrotel::telemetry::init_logs(&plan.config.service.telemetry.logs) {
+        eprintln!("{e}");
+        return ExitCode::FAILURE;
+    }
+    for w in &plan.warnings {
+        tracing::warn!("{w}");
+    }
+    let rt = match tokio::runtime::Builder::new_multi_thread().enable_all().thread_name("ferrotel").build() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("cannot start the runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    rt.block_on(async move {
+        let mut service = match Service::start(plan).await {
+            Ok(s) => s,
+            Err(e) => {
+                tracing::error!("failed to start: {e}");
+                return ExitCode::FAILURE;
+            }
+        };
+        tracing::info!(version = env!("CARGO_PKG_VERSION"), "ferrotel is running");
+        wait_for_signal().await;
+        tracing::info!("shutting down");
+        service.shutdown(cli.shutdown_timeout).await;
+        tracing::info!("shutdown complete");
+        ExitCode::SUCCESS
+    })
+}
+
+async fn wait_for_signal() {
+    use tokio::signal::unix::{signal, SignalKind};
+    let (Ok(mut term), Ok(mut int)) = (signal(SignalKind::terminate()), signal(SignalKind::interrupt())) else {
+        let _ = tokio::signal::ctrl_c().await;
+        return;
+    };
+    tokio::select! {
+        _ = term.recv() => {}
+        _ = int.recv() => {}
+    }
+}

@@ -1,0 +1,1 @@
+//! Processors: components between receivers and exporters.

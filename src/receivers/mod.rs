@@ -1,0 +1,3 @@
+//! Receivers: where data enters ferrotel.
+
+pub mod otlp;

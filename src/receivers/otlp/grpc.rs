@@ -1,0 +1,168 @@
+//! OTLP/gRPC: the three `Export` services over one tonic server, moving requests as encoded bytes.
+
+use std::convert::Infallible;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+
+use bytes::Bytes;
+use futures::future::BoxFuture;
+use tokio::sync::oneshot;
+use tonic::codec::CompressionEncoding;
+use tonic::server::{NamedService, UnaryService};
+use tonic::{Request, Response, Status};
+
+use super::config::GrpcConfig;
+use super::{metadata_from_headers, resolve_bind, Sink, Sinks};
+use crate::pipeline::{Admission, ConsumeError};
+use crate::signal::codec::{RawCodec, Segments};
+use crate::signal::{Batch, Signal};
+
+pub struct Server {
+    pub local_addr: SocketAddr,
+    stop: oneshot::Sender<()>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Server {
+    pub async fn start(cfg: GrpcConfig, sinks: Sinks, admission: Arc<Admission>) -> Result<Server, String> {
+        let addr = resolve_bind(&cfg.endpoint).await?;
+        let listener = tokio::net::TcpListener::bind(addr).await.map_err(|e| format!("cannot listen on {}: {e}", cfg.endpoint))?;
+        let local_addr = listener.local_addr().map_err(|e| e.to_string())?;
+        let mut builder = tonic::transport::Server::builder();
+        if cfg.max_concurrent_streams > 0 {
+            builder = builder.max_concurrent_streams(cfg.max_concurrent_streams);
+        }
+        if let Some(sp) = cfg.keepalive.as_ref().and_then(|k| k.server_parameters.as_ref()) {
+            if let Some(age) = sp.max_connection_age {
+                builder = builder.max_connection_age(age);
+            }
+            if let Some(grace) = sp.max_connection_age_grace {
+                builder = builder.max_connection_age_grace(grace);
+            }
+            builder = builder.http2_keepalive_interval(sp.time).http2_keepalive_timeout(sp.timeout);
+        }
+        let mut routes = tonic::service::RoutesBuilder::default();
+        let shared = Shared { max_recv: cfg.max_recv_msg_size(), include_metadata: cfg.include_metadata, admission };
+        if let Some(s) = sinks.traces {
+            routes.add_service(ExportService { sink: s, shared: shared.clone() });
+        }
+        if let Some(s) = sinks.metrics {
+            routes.add_service(ExportService { sink: s, shared: shared.clone() });
+        }
+        if let Some(s) = sinks.logs {
+            routes.add_service(ExportService { sink: s, shared: shared.clone() });
+        }
+        let router = builder.add_routes(routes.routes());
+        let (stop, stopped) = oneshot::channel::<()>();
+        let incoming = tokio_stream::wrappers::TcpListenerStream::new(listener);
+        let task = tokio::spawn(async move {
+            if let Err(e) = router
+                .serve_with_incoming_shutdown(incoming, async {
+                    let _ = stopped.await;
+                })
+                .await
+            {
+                tracing::error!(error = %e, "OTLP/gRPC server failed");
+            }
+        });
+        Ok(Server { local_addr, stop, task })
+    }
+
+    /// Stops accepting and waits for requests in flight to be answered.
+    pub async fn shutdown(self) {
+        let _ = self.stop.send(());
+        let _ = self.task.await;
+    }
+}
+
+#[derive(Clone)]
+struct Shared {
+    max_recv: usize,
+    include_metadata: bool,
+    admission: Arc<Admission>,
+}
+
+struct ExportService<S: Signal> {
+    sink: Arc<Sink<S>>,
+    shared: Shared,
+}
+
+impl<S: Signal> Clone for ExportService<S> {
+    fn clone(&self) -> Self {
+        ExportService { sink: self.sink.clone(), shared: self.shared.clone() }
+    }
+}
+
+impl<S: Signal> NamedService for ExportService<S> {
+    const NAME: &'static str = S::GRPC_SERVICE;
+}
+
+impl<S: Signal> tower::Service<http::Request<tonic::body::Body>> for ExportService<S> {
+    type Response = http::Response<tonic::body::Body>;
+    type Error = Infallible;
+    type Future = BoxFuture<'static, Result<Self::Response, Infallible>>;
+
+    fn poll_ready(&mut self, _cx: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
+        Poll::Ready(Ok(()))
+    }
+
+    fn call(&mut self, req: http::Request<tonic::body::Body>) -> Self::Future {
+        let this = self.clone();
+        Box::pin(async move {
+            if req.uri().path() != S::GRPC_PATH {
+                return Ok(Status::unimplemented(format!("unknown method {}", req.uri().path())).into_http());
+            }
+            // Refuse before the body is read, so an overloaded collector does not allocate it.
+            if let Err(e) = this.shared.admission.check() {
+                return Ok(to_status(&e).into_http());
+            }
+            let mut grpc = tonic::server::Grpc::new(RawCodec)
+                .accept_compressed(CompressionEncoding::Gzip)
+                .accept_compressed(CompressionEncoding::Zstd)
+                .accept_compressed(CompressionEncoding::Deflate)
+                .max_decoding_message_size(this.shared.max_recv);
+            Ok(grpc.unary(Handler { svc: this }, req).await)
+        })
+    }
+}
+
+struct Handler<S: Signal> {
+    svc: ExportService<S>,
+}
+
+impl<S: Signal> UnaryService<Bytes> for Handler<S> {
+    type Response = Segments;
+    type Future = BoxFuture<'static, Result<Response<Segments>, Status>>;
+
+    fn call(&mut self, request: Request<Bytes>) -> Self::Future {
+        let svc = self.svc.clone();
+        Box::pin(async move {
+            let metadata = svc
+                .shared
+                .include_metadata
+                .then(|| metadata_from_headers(&request.metadata().clone().into_headers(), request.remote_addr()));
+            let batch = Batch::<S>::from_encoded(request.into_inner())
+                .map_err(|e| Status::invalid_argument(format!("cannot decode the OTLP request: {e}")))?
+                .with_metadata(metadata);
+            svc.sink.accept(batch, "grpc").await.map_err(|e| to_status(&e))?;
+            // An empty Export*ServiceResponse: no partial success.
+            Ok(Response::new(Segments::default()))
+        })
+    }
+}
+
+/// A refusal as the gRPC status otelcol would answer, with RetryInfo when a delay is known.
+pub fn to_status(e: &ConsumeError) -> Status {
+    use tonic_types::{ErrorDetails, StatusExt};
+    let (code, delay) = match e {
+        ConsumeError::Retryable { retry_after, .. } => (tonic::Code::Unavailable, *retry_after),
+        ConsumeError::ResourceExhausted { retry_after, .. } => (tonic::Code::ResourceExhausted, *retry_after),
+        ConsumeError::InvalidArgument(_) => (tonic::Code::InvalidArgument, None),
+        ConsumeError::Permanent(_) => (tonic::Code::Internal, None),
+    };
+    match delay {
+        Some(d) => Status::with_error_details(code, e.to_string(), ErrorDetails::with_retry_info(Some(d))),
+        None => Status::new(code, e.to_string()),
+    }
+}

@@ -1,0 +1,414 @@
+//! OTLP/HTTP: protobuf and JSON bodies, compressed or not, with otelcol's status codes. Limits are
+//! checked before allocation: the declared length, the body as read, and the body as decompressed.
+
+use std::convert::Infallible;
+use std::io::Read;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use http::{header, HeaderValue, Method, Request, Response, StatusCode};
+use http_body_util::{BodyExt, Full, Limited};
+use hyper::body::Incoming;
+use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
+use prost::Message;
+use tokio::sync::oneshot;
+
+use super::config::HttpConfig;
+use super::{metadata_from_headers, resolve_bind, Sink, Sinks};
+use crate::pipeline::{Admission, ConsumeError};
+use crate::signal::{Batch, Signal};
+
+pub struct Server {
+    pub local_addr: SocketAddr,
+    stop: oneshot::Sender<()>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+struct State {
+    cfg: HttpConfig,
+    sinks: Sinks,
+    admission: Arc<Admission>,
+}
+
+impl Server {
+    pub async fn start(cfg: HttpConfig, sinks: Sinks, admission: Arc<Admission>) -> Result<Server, String> {
+        let addr = resolve_bind(&cfg.endpoint).await?;
+        let listener = tokio::net::TcpListener::bind(addr).await.map_err(|e| format!("cannot listen on {}: {e}", cfg.endpoint))?;
+        let local_addr = listener.local_addr().map_err(|e| e.to_string())?;
+        let state = Arc::new(State { cfg, sinks, admission });
+        let (stop, mut stopped) = oneshot::channel::<()>();
+        let task = tokio::spawn(async move {
+            let mut builder = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new());
+            builder
+                .http1()
+                .timer(TokioTimer::new())
+                .header_read_timeout(state.cfg.read_header_timeout)
+                .keep_alive(true);
+            builder.http2().timer(TokioTimer::new()).keep_alive_interval(Some(Duration::from_secs(30)));
+            let graceful = hyper_util::server::graceful::GracefulShutdown::new();
+            loop {
+                tokio::select! {
+                    accepted = listener.accept() => {
+                        let (stream, peer) = match accepted {
+                            Ok(a) => a,
+                            Err(e) => {
+                                tracing::warn!(error = %e, "OTLP/HTTP accept failed");
+                                tokio::time::sleep(Duration::from_millis(50)).await;
+                                continue;
+                            }
+                        };
+                        let _ = stream.set_nodelay(true);
+                        let st = state.clone();
+                        let svc = hyper::service::service_fn(move |req| handle(st.clone(), peer, req));
+                        let conn = builder.serve_connection(TokioIo::new(stream), svc).into_owned();
+                        let conn = graceful.watch(conn);
+                        tokio::spawn(async move {
+                            let _ = conn.await;
+                        });
+                    }
+                    _ = &mut stopped => break,
+                }
+            }
+            drop(listener);
+            // Requests in flight are answered; idle keep-alive connections are closed.
+            if tokio::time::timeout(Duration::from_secs(30), graceful.shutdown()).await.is_err() {
+                tracing::warn!("OTLP/HTTP connections still open after 30s at shutdown; closing them");
+            }
+        });
+        Ok(Server { local_addr, stop, task })
+    }
+
+    pub async fn shutdown(self) {
+        let _ = self.stop.send(());
+        let _ = self.task.await;
+    }
+}
+
+/// google.rpc.Status, the body of every OTLP/HTTP error response.
+#[derive(Clone, PartialEq, Message, serde::Serialize)]
+struct RpcStatus {
+    #[prost(int32, tag = "1")]
+    code: i32,
+    #[prost(string, tag = "2")]
+    message: String,
+}
+
+#[derive(Clone, Copy, PartialEq)]
+enum Encoding {
+    Proto,
+    Json,
+}
+
+impl Encoding {
+    fn content_type(self) -> &'static str {
+        match self {
+            Encoding::Proto => "application/x-protobuf",
+            Encoding::Json => "application/json",
+        }
+    }
+}
+
+type Resp = Response<Full<Bytes>>;
+
+fn plain(status: StatusCode, msg: impl Into<String>) -> Resp {
+    let mut r = Response::new(Full::new(Bytes::from(msg.into())));
+    *r.status_mut() = status;
+    r.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("text/plain; charset=utf-8"));
+    r
+}
+
+fn status_body(status: StatusCode, grpc_code: tonic::Code, msg: String, enc: Encoding) -> Resp {
+    let st = RpcStatus { code: grpc_code as i32, message: msg };
+    let body = match enc {
+        Encoding::Proto => st.encode_to_vec(),
+        Encoding::Json => serde_json::to_vec(&st).unwrap_or_default(),
+    };
+    let mut r = Response::new(Full::new(Bytes::from(body)));
+    *r.status_mut() = status;
+    r.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static(enc.content_type()));
+    r
+}
+
+fn refusal(e: &ConsumeError, enc: Encoding) -> Resp {
+    let (status, code) = match e {
+        ConsumeError::Retryable { .. } => (StatusCode::SERVICE_UNAVAILABLE, tonic::Code::Unavailable),
+        ConsumeError::ResourceExhausted { .. } => (StatusCode::TOO_MANY_REQUESTS, tonic::Code::ResourceExhausted),
+        ConsumeError::InvalidArgument(_) => (StatusCode::BAD_REQUEST, tonic::Code::InvalidArgument),
+        ConsumeError::Permanent(_) => (StatusCode::INTERNAL_SERVER_ERROR, tonic::Code::Internal),
+    };
+    let mut r = status_body(status, code, e.to_string(), enc);
+    if e.is_retryable() {
+        // Always advise a delay on a retryable refusal, so that SDKs back off (see the README).
+        let secs = e.retry_after().map(|d| d.as_secs().max(1)).unwrap_or(1);
+        r.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(secs));
+    }
+    r
+}
+
+async fn handle(st: Arc<State>, peer: SocketAddr, req: Request<Incoming>) -> Result<Resp, Infallible> {
+    let origin = req.headers().get(header::ORIGIN).and_then(|o| o.to_str().ok()).map(str::to_string);
+    let allowed_origin = origin.filter(|o| origin_allowed(&st.cfg, o));
+    let is_preflight = req.method() == Method::OPTIONS && allowed_origin.is_some();
+    let mut resp = if is_preflight {
+        preflight(&st.cfg, &req)
+    } else {
+        route(&st, peer, req).await
+    };
+    if let Some(o) = allowed_origin {
+        let h = resp.headers_mut();
+        if let Ok(v) = HeaderValue::from_str(&o) {
+            h.insert(header::ACCESS_CONTROL_ALLOW_ORIGIN, v);
+            h.insert(header::VARY, HeaderValue::from_static("Origin"));
+        }
+        if let Some(c) = &st.cfg.cors {
+            if !c.exposed_headers.is_empty() {
+                if let Ok(v) = HeaderValue::from_str(&c.exposed_headers.join(", ")) {
+                    h.insert(header::ACCESS_CONTROL_EXPOSE_HEADERS, v);
+                }
+            }
+        }
+    }
+    for (k, v) in &st.cfg.response_headers {
+        if let (Ok(k), Ok(v)) = (header::HeaderName::from_bytes(k.as_bytes()), HeaderValue::from_str(v)) {
+            resp.headers_mut().insert(k, v);
+        }
+    }
+    Ok(resp)
+}
+
+fn origin_allowed(cfg: &HttpConfig, origin: &str) -> bool {
+    let Some(cors) = &cfg.cors else { return false };
+    cors.allowed_origins.iter().any(|pattern| wildcard_match(pattern, origin))
+}
+
+/// `*` matches any run of characters, as otelcol's CORS origins do.
+fn wildcard_match(pattern: &str, s: &str) -> bool {
+    let parts: Vec<&str> = pattern.split('*').collect();
+    if parts.len() == 1 {
+        return pattern.eq_ignore_ascii_case(s);
+    }
+    let s = s.to_ascii_lowercase();
+    let mut pos = 0;
+    for (i, part) in parts.iter().enumerate() {
+        let part = part.to_ascii_lowercase();
+        if i == 0 {
+            if !s.starts_with(&part) {
+                return false;
+            }
+            pos = part.len();
+        } else if i == parts.len() - 1 {
+            return s.len() >= pos + part.len() && s.ends_with(&part);
+        } else if let Some(found) = s[pos..].find(&part) {
+            pos += found + part.len();
+        } else {
+            return false;
+        }
+    }
+    true
+}
+
+fn preflight(cfg: &HttpConfig, req: &Request<Incoming>) -> Resp {
+    let mut r = Response::new(Full::new(Bytes::new()));
+    *r.status_mut() = StatusCode::NO_CONTENT;
+    let h = r.headers_mut();
+    h.insert(header::ACCESS_CONTROL_ALLOW_METHODS, HeaderValue::from_static("POST"));
+    let mut allowed: Vec<String> = vec!["content-type".into(), "content-encoding".into()];
+    if let Some(c) = &cfg.cors {
+        allowed.extend(c.allowed_headers.iter().map(|s| s.to_ascii_lowercase()));
+        if c.max_age > 0 {
+            h.insert(header::ACCESS_CONTROL_MAX_AGE, HeaderValue::from(c.max_age));
+        }
+    }
+    if let Some(requested) = req.headers().get(header::ACCESS_CONTROL_REQUEST_HEADERS).and_then(|v| v.to_str().ok()) {
+        let ok: Vec<&str> = requested
+            .split(',')
+            .map(str::trim)
+            .filter(|r| allowed.iter().any(|a| a == "*" || a.eq_ignore_ascii_case(r)))
+            .collect();
+        if let Ok(v) = HeaderValue::from_str(&ok.join(", ")) {
+            h.insert(header::ACCESS_CONTROL_ALLOW_HEADERS, v);
+        }
+    }
+    r
+}
+
+async fn route(st: &Arc<State>, peer: SocketAddr, req: Request<Incoming>) -> Resp {
+    let path = req.uri().path();
+    let cfg = &st.cfg;
+    let target = if path == cfg.traces_url_path {
+        st.sinks.traces.as_ref().map(|s| Target::Traces(s.clone()))
+    } else if path == cfg.metrics_url_path {
+        st.sinks.metrics.as_ref().map(|s| Target::Metrics(s.clone()))
+    } else if path == cfg.logs_url_path {
+        st.sinks.logs.as_ref().map(|s| Target::Logs(s.clone()))
+    } else {
+        None
+    };
+    let Some(target) = target else {
+        return plain(StatusCode::NOT_FOUND, "404 page not found");
+    };
+    if req.method() != Method::POST {
+        let mut r = plain(StatusCode::METHOD_NOT_ALLOWED, format!("{} method not allowed, supported: [POST]", req.method()));
+        r.headers_mut().insert(header::ALLOW, HeaderValue::from_static("POST"));
+        return r;
+    }
+    let ct = req.headers().get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or("");
+    let enc = match ct.split(';').next().unwrap_or("").trim().to_ascii_lowercase().as_str() {
+        "application/x-protobuf" => Encoding::Proto,
+        "application/json" => Encoding::Json,
+        _ => {
+            return plain(
+                StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                format!("415 unsupported media type {ct:?}, supported: [application/json, application/x-protobuf]"),
+            )
+        }
+    };
+    match target {
+        Target::Traces(s) => export(st, s, peer, req, enc).await,
+        Target::Metrics(s) => export(st, s, peer, req, enc).await,
+        Target::Logs(s) => export(st, s, peer, req, enc).await,
+    }
+}
+
+enum Target {
+    Traces(Arc<Sink<crate::signal::Traces>>),
+    Metrics(Arc<Sink<crate::signal::Metrics>>),
+    Logs(Arc<Sink<crate::signal::Logs>>),
+}
+
+async fn export<S: Signal>(st: &Arc<State>, sink: Arc<Sink<S>>, peer: SocketAddr, req: Request<Incoming>, enc: Encoding) -> Resp {
+    // Refuse before the body is read, so an overloaded collector does not allocate it.
+    if let Err(e) = st.admission.check() {
+        return refusal(&e, enc);
+    }
+    let limit = st.cfg.max_request_body_size as usize;
+    let too_large = |what: &str| {
+        status_body(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            tonic::Code::InvalidArgument,
+            format!("{what} exceeds max_request_body_size ({limit} bytes)"),
+            enc,
+        )
+    };
+    let declared = req.headers().get(header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()?.parse::<u64>().ok());
+    if declared.is_some_and(|n| n > limit as u64) {
+        return too_large("request body");
+    }
+    let content_encoding = req
+        .headers()
+        .get(header::CONTENT_ENCODING)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("")
+        .trim()
+        .to_ascii_lowercase();
+    let metadata = st.cfg.include_metadata.then(|| metadata_from_headers(req.headers(), Some(peer)));
+    let body = Limited::new(req.into_body(), limit);
+    let raw = match tokio::time::timeout(st.cfg.idle_timeout, body.collect()).await {
+        Err(_) => return status_body(StatusCode::REQUEST_TIMEOUT, tonic::Code::DeadlineExceeded, "timed out reading the request body".into(), enc),
+        Ok(Err(e)) if e.is::<http_body_util::LengthLimitError>() => return too_large("request body"),
+        Ok(Err(e)) => return status_body(StatusCode::BAD_REQUEST, tonic::Code::InvalidArgument, format!("failed to read the request body: {e}"), enc),
+        Ok(Ok(c)) => c.to_bytes(),
+    };
+    let allowed = &st.cfg.compression_algorithms;
+    let enabled = |a: &str| allowed.iter().any(|x| x == a || (a.is_empty() && x == "none"));
+    let body = match content_encoding.as_str() {
+        "" | "identity" if enabled("") || enabled("none") => raw,
+        "gzip" | "x-gzip" if enabled("gzip") => {
+            match inflate(flate2::read::MultiGzDecoder::new(&raw[..]), limit) {
+                Ok(b) => b,
+                Err(e) => return decompress_error(e, &content_encoding, enc, too_large),
+            }
+        }
+        "deflate" | "zlib" if enabled("deflate") || enabled("zlib") => {
+            match inflate(flate2::read::ZlibDecoder::new(&raw[..]), limit) {
+                Ok(b) => b,
+                Err(e) => return decompress_error(e, &content_encoding, enc, too_large),
+            }
+        }
+        "zstd" if enabled("zstd") => match zstd::stream::read::Decoder::new(&raw[..]) {
+            Ok(d) => match inflate(d, limit) {
+                Ok(b) => b,
+                Err(e) => return decompress_error(e, &content_encoding, enc, too_large),
+            },
+            Err(e) => return decompress_error(InflateError::Io(e), &content_encoding, enc, too_large),
+        },
+        other => {
+            return status_body(
+                StatusCode::BAD_REQUEST,
+                tonic::Code::InvalidArgument,
+                format!("unsupported Content-Encoding {other:?}; enabled: {}", allowed.iter().filter(|a| !a.is_empty()).cloned().collect::<Vec<_>>().join(", ")),
+                enc,
+            )
+        }
+    };
+    let batch = match enc {
+        Encoding::Proto => Batch::<S>::from_encoded(body).map_err(|e| format!("cannot decode the protobuf request: {e}")),
+        Encoding::Json => decode_json::<S>(&body),
+    };
+    let batch = match batch {
+        Ok(b) => b.with_metadata(metadata),
+        Err(msg) => return status_body(StatusCode::BAD_REQUEST, tonic::Code::InvalidArgument, msg, enc),
+    };
+    match sink.accept(batch, "http").await {
+        Ok(()) => {
+            let body = match enc {
+                Encoding::Proto => Bytes::new(),
+                Encoding::Json => Bytes::from_static(b"{}"),
+            };
+            let mut r = Response::new(Full::new(body));
+            r.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static(enc.content_type()));
+            r
+        }
+        Err(e) => {
+            tracing::debug!(receiver = sink.id(), error = %e, "request refused");
+            refusal(&e, enc)
+        }
+    }
+}
+
+/// OTLP/JSON into a batch. The request is re-encoded as protobuf and scanned, so JSON and protobuf
+/// senders get the same validation (hex ids of the right length) and the data moves on encoded.
+fn decode_json<S: Signal>(body: &[u8]) -> Result<Batch<S>, String> {
+    let req: S::Request = serde_json::from_slice(body).map_err(|e| format!("cannot decode the JSON request: {e}"))?;
+    Batch::<S>::from_encoded(Bytes::from(req.encode_to_vec())).map_err(|e| format!("invalid OTLP data: {e}"))
+}
+
+enum InflateError {
+    TooLarge,
+    Io(std::io::Error),
+}
+
+fn inflate(reader: impl Read, limit: usize) -> Result<Bytes, InflateError> {
+    let mut out = Vec::new();
+    reader.take(limit as u64 + 1).read_to_end(&mut out).map_err(InflateError::Io)?;
+    if out.len() > limit {
+        return Err(InflateError::TooLarge);
+    }
+    Ok(Bytes::from(out))
+}
+
+fn decompress_error(e: InflateError, algo: &str, enc: Encoding, too_large: impl Fn(&str) -> Resp) -> Resp {
+    match e {
+        InflateError::TooLarge => too_large("decompressed request body"),
+        InflateError::Io(e) => status_body(
+            StatusCode::BAD_REQUEST,
+            tonic::Code::InvalidArgument,
+            format!("cannot decompress the {algo} request body: {e}"),
+            enc,
+        ),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::wildcard_match;
+
+    #[test]
+    fn cors_wildcards() {
+        assert!(wildcard_match("https://*.example.com", "https://app.example.com"));
+        assert!(!wildcard_match("https://*.example.com", "https://example.org"));
+        assert!(wildcard_match("http://localhost:3000", "http://localhost:3000"));
+    }
+}

@@ -1,0 +1,213 @@
+//! The `otlp` receiver: OTLP over gRPC and over HTTP (protobuf and JSON), as otelcol's.
+
+pub mod config;
+mod grpc;
+mod http;
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use serde_yaml::Value;
+
+use self::config::OtlpReceiverConfig;
+use crate::components::{ConfigResult, Host, PreparedReceiver, Receiver, ReceiverFactory, StartError};
+use crate::config::{ComponentId, ConfigError};
+use crate::pipeline::{AnyConsumer, ConsumeError, Consumer};
+use crate::signal::{Batch, ClientMetadata, Signal, SignalKind};
+use crate::telemetry::events;
+
+pub struct Factory;
+
+impl ReceiverFactory for Factory {
+    fn type_name(&self) -> &'static str {
+        "otlp"
+    }
+
+    fn signals(&self) -> &'static [SignalKind] {
+        &SignalKind::ALL
+    }
+
+    fn prepare(&self, cfg: &Value, path: &str) -> ConfigResult<Arc<dyn PreparedReceiver>> {
+        let mut c: OtlpReceiverConfig = crate::config::parse(cfg, path).map_err(|e| vec![e])?;
+        let mut errors = Vec::new();
+        if c.protocols.grpc.is_none() && c.protocols.http.is_none() {
+            errors.push(ConfigError::new(
+                format!("{path}::protocols"),
+                "must specify at least one protocol when using the OTLP receiver (grpc, http)",
+            ));
+        }
+        if let Some(g) = &c.protocols.grpc {
+            let p = format!("{path}::protocols::grpc");
+            check_endpoint(&g.endpoint, &format!("{p}::endpoint"), &mut errors);
+            if g.transport != "tcp" {
+                errors.push(ConfigError::new(format!("{p}::transport"), format!("unsupported transport {:?}; ferrotel supports tcp", g.transport)));
+            }
+            not_yet(&g.tls, &format!("{p}::tls"), &mut errors);
+            not_yet(&g.auth, &format!("{p}::auth"), &mut errors);
+        }
+        if let Some(h) = &mut c.protocols.http {
+            let p = format!("{path}::protocols::http");
+            check_endpoint(&h.endpoint, &format!("{p}::endpoint"), &mut errors);
+            not_yet(&h.tls, &format!("{p}::tls"), &mut errors);
+            not_yet(&h.auth, &format!("{p}::auth"), &mut errors);
+            for url in [&mut h.traces_url_path, &mut h.metrics_url_path, &mut h.logs_url_path] {
+                if !url.starts_with('/') {
+                    url.insert(0, '/');
+                }
+            }
+            if let Some(cors) = &h.cors {
+                if cors.allowed_origins.iter().any(|o| o == "*") {
+                    errors.push(ConfigError::new(
+                        format!("{p}::cors::allowed_origins"),
+                        "a bare \"*\" is not allowed; list the origins, wildcards such as https://*.example.com are allowed",
+                    ));
+                }
+            }
+            for (i, a) in h.compression_algorithms.iter().enumerate() {
+                if !["", "none", "gzip", "zstd", "zlib", "deflate", "snappy", "lz4"].contains(&a.as_str()) {
+                    errors.push(ConfigError::new(format!("{p}::compression_algorithms::{i}"), format!("unsupported compression {a:?}")));
+                }
+            }
+        }
+        if !errors.is_empty() {
+            return Err(errors);
+        }
+        Ok(Arc::new(c))
+    }
+}
+
+fn not_yet(v: &Option<Value>, path: &str, errors: &mut Vec<ConfigError>) {
+    if v.as_ref().is_some_and(|v| !v.is_null()) {
+        errors.push(ConfigError::new(path, "not supported by this ferrotel build yet (see the README's roadmap)"));
+    }
+}
+
+fn check_endpoint(ep: &str, path: &str, errors: &mut Vec<ConfigError>) {
+    if crate::pipeline::graph::split_host_port(ep).is_none() {
+        errors.push(ConfigError::new(path, format!("invalid endpoint {ep:?}: expected host:port")));
+    }
+}
+
+/// Resolves `host:port` for binding; an empty host means every interface. Prefers IPv4, as Go does.
+pub async fn resolve_bind(ep: &str) -> Result<SocketAddr, String> {
+    let target = if ep.starts_with(':') { format!("0.0.0.0{ep}") } else { ep.to_string() };
+    let addrs: Vec<SocketAddr> =
+        tokio::net::lookup_host(&target).await.map_err(|e| format!("cannot resolve {ep:?}: {e}"))?.collect();
+    addrs.iter().find(|a| a.is_ipv4()).or(addrs.first()).copied().ok_or_else(|| format!("{ep:?} resolves to no address"))
+}
+
+impl PreparedReceiver for OtlpReceiverConfig {
+    fn endpoints(&self) -> Vec<String> {
+        let mut v = Vec::new();
+        if let Some(g) = &self.protocols.grpc {
+            v.push(g.endpoint.clone());
+        }
+        if let Some(h) = &self.protocols.http {
+            v.push(h.endpoint.clone());
+        }
+        v
+    }
+
+    fn create(&self, id: &ComponentId, consumers: Vec<AnyConsumer>, _host: &Host) -> Result<Box<dyn Receiver>, StartError> {
+        let mut sinks = Sinks::default();
+        for c in consumers {
+            match c {
+                AnyConsumer::Traces(c) => sinks.traces = Some(Arc::new(Sink { id: id.to_string(), next: c })),
+                AnyConsumer::Metrics(c) => sinks.metrics = Some(Arc::new(Sink { id: id.to_string(), next: c })),
+                AnyConsumer::Logs(c) => sinks.logs = Some(Arc::new(Sink { id: id.to_string(), next: c })),
+            }
+        }
+        Ok(Box::new(OtlpReceiver { id: id.clone(), config: self.clone(), sinks, grpc: None, http: None }))
+    }
+}
+
+/// Where one signal's requests go: counts them and hands them to the pipeline.
+pub struct Sink<S: Signal> {
+    id: String,
+    next: Arc<dyn Consumer<S>>,
+}
+
+impl<S: Signal> Sink<S> {
+    /// Passes a validated batch on and waits for the pipeline's answer. Zero items are acknowledged
+    /// without being passed on, as otelcol does.
+    pub async fn accept(&self, batch: Batch<S>, transport: &'static str) -> Result<(), ConsumeError> {
+        let n = batch.items();
+        if n == 0 {
+            return Ok(());
+        }
+        match self.next.consume(batch).await {
+            Ok(()) => {
+                events::receiver_accepted(&self.id, transport, S::KIND, n);
+                Ok(())
+            }
+            Err(e) => {
+                if e.is_retryable() {
+                    events::receiver_refused(&self.id, transport, S::KIND, n);
+                } else {
+                    events::receiver_failed(&self.id, transport, S::KIND, n);
+                }
+                Err(e)
+            }
+        }
+    }
+
+    pub fn id(&self) -> &str {
+        &self.id
+    }
+}
+
+#[derive(Default, Clone)]
+pub struct Sinks {
+    traces: Option<Arc<Sink<crate::signal::Traces>>>,
+    metrics: Option<Arc<Sink<crate::signal::Metrics>>>,
+    logs: Option<Arc<Sink<crate::signal::Logs>>>,
+}
+
+struct OtlpReceiver {
+    id: ComponentId,
+    config: OtlpReceiverConfig,
+    sinks: Sinks,
+    grpc: Option<grpc::Server>,
+    http: Option<http::Server>,
+}
+
+#[async_trait]
+impl Receiver for OtlpReceiver {
+    async fn start(&mut self, host: &Host) -> Result<(), StartError> {
+        let component = format!("receivers::{}", self.id);
+        if let Some(g) = &self.config.protocols.grpc {
+            let s = grpc::Server::start(g.clone(), self.sinks.clone(), host.admission.clone())
+                .await
+                .map_err(|e| StartError::new(format!("{component}::protocols::grpc"), e))?;
+            tracing::info!(receiver = %self.id, endpoint = %s.local_addr, "OTLP/gRPC receiver listening");
+            self.grpc = Some(s);
+        }
+        if let Some(h) = &self.config.protocols.http {
+            let s = http::Server::start(h.clone(), self.sinks.clone(), host.admission.clone())
+                .await
+                .map_err(|e| StartError::new(format!("{component}::protocols::http"), e))?;
+            tracing::info!(receiver = %self.id, endpoint = %s.local_addr, "OTLP/HTTP receiver listening");
+            self.http = Some(s);
+        }
+        Ok(())
+    }
+
+    async fn shutdown(&mut self) {
+        if let Some(s) = self.grpc.take() {
+            s.shutdown().await;
+        }
+        if let Some(s) = self.http.take() {
+            s.shutdown().await;
+        }
+    }
+}
+
+/// Client metadata from request headers, for `include_metadata`.
+pub fn metadata_from_headers(headers: &::http::HeaderMap, peer: Option<SocketAddr>) -> Arc<ClientMetadata> {
+    let entries = headers
+        .iter()
+        .filter_map(|(k, v)| Some((k.as_str().to_string(), v.to_str().ok()?.to_string())))
+        .collect();
+    Arc::new(ClientMetadata { entries, address: peer.map(|p| p.ip().to_string()) })
+}
