@@ -427,7 +427,8 @@ fn describe_serde_error(msg: &str, path: &mut String) -> String {
             let accepted = tail
                 .trim_start_matches(", expected one of ")
                 .trim_start_matches(", expected ")
-                .replace('`', "");
+                .replace('`', "")
+                .replace(" or ", ", ");
             let accepted = if tail.contains("there are no fields") { "none".to_string() } else { accepted };
             return format!("unknown key {key:?}; accepted keys: {accepted}");
         }
