@@ -37,7 +37,10 @@ pub struct StartError {
 
 impl StartError {
     pub fn new(component: impl ToString, message: impl ToString) -> Self {
-        StartError { component: component.to_string(), message: message.to_string() }
+        StartError {
+            component: component.to_string(),
+            message: message.to_string(),
+        }
     }
 }
 
@@ -69,7 +72,12 @@ pub type ConfigResult<T> = Result<T, Vec<ConfigError>>;
 pub trait PreparedReceiver: Send + Sync {
     /// Addresses it will listen on (`host:port`), for the port-clash check.
     fn endpoints(&self) -> Vec<String>;
-    fn create(&self, id: &ComponentId, consumers: Vec<AnyConsumer>, host: &Host) -> Result<Box<dyn Receiver>, StartError>;
+    fn create(
+        &self,
+        id: &ComponentId,
+        consumers: Vec<AnyConsumer>,
+        host: &Host,
+    ) -> Result<Box<dyn Receiver>, StartError>;
 }
 
 pub trait ReceiverFactory: Send + Sync {
@@ -81,7 +89,13 @@ pub trait ReceiverFactory: Send + Sync {
 
 /// A processor whose config has been parsed and validated; `create` is called once per pipeline.
 pub trait PreparedProcessor: Send + Sync {
-    fn create(&self, id: &ComponentId, pipeline: &str, next: AnyConsumer, host: &Host) -> Result<AnyConsumer, StartError>;
+    fn create(
+        &self,
+        id: &ComponentId,
+        pipeline: &str,
+        next: AnyConsumer,
+        host: &Host,
+    ) -> Result<AnyConsumer, StartError>;
 }
 
 pub trait ProcessorFactory: Send + Sync {
@@ -93,7 +107,12 @@ pub trait ProcessorFactory: Send + Sync {
 /// An exporter whose config has been parsed; `create` is called once per signal it is used with, and
 /// that one instance is fed by every pipeline of that signal (fan-in).
 pub trait PreparedExporter: Send + Sync {
-    fn create(&self, id: &ComponentId, signal: SignalKind, host: &Host) -> Result<AnyConsumer, StartError>;
+    fn create(
+        &self,
+        id: &ComponentId,
+        signal: SignalKind,
+        host: &Host,
+    ) -> Result<AnyConsumer, StartError>;
 }
 
 pub trait ExporterFactory: Send + Sync {

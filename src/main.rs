@@ -8,7 +8,12 @@ use ferrotel::config;
 use ferrotel::pipeline::{graph, service::Service};
 
 #[derive(Parser)]
-#[command(name = "ferrotel", version, about = "An OpenTelemetry Collector-compatible telemetry daemon", args_conflicts_with_subcommands = false)]
+#[command(
+    name = "ferrotel",
+    version,
+    about = "An OpenTelemetry Collector-compatible telemetry daemon",
+    args_conflicts_with_subcommands = false
+)]
 struct Cli {
     /// Configuration file (repeat to merge several, later files win); `yaml:...` for inline YAML.
     /// Without any, the embedded default config is used.
@@ -50,7 +55,8 @@ fn main() -> ExitCode {
                 for w in &plan.warnings {
                     eprintln!("warning: {w}");
                 }
-                if let Err(e) = ferrotel::telemetry::check_logs(&plan.config.service.telemetry.logs) {
+                if let Err(e) = ferrotel::telemetry::check_logs(&plan.config.service.telemetry.logs)
+                {
                     eprintln!("{e}");
                     return ExitCode::FAILURE;
                 }
@@ -85,7 +91,9 @@ fn load_plan(cli: &Cli) -> Result<graph::Plan, ExitCode> {
 }
 
 fn print_components() {
-    let sigs = |s: &[ferrotel::signal::SignalKind]| s.iter().map(|s| s.as_str()).collect::<Vec<_>>().join(", ");
+    let sigs = |s: &[ferrotel::signal::SignalKind]| {
+        s.iter().map(|s| s.as_str()).collect::<Vec<_>>().join(", ")
+    };
     println!("receivers:");
     for f in ferrotel::components::receivers() {
         println!("  {}: [{}]", f.type_name(), sigs(f.signals()));
@@ -97,7 +105,11 @@ fn print_components() {
     println!("exporters:");
     for f in ferrotel::components::exporters() {
         let aliases = f.aliases();
-        let alias = if aliases.is_empty() { String::new() } else { format!(" (also: {})", aliases.join(", ")) };
+        let alias = if aliases.is_empty() {
+            String::new()
+        } else {
+            format!(" (also: {})", aliases.join(", "))
+        };
         println!("  {}: [{}]{alias}", f.type_name(), sigs(f.signals()));
     }
     println!("extensions:");
@@ -119,7 +131,11 @@ fn run(cli: Cli) -> ExitCode {
     for w in &plan.warnings {
         tracing::warn!("{w}");
     }
-    let rt = match tokio::runtime::Builder::new_multi_thread().enable_all().thread_name("ferrotel").build() {
+    let rt = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .thread_name("ferrotel")
+        .build()
+    {
         Ok(rt) => rt,
         Err(e) => {
             eprintln!("cannot start the runtime: {e}");
@@ -145,7 +161,10 @@ fn run(cli: Cli) -> ExitCode {
 
 async fn wait_for_signal() {
     use tokio::signal::unix::{signal, SignalKind};
-    let (Ok(mut term), Ok(mut int)) = (signal(SignalKind::terminate()), signal(SignalKind::interrupt())) else {
+    let (Ok(mut term), Ok(mut int)) = (
+        signal(SignalKind::terminate()),
+        signal(SignalKind::interrupt()),
+    ) else {
         let _ = tokio::signal::ctrl_c().await;
         return;
     };

@@ -16,7 +16,10 @@ pub fn expand_value(v: &mut Value, errors: &mut Vec<String>, path: &str) {
                     *v = if whole {
                         serde_yaml::from_str::<Value>(&expanded)
                             .ok()
-                            .filter(|p| !matches!(p, Value::Mapping(_) | Value::Sequence(_)) || expanded.contains('\n'))
+                            .filter(|p| {
+                                !matches!(p, Value::Mapping(_) | Value::Sequence(_))
+                                    || expanded.contains('\n')
+                            })
                             .unwrap_or(Value::String(expanded))
                     } else {
                         Value::String(expanded)
@@ -30,8 +33,15 @@ pub fn expand_value(v: &mut Value, errors: &mut Vec<String>, path: &str) {
         }
         Value::Mapping(m) => {
             for (k, val) in m.iter_mut() {
-                let key = k.as_str().map(str::to_string).unwrap_or_else(|| format!("{k:?}"));
-                let p = if path.is_empty() { key } else { format!("{path}::{key}") };
+                let key = k
+                    .as_str()
+                    .map(str::to_string)
+                    .unwrap_or_else(|| format!("{k:?}"));
+                let p = if path.is_empty() {
+                    key
+                } else {
+                    format!("{path}::{key}")
+                };
                 expand_value(val, errors, &p);
             }
         }
@@ -58,7 +68,9 @@ pub fn expand_str(s: &str) -> Result<String, String> {
             out.push('$');
             rest = tail;
         } else if let Some(body) = after.strip_prefix('{') {
-            let end = body.find('}').ok_or_else(|| format!("unterminated reference in {s:?}"))?;
+            let end = body
+                .find('}')
+                .ok_or_else(|| format!("unterminated reference in {s:?}"))?;
             out.push_str(&resolve(&body[..end])?);
             rest = &body[end + 1..];
         } else {
@@ -72,7 +84,12 @@ pub fn expand_str(s: &str) -> Result<String, String> {
 
 fn resolve(reference: &str) -> Result<String, String> {
     let (scheme, rest) = match reference.split_once(':') {
-        Some((scheme, rest)) if scheme.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') && !scheme.is_empty() => {
+        Some((scheme, rest))
+            if scheme
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '_')
+                && !scheme.is_empty() =>
+        {
             (scheme, rest)
         }
         _ => ("env", reference),
@@ -121,6 +138,8 @@ mod tests {
         let mut errs = vec![];
         expand_value(&mut v, &mut errs, "");
         assert_eq!(v["port"], Value::Number(4317.into()));
-        assert!(expand_str("${bogus:x}").unwrap_err().contains("unsupported config provider"));
+        assert!(expand_str("${bogus:x}")
+            .unwrap_err()
+            .contains("unsupported config provider"));
     }
 }

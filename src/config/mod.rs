@@ -36,7 +36,11 @@ impl fmt::Display for ConfigError {
 
 impl ConfigError {
     pub fn new(path: impl Into<String>, message: impl Into<String>) -> Self {
-        ConfigError { source: None, path: path.into(), message: message.into() }
+        ConfigError {
+            source: None,
+            path: path.into(),
+            message: message.into(),
+        }
     }
 }
 
@@ -68,7 +72,9 @@ impl ComponentId {
         let (kind, name) = match s.split_once('/') {
             Some((k, n)) => {
                 if n.trim().is_empty() {
-                    return Err(format!("invalid component id {s:?}: the part after '/' must not be empty"));
+                    return Err(format!(
+                        "invalid component id {s:?}: the part after '/' must not be empty"
+                    ));
                 }
                 (k, Some(n.to_string()))
             }
@@ -81,7 +87,10 @@ impl ComponentId {
                 "invalid component id {s:?}: the type must start with a letter and hold only letters, digits and '_'"
             ));
         }
-        Ok(ComponentId { kind: kind.to_string(), name })
+        Ok(ComponentId {
+            kind: kind.to_string(),
+            name,
+        })
     }
 }
 
@@ -105,11 +114,16 @@ impl PipelineId {
     pub fn parse(s: &str) -> Result<Self, String> {
         let (sig, name) = match s.split_once('/') {
             Some((sig, n)) if !n.is_empty() => (sig, Some(n.to_string())),
-            Some(_) => return Err(format!("invalid pipeline id {s:?}: the part after '/' must not be empty")),
+            Some(_) => {
+                return Err(format!(
+                    "invalid pipeline id {s:?}: the part after '/' must not be empty"
+                ))
+            }
             None => (s, None),
         };
-        let signal = SignalKind::parse(sig)
-            .ok_or_else(|| format!("invalid pipeline id {s:?}: the signal must be traces, metrics or logs"))?;
+        let signal = SignalKind::parse(sig).ok_or_else(|| {
+            format!("invalid pipeline id {s:?}: the signal must be traces, metrics or logs")
+        })?;
         Ok(PipelineId { signal, name })
     }
 }
@@ -243,7 +257,12 @@ pub struct MetricsTelemetry {
 
 impl Default for MetricsTelemetry {
     fn default() -> Self {
-        MetricsTelemetry { level: default_metrics_level(), address: None, readers: vec![], views: Value::Null }
+        MetricsTelemetry {
+            level: default_metrics_level(),
+            address: None,
+            readers: vec![],
+            views: Value::Null,
+        }
     }
 }
 
@@ -312,8 +331,14 @@ pub fn merge(base: &mut Value, over: Value) {
 
 /// Turns `a.b.c=v` (or otelcol's `a::b::c=v`) into a nested map. The value is parsed as YAML.
 pub fn parse_set(arg: &str) -> Result<Value, String> {
-    let (key, val) = arg.split_once('=').ok_or_else(|| format!("--set {arg:?}: expected key=value"))?;
-    let segs: Vec<&str> = if key.contains("::") { key.split("::").collect() } else { key.split('.').collect() };
+    let (key, val) = arg
+        .split_once('=')
+        .ok_or_else(|| format!("--set {arg:?}: expected key=value"))?;
+    let segs: Vec<&str> = if key.contains("::") {
+        key.split("::").collect()
+    } else {
+        key.split('.').collect()
+    };
     if segs.iter().any(|s| s.is_empty()) {
         return Err(format!("--set {arg:?}: empty key segment"));
     }
@@ -334,7 +359,10 @@ pub fn load(files: &[String], sets: &[String]) -> Result<(Value, Sources), Confi
     let mut sources = Sources::default();
     let mut errors = Vec::new();
     if files.is_empty() {
-        sources.layers.push(("<default config>".into(), serde_yaml::from_str(DEFAULT_CONFIG).expect("default config is valid")));
+        sources.layers.push((
+            "<default config>".into(),
+            serde_yaml::from_str(DEFAULT_CONFIG).expect("default config is valid"),
+        ));
     }
     for f in files {
         let (name, text) = if let Some(inline) = f.strip_prefix("yaml:") {
@@ -344,12 +372,24 @@ pub fn load(files: &[String], sets: &[String]) -> Result<(Value, Sources), Confi
             (path.to_string(), std::fs::read_to_string(path))
         };
         match text {
-            Err(e) => errors.push(ConfigError { source: Some(name), path: String::new(), message: format!("cannot read: {e}") }),
+            Err(e) => errors.push(ConfigError {
+                source: Some(name),
+                path: String::new(),
+                message: format!("cannot read: {e}"),
+            }),
             Ok(text) => match serde_yaml::from_str::<Value>(&text) {
                 Ok(Value::Null) => sources.layers.push((name, Value::Mapping(Mapping::new()))),
                 Ok(v @ Value::Mapping(_)) => sources.layers.push((name, v)),
-                Ok(_) => errors.push(ConfigError { source: Some(name), path: String::new(), message: "the top level must be a map".into() }),
-                Err(e) => errors.push(ConfigError { source: Some(name), path: String::new(), message: format!("invalid YAML: {e}") }),
+                Ok(_) => errors.push(ConfigError {
+                    source: Some(name),
+                    path: String::new(),
+                    message: "the top level must be a map".into(),
+                }),
+                Err(e) => errors.push(ConfigError {
+                    source: Some(name),
+                    path: String::new(),
+                    message: format!("invalid YAML: {e}"),
+                }),
             },
         }
     }
@@ -374,7 +414,11 @@ pub fn load(files: &[String], sets: &[String]) -> Result<(Value, Sources), Confi
                 .into_iter()
                 .map(|e| {
                     let (path, msg) = e.split_once(": ").unwrap_or(("", &e));
-                    ConfigError { source: sources.origin(path), path: path.to_string(), message: msg.to_string() }
+                    ConfigError {
+                        source: sources.origin(path),
+                        path: path.to_string(),
+                        message: msg.to_string(),
+                    }
                 })
                 .collect(),
         ));
@@ -385,7 +429,11 @@ pub fn load(files: &[String], sets: &[String]) -> Result<(Value, Sources), Confi
 /// Deserializes `value` into `T`, naming the full key path (`prefix::a::b`) of the first problem.
 /// An empty value (`debug:`) is the default config.
 pub fn parse<T: DeserializeOwned>(value: &Value, prefix: &str) -> Result<T, ConfigError> {
-    let value = if value.is_null() { Value::Mapping(Mapping::new()) } else { value.clone() };
+    let value = if value.is_null() {
+        Value::Mapping(Mapping::new())
+    } else {
+        value.clone()
+    };
     serde_path_to_error::deserialize::<_, T>(value).map_err(|e| {
         let mut path = prefix.to_string();
         for seg in e.path().iter() {
@@ -401,8 +449,7 @@ pub fn parse<T: DeserializeOwned>(value: &Value, prefix: &str) -> Result<T, Conf
             path.push_str(&s);
         }
         let inner = e.into_inner().to_string();
-        ConfigError::new(path.clone(), describe_serde_error(&inner, &mut path))
-            .with_path(path)
+        ConfigError::new(path.clone(), describe_serde_error(&inner, &mut path)).with_path(path)
     })
 }
 
@@ -429,7 +476,11 @@ fn describe_serde_error(msg: &str, path: &mut String) -> String {
                 .trim_start_matches(", expected ")
                 .replace('`', "")
                 .replace(" or ", ", ");
-            let accepted = if tail.contains("there are no fields") { "none".to_string() } else { accepted };
+            let accepted = if tail.contains("there are no fields") {
+                "none".to_string()
+            } else {
+                accepted
+            };
             return format!("unknown key {key:?}; accepted keys: {accepted}");
         }
     }
@@ -460,7 +511,11 @@ mod tests {
         }
         let e = parse::<Outer>(&v, "receivers::otlp::protocols").unwrap_err();
         assert_eq!(e.path, "receivers::otlp::protocols::grpc::endpont");
-        assert!(e.message.contains("accepted keys: endpoint, size"), "{}", e.message);
+        assert!(
+            e.message.contains("accepted keys: endpoint, size"),
+            "{}",
+            e.message
+        );
     }
 
     #[test]
@@ -475,7 +530,10 @@ mod tests {
     fn merge_maps_deep_lists_replace() {
         let mut a: Value = serde_yaml::from_str("a: {b: 1, c: [1, 2]}").unwrap();
         merge(&mut a, serde_yaml::from_str("a: {d: 2, c: [3]}").unwrap());
-        assert_eq!(a, serde_yaml::from_str::<Value>("a: {b: 1, c: [3], d: 2}").unwrap());
+        assert_eq!(
+            a,
+            serde_yaml::from_str::<Value>("a: {b: 1, c: [3], d: 2}").unwrap()
+        );
         merge(&mut a, parse_set("a.b=hello").unwrap());
         merge(&mut a, parse_set("a::d=5").unwrap());
         assert_eq!(a["a"]["b"], Value::String("hello".into()));
@@ -487,7 +545,10 @@ mod tests {
         assert_eq!(ComponentId::parse("otlp/2").unwrap().to_string(), "otlp/2");
         assert!(ComponentId::parse("otlp/").is_err());
         assert!(ComponentId::parse("9x").is_err());
-        assert_eq!(PipelineId::parse("traces/a").unwrap().signal, SignalKind::Traces);
+        assert_eq!(
+            PipelineId::parse("traces/a").unwrap().signal,
+            SignalKind::Traces
+        );
         assert!(PipelineId::parse("spans").is_err());
     }
 }

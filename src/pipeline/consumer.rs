@@ -13,10 +13,16 @@ pub enum ConsumeError {
     /// Temporarily refused (backpressure, memory limit, full queue, destination down). The sender should
     /// retry, after `retry_after` if given. gRPC `UNAVAILABLE`, HTTP 503.
     #[error("{message}")]
-    Retryable { message: String, retry_after: Option<Duration> },
+    Retryable {
+        message: String,
+        retry_after: Option<Duration>,
+    },
     /// Refused for lack of a resource the sender may get back later (gRPC `RESOURCE_EXHAUSTED`, HTTP 429).
     #[error("{message}")]
-    ResourceExhausted { message: String, retry_after: Option<Duration> },
+    ResourceExhausted {
+        message: String,
+        retry_after: Option<Duration>,
+    },
     /// The data itself is bad (HTTP 400, gRPC `INVALID_ARGUMENT`); never retried.
     #[error("{0}")]
     InvalidArgument(String),
@@ -27,18 +33,23 @@ pub enum ConsumeError {
 
 impl ConsumeError {
     pub fn retryable(message: impl Into<String>) -> Self {
-        ConsumeError::Retryable { message: message.into(), retry_after: None }
+        ConsumeError::Retryable {
+            message: message.into(),
+            retry_after: None,
+        }
     }
 
     pub fn is_retryable(&self) -> bool {
-        matches!(self, ConsumeError::Retryable { .. } | ConsumeError::ResourceExhausted { .. })
+        matches!(
+            self,
+            ConsumeError::Retryable { .. } | ConsumeError::ResourceExhausted { .. }
+        )
     }
 
     pub fn retry_after(&self) -> Option<Duration> {
         match self {
-            ConsumeError::Retryable { retry_after, .. } | ConsumeError::ResourceExhausted { retry_after, .. } => {
-                *retry_after
-            }
+            ConsumeError::Retryable { retry_after, .. }
+            | ConsumeError::ResourceExhausted { retry_after, .. } => *retry_after,
             _ => None,
         }
     }
@@ -84,7 +95,8 @@ impl<S: Signal> Consumer<S> for FanOut<S> {
             [] => Ok(()),
             [one] => one.consume(batch).await,
             many => {
-                let results = futures::future::join_all(many.iter().map(|c| c.consume(batch.clone()))).await;
+                let results =
+                    futures::future::join_all(many.iter().map(|c| c.consume(batch.clone()))).await;
                 results.into_iter().find(Result::is_err).unwrap_or(Ok(()))
             }
         }

@@ -6,7 +6,9 @@ use std::sync::Arc;
 
 use serde_yaml::Value;
 
-use crate::components::{self, PreparedExporter, PreparedExtension, PreparedProcessor, PreparedReceiver};
+use crate::components::{
+    self, PreparedExporter, PreparedExtension, PreparedProcessor, PreparedReceiver,
+};
 use crate::config::{self, ComponentId, Config, ConfigError, ConfigErrors, PipelineId, Sources};
 use crate::signal::SignalKind;
 
@@ -55,11 +57,17 @@ pub fn plan(merged: &Value, sources: &Sources) -> Result<Plan, ConfigErrors> {
     let mut receiver_signals: BTreeMap<ComponentId, &'static [SignalKind]> = BTreeMap::new();
     for (key, v) in &config.receivers {
         let path = format!("receivers::{key}");
-        let Some(id) = parse_id(key, &path, &mut errors) else { continue };
+        let Some(id) = parse_id(key, &path, &mut errors) else {
+            continue;
+        };
         match rf.iter().find(|f| f.type_name() == id.kind) {
             None => errors.push(ConfigError::new(
                 path,
-                format!("unknown receiver type {:?}; known receivers: {}", id.kind, kinds_list(rf.iter().map(|f| f.type_name()))),
+                format!(
+                    "unknown receiver type {:?}; known receivers: {}",
+                    id.kind,
+                    kinds_list(rf.iter().map(|f| f.type_name()))
+                ),
             )),
             Some(f) => match f.prepare(v, &path) {
                 Ok(p) => {
@@ -75,7 +83,9 @@ pub fn plan(merged: &Value, sources: &Sources) -> Result<Plan, ConfigErrors> {
     let mut processor_signals: BTreeMap<ComponentId, &'static [SignalKind]> = BTreeMap::new();
     for (key, v) in &config.processors {
         let path = format!("processors::{key}");
-        let Some(id) = parse_id(key, &path, &mut errors) else { continue };
+        let Some(id) = parse_id(key, &path, &mut errors) else {
+            continue;
+        };
         match pf.iter().find(|f| f.type_name() == id.kind) {
             None => errors.push(ConfigError::new(
                 path,
@@ -99,14 +109,21 @@ pub fn plan(merged: &Value, sources: &Sources) -> Result<Plan, ConfigErrors> {
     let mut exporter_signals: BTreeMap<ComponentId, &'static [SignalKind]> = BTreeMap::new();
     for (key, v) in &config.exporters {
         let path = format!("exporters::{key}");
-        let Some(id) = parse_id(key, &path, &mut errors) else { continue };
-        match ef.iter().find(|f| f.type_name() == id.kind || f.aliases().contains(&id.kind.as_str())) {
+        let Some(id) = parse_id(key, &path, &mut errors) else {
+            continue;
+        };
+        match ef
+            .iter()
+            .find(|f| f.type_name() == id.kind || f.aliases().contains(&id.kind.as_str()))
+        {
             None => errors.push(ConfigError::new(
                 path,
                 format!(
                     "unknown exporter type {:?}; known exporters: {}",
                     id.kind,
-                    kinds_list(ef.iter().flat_map(|f| std::iter::once(f.type_name()).chain(f.aliases().iter().copied())))
+                    kinds_list(ef.iter().flat_map(|f| {
+                        std::iter::once(f.type_name()).chain(f.aliases().iter().copied())
+                    }))
                 ),
             )),
             Some(f) => match f.prepare(v, &path) {
@@ -122,7 +139,9 @@ pub fn plan(merged: &Value, sources: &Sources) -> Result<Plan, ConfigErrors> {
     let mut defined_extensions = BTreeMap::new();
     for (key, v) in &config.extensions {
         let path = format!("extensions::{key}");
-        let Some(id) = parse_id(key, &path, &mut errors) else { continue };
+        let Some(id) = parse_id(key, &path, &mut errors) else {
+            continue;
+        };
         match xf.iter().find(|f| f.type_name() == id.kind) {
             None => errors.push(ConfigError::new(
                 path,
@@ -150,10 +169,15 @@ pub fn plan(merged: &Value, sources: &Sources) -> Result<Plan, ConfigErrors> {
     let mut extensions = Vec::new();
     for (i, key) in config.service.extensions.iter().enumerate() {
         let path = format!("service::extensions::{i}");
-        let Some(id) = parse_id(key, &path, &mut errors) else { continue };
+        let Some(id) = parse_id(key, &path, &mut errors) else {
+            continue;
+        };
         match defined_extensions.get(&id) {
             Some(p) => extensions.push((id, p.clone())),
-            None => errors.push(ConfigError::new(path, format!("references extension {key:?}, which is not configured under extensions"))),
+            None => errors.push(ConfigError::new(
+                path,
+                format!("references extension {key:?}, which is not configured under extensions"),
+            )),
         }
     }
     for id in defined_extensions.keys() {
@@ -165,7 +189,10 @@ pub fn plan(merged: &Value, sources: &Sources) -> Result<Plan, ConfigErrors> {
     let mut pipelines = Vec::new();
     let mut used: BTreeSet<(&'static str, ComponentId)> = BTreeSet::new();
     if config.service.pipelines.is_empty() {
-        errors.push(ConfigError::new("service::pipelines", "no pipelines are configured; at least one is required"));
+        errors.push(ConfigError::new(
+            "service::pipelines",
+            "no pipelines are configured; at least one is required",
+        ));
     }
     for (key, p) in &config.service.pipelines {
         let path = format!("service::pipelines::{key}");
@@ -184,22 +211,35 @@ pub fn plan(merged: &Value, sources: &Sources) -> Result<Plan, ConfigErrors> {
             let mut out = Vec::new();
             for (i, name) in list.iter().enumerate() {
                 let epath = format!("{path}::{section}::{i}");
-                let Some(cid) = parse_id(name, &epath, errors) else { continue };
+                let Some(cid) = parse_id(name, &epath, errors) else {
+                    continue;
+                };
                 match known.get(&cid) {
-                    None if !defined(&config, section, name) => {
-                        errors.push(ConfigError::new(
-                            epath,
-                            format!("references {} {name:?}, which is not configured under {section}", &section[..section.len() - 1]),
-                        ))
-                    }
+                    None if !defined(&config, section, name) => errors.push(ConfigError::new(
+                        epath,
+                        format!(
+                            "references {} {name:?}, which is not configured under {section}",
+                            &section[..section.len() - 1]
+                        ),
+                    )),
                     None => {} // defined but invalid: its own error is reported already
                     Some(sigs) if !sigs.contains(&sig) => errors.push(ConfigError::new(
                         epath,
-                        format!("{} {name:?} does not support {sig} (it supports: {})", &section[..section.len() - 1], sigs.iter().map(|s| s.as_str()).collect::<Vec<_>>().join(", ")),
+                        format!(
+                            "{} {name:?} does not support {sig} (it supports: {})",
+                            &section[..section.len() - 1],
+                            sigs.iter()
+                                .map(|s| s.as_str())
+                                .collect::<Vec<_>>()
+                                .join(", ")
+                        ),
                     )),
                     Some(_) => {
                         if section == "processors" && out.contains(&cid) {
-                            errors.push(ConfigError::new(epath, format!("processor {name:?} is listed twice in this pipeline")));
+                            errors.push(ConfigError::new(
+                                epath,
+                                format!("processor {name:?} is listed twice in this pipeline"),
+                            ));
                         }
                         used.insert((section, cid.clone()));
                         out.push(cid);
@@ -212,12 +252,23 @@ pub fn plan(merged: &Value, sources: &Sources) -> Result<Plan, ConfigErrors> {
         let pr = check("processors", &p.processors, &processor_signals, &mut errors);
         let ex = check("exporters", &p.exporters, &exporter_signals, &mut errors);
         if p.receivers.is_empty() {
-            errors.push(ConfigError::new(format!("{path}::receivers"), "a pipeline needs at least one receiver"));
+            errors.push(ConfigError::new(
+                format!("{path}::receivers"),
+                "a pipeline needs at least one receiver",
+            ));
         }
         if p.exporters.is_empty() {
-            errors.push(ConfigError::new(format!("{path}::exporters"), "a pipeline needs at least one exporter"));
+            errors.push(ConfigError::new(
+                format!("{path}::exporters"),
+                "a pipeline needs at least one exporter",
+            ));
         }
-        pipelines.push(Pipeline { id, receivers: r, processors: pr, exporters: ex });
+        pipelines.push(Pipeline {
+            id,
+            receivers: r,
+            processors: pr,
+            exporters: ex,
+        });
     }
     for (section, ids) in [
         ("receivers", receivers.keys().collect::<Vec<_>>()),
@@ -226,7 +277,9 @@ pub fn plan(merged: &Value, sources: &Sources) -> Result<Plan, ConfigErrors> {
     ] {
         for id in ids {
             if !used.contains(&(section, (*id).clone())) {
-                warnings.push(format!("{section}::{id} is configured but not used in any pipeline"));
+                warnings.push(format!(
+                    "{section}::{id} is configured but not used in any pipeline"
+                ));
             }
         }
     }
@@ -253,7 +306,10 @@ pub fn plan(merged: &Value, sources: &Sources) -> Result<Plan, ConfigErrors> {
             if endpoints_clash(&listeners[i].1, &listeners[j].1) {
                 errors.push(ConfigError::new(
                     listeners[i].0.clone(),
-                    format!("listens on {}, which {} also uses", listeners[i].1, listeners[j].0),
+                    format!(
+                        "listens on {}, which {} also uses",
+                        listeners[i].1, listeners[j].0
+                    ),
                 ));
             }
         }
@@ -262,7 +318,15 @@ pub fn plan(merged: &Value, sources: &Sources) -> Result<Plan, ConfigErrors> {
     if !errors.is_empty() {
         return Err(attribute(errors));
     }
-    Ok(Plan { config, receivers, processors, exporters, extensions, pipelines, warnings })
+    Ok(Plan {
+        config,
+        receivers,
+        processors,
+        exporters,
+        extensions,
+        pipelines,
+        warnings,
+    })
 }
 
 fn defined(config: &Config, section: &str, name: &str) -> bool {
@@ -292,12 +356,20 @@ pub fn split_host_port(ep: &str) -> Option<(&str, u16)> {
 }
 
 fn endpoints_clash(a: &str, b: &str) -> bool {
-    let (Some((ha, pa)), Some((hb, pb))) = (split_host_port(a), split_host_port(b)) else { return false };
+    let (Some((ha, pa)), Some((hb, pb))) = (split_host_port(a), split_host_port(b)) else {
+        return false;
+    };
     if pa != pb || pa == 0 {
         return false;
     }
     let any = |h: &str| h.is_empty() || h == "0.0.0.0" || h == "::";
-    let norm = |h: &str| if h == "localhost" { "127.0.0.1".to_string() } else { h.to_string() };
+    let norm = |h: &str| {
+        if h == "localhost" {
+            "127.0.0.1".to_string()
+        } else {
+            h.to_string()
+        }
+    };
     any(ha) || any(hb) || norm(ha) == norm(hb)
 }
 

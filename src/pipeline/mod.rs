@@ -95,12 +95,18 @@ pub trait BuildFor {
 /// an overloaded collector refuses without allocating the request first.
 #[derive(Default)]
 pub struct Admission {
-    gates: RwLock<Vec<Arc<dyn Fn() -> Result<(), ConsumeError> + Send + Sync>>>,
+    gates: RwLock<Vec<Gate>>,
 }
 
+/// One admission check: `Err` refuses the request before its body is read.
+pub type Gate = Arc<dyn Fn() -> Result<(), ConsumeError> + Send + Sync>;
+
 impl Admission {
-    pub fn add_gate(&self, gate: Arc<dyn Fn() -> Result<(), ConsumeError> + Send + Sync>) {
-        self.gates.write().unwrap_or_else(|e| e.into_inner()).push(gate);
+    pub fn add_gate(&self, gate: Gate) {
+        self.gates
+            .write()
+            .unwrap_or_else(|e| e.into_inner())
+            .push(gate);
     }
 
     pub fn check(&self) -> Result<(), ConsumeError> {

@@ -34,13 +34,15 @@ impl Service {
         }
 
         // One exporter instance per (exporter, signal), fed by every pipeline of that signal.
-        let mut exporter_instances: BTreeMap<(ComponentId, SignalKind), AnyConsumer> = BTreeMap::new();
+        let mut exporter_instances: BTreeMap<(ComponentId, SignalKind), AnyConsumer> =
+            BTreeMap::new();
         for p in &plan.pipelines {
             for e in &p.exporters {
                 let key = (e.clone(), p.id.signal);
-                if !exporter_instances.contains_key(&key) {
-                    let c = plan.exporters[e].create(e, p.id.signal, &host)?;
-                    exporter_instances.insert(key, c);
+                if let std::collections::btree_map::Entry::Vacant(slot) =
+                    exporter_instances.entry(key)
+                {
+                    slot.insert(plan.exporters[e].create(e, p.id.signal, &host)?);
                 }
             }
         }
@@ -48,7 +50,11 @@ impl Service {
         let mut pipeline_entries: Vec<AnyConsumer> = Vec::new();
         let mut processors = Vec::new();
         for p in &plan.pipelines {
-            let outs = p.exporters.iter().map(|e| exporter_instances[&(e.clone(), p.id.signal)].clone()).collect();
+            let outs = p
+                .exporters
+                .iter()
+                .map(|e| exporter_instances[&(e.clone(), p.id.signal)].clone())
+                .collect();
             let mut next = AnyConsumer::fan_out(p.id.signal, outs);
             let mut chain = Vec::new();
             for pid in p.processors.iter().rev() {
@@ -80,7 +86,12 @@ impl Service {
             }
             receivers.push((rid.clone(), prepared.create(rid, consumers, &host)?));
         }
-        let mut svc = Service { extensions, receivers, processors, exporters: exporter_instances.into_values().collect() };
+        let mut svc = Service {
+            extensions,
+            receivers,
+            processors,
+            exporters: exporter_instances.into_values().collect(),
+        };
         for i in 0..svc.receivers.len() {
             let (_, r) = &mut svc.receivers[i];
             if let Err(e) = r.start(&host).await {

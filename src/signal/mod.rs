@@ -15,11 +15,15 @@ use std::fmt;
 use std::sync::Arc;
 
 use bytes::{BufMut, Bytes, BytesMut};
-use opentelemetry_proto::tonic::collector::logs::v1::{ExportLogsServiceRequest, ExportLogsServiceResponse};
+use opentelemetry_proto::tonic::collector::logs::v1::{
+    ExportLogsServiceRequest, ExportLogsServiceResponse,
+};
 use opentelemetry_proto::tonic::collector::metrics::v1::{
     ExportMetricsServiceRequest, ExportMetricsServiceResponse,
 };
-use opentelemetry_proto::tonic::collector::trace::v1::{ExportTraceServiceRequest, ExportTraceServiceResponse};
+use opentelemetry_proto::tonic::collector::trace::v1::{
+    ExportTraceServiceRequest, ExportTraceServiceResponse,
+};
 use opentelemetry_proto::tonic::logs::v1::ResourceLogs;
 use opentelemetry_proto::tonic::metrics::v1::{metric, ResourceMetrics};
 use opentelemetry_proto::tonic::trace::v1::ResourceSpans;
@@ -67,7 +71,15 @@ pub trait Signal: Send + Sync + Sized + 'static {
     /// The gRPC method path, e.g. `/opentelemetry.proto.collector.trace.v1.TraceService/Export`.
     const GRPC_PATH: &'static str;
 
-    type Resource: Message + Default + Clone + PartialEq + Serialize + fmt::Debug + Send + Sync + 'static;
+    type Resource: Message
+        + Default
+        + Clone
+        + PartialEq
+        + Serialize
+        + fmt::Debug
+        + Send
+        + Sync
+        + 'static;
     type Request: Message + Default + Serialize + DeserializeOwned + Send + 'static;
     type Response: Message + Default + Serialize + DeserializeOwned + Send + 'static;
 
@@ -100,13 +112,19 @@ impl Signal for Traces {
         ExportTraceServiceRequest { resource_spans }
     }
     fn count(resources: &[Self::Resource]) -> usize {
-        resources.iter().flat_map(|r| &r.scope_spans).map(|s| s.spans.len()).sum()
+        resources
+            .iter()
+            .flat_map(|r| &r.scope_spans)
+            .map(|s| s.spans.len())
+            .sum()
     }
     fn scan(encoded: &[u8]) -> Result<usize, DecodeError> {
         scan::scan_request(encoded, 2, scan::span)
     }
     fn partial_success(resp: &Self::Response) -> Option<(i64, String)> {
-        resp.partial_success.as_ref().map(|p| (p.rejected_spans, p.error_message.clone()))
+        resp.partial_success
+            .as_ref()
+            .map(|p| (p.rejected_spans, p.error_message.clone()))
     }
 }
 
@@ -114,7 +132,8 @@ impl Signal for Metrics {
     const KIND: SignalKind = SignalKind::Metrics;
     const ITEM: &'static str = "metric_points";
     const GRPC_SERVICE: &'static str = "opentelemetry.proto.collector.metrics.v1.MetricsService";
-    const GRPC_PATH: &'static str = "/opentelemetry.proto.collector.metrics.v1.MetricsService/Export";
+    const GRPC_PATH: &'static str =
+        "/opentelemetry.proto.collector.metrics.v1.MetricsService/Export";
     type Resource = ResourceMetrics;
     type Request = ExportMetricsServiceRequest;
     type Response = ExportMetricsServiceResponse;
@@ -144,7 +163,9 @@ impl Signal for Metrics {
         scan::scan_request(encoded, 2, scan::metric)
     }
     fn partial_success(resp: &Self::Response) -> Option<(i64, String)> {
-        resp.partial_success.as_ref().map(|p| (p.rejected_data_points, p.error_message.clone()))
+        resp.partial_success
+            .as_ref()
+            .map(|p| (p.rejected_data_points, p.error_message.clone()))
     }
 }
 
@@ -164,13 +185,19 @@ impl Signal for Logs {
         ExportLogsServiceRequest { resource_logs }
     }
     fn count(resources: &[Self::Resource]) -> usize {
-        resources.iter().flat_map(|r| &r.scope_logs).map(|s| s.log_records.len()).sum()
+        resources
+            .iter()
+            .flat_map(|r| &r.scope_logs)
+            .map(|s| s.log_records.len())
+            .sum()
     }
     fn scan(encoded: &[u8]) -> Result<usize, DecodeError> {
         scan::scan_request(encoded, 2, scan::log_record)
     }
     fn partial_success(resp: &Self::Response) -> Option<(i64, String)> {
-        resp.partial_success.as_ref().map(|p| (p.rejected_log_records, p.error_message.clone()))
+        resp.partial_success
+            .as_ref()
+            .map(|p| (p.rejected_log_records, p.error_message.clone()))
     }
 }
 
@@ -186,7 +213,10 @@ pub struct ClientMetadata {
 impl ClientMetadata {
     pub fn get<'a>(&'a self, key: &'a str) -> impl Iterator<Item = &'a str> + 'a {
         let key = key.to_ascii_lowercase();
-        self.entries.iter().filter(move |(k, _)| *k == key).map(|(_, v)| v.as_str())
+        self.entries
+            .iter()
+            .filter(move |(k, _)| *k == key)
+            .map(|(_, v)| v.as_str())
     }
 }
 
@@ -215,7 +245,11 @@ pub struct Batch<S: Signal> {
 
 impl<S: Signal> Clone for Batch<S> {
     fn clone(&self) -> Self {
-        Batch { data: self.data.clone(), items: self.items, metadata: self.metadata.clone() }
+        Batch {
+            data: self.data.clone(),
+            items: self.items,
+            metadata: self.metadata.clone(),
+        }
     }
 }
 
@@ -233,12 +267,20 @@ impl<S: Signal> Batch<S> {
     /// Validates an encoded request (see [`Signal::scan`]) and wraps it without decoding.
     pub fn from_encoded(bytes: Bytes) -> Result<Self, DecodeError> {
         let items = S::scan(&bytes)?;
-        Ok(Batch { data: Data::Encoded(vec![bytes]), items, metadata: None })
+        Ok(Batch {
+            data: Data::Encoded(vec![bytes]),
+            items,
+            metadata: None,
+        })
     }
 
     pub fn from_resources(resources: Vec<S::Resource>) -> Self {
         let items = S::count(&resources);
-        Batch { data: Data::Decoded(Arc::new(resources)), items, metadata: None }
+        Batch {
+            data: Data::Decoded(Arc::new(resources)),
+            items,
+            metadata: None,
+        }
     }
 
     pub fn from_request(req: S::Request) -> Self {
@@ -297,7 +339,9 @@ impl<S: Signal> Batch<S> {
         if let Data::Encoded(segments) = &self.data {
             let mut resources = Vec::new();
             for seg in segments {
-                resources.extend(S::into_resources(S::Request::decode(seg.clone()).map_err(DecodeError::from)?));
+                resources.extend(S::into_resources(
+                    S::Request::decode(seg.clone()).map_err(DecodeError::from)?,
+                ));
             }
             self.data = Data::Decoded(Arc::new(resources));
         }
@@ -344,7 +388,11 @@ impl<S: Signal> Batch<S> {
         match (&mut self.data, other.data) {
             (Data::Encoded(a), Data::Encoded(b)) => a.extend(b),
             (_, other_data) => {
-                let other_batch = Batch::<S> { data: other_data, items: 0, metadata: None };
+                let other_batch = Batch::<S> {
+                    data: other_data,
+                    items: 0,
+                    metadata: None,
+                };
                 let more = other_batch.into_resources()?;
                 self.resources_mut()?.extend(more);
             }
@@ -353,7 +401,11 @@ impl<S: Signal> Batch<S> {
     }
 
     pub fn empty() -> Self {
-        Batch { data: Data::Encoded(Vec::new()), items: 0, metadata: None }
+        Batch {
+            data: Data::Encoded(Vec::new()),
+            items: 0,
+            metadata: None,
+        }
     }
 }
 
@@ -363,8 +415,19 @@ mod tests {
     use opentelemetry_proto::tonic::trace::v1::{ScopeSpans, Span};
 
     fn spans(n: usize, name: &str) -> Vec<ResourceSpans> {
-        let span = Span { trace_id: vec![1; 16], span_id: vec![2; 8], name: name.into(), ..Default::default() };
-        vec![ResourceSpans { scope_spans: vec![ScopeSpans { spans: vec![span; n], ..Default::default() }], ..Default::default() }]
+        let span = Span {
+            trace_id: vec![1; 16],
+            span_id: vec![2; 8],
+            name: name.into(),
+            ..Default::default()
+        };
+        vec![ResourceSpans {
+            scope_spans: vec![ScopeSpans {
+                spans: vec![span; n],
+                ..Default::default()
+            }],
+            ..Default::default()
+        }]
     }
 
     #[test]

@@ -49,7 +49,12 @@ fn merge_nested<B: Buf>(
 }
 
 /// Reads a bytes field and returns its length, checking it against the allowed lengths.
-fn id_field(wt: WireType, buf: &mut impl Buf, allowed: &[usize], what: &'static str) -> Result<(), DecodeError> {
+fn id_field(
+    wt: WireType,
+    buf: &mut impl Buf,
+    allowed: &[usize],
+    what: &'static str,
+) -> Result<(), DecodeError> {
     prost::encoding::check_wire_type(WireType::LengthDelimited, wt)?;
     let len = prost::encoding::decode_varint(buf)? as usize;
     if len > buf.remaining() {
@@ -138,10 +143,18 @@ mod tests {
     use prost::Message;
 
     fn req(trace_id: Vec<u8>, n: usize) -> Vec<u8> {
-        let span = Span { trace_id, span_id: vec![1; 8], name: "s".into(), ..Default::default() };
+        let span = Span {
+            trace_id,
+            span_id: vec![1; 8],
+            name: "s".into(),
+            ..Default::default()
+        };
         ExportTraceServiceRequest {
             resource_spans: vec![ResourceSpans {
-                scope_spans: vec![ScopeSpans { spans: vec![span; n], ..Default::default() }],
+                scope_spans: vec![ScopeSpans {
+                    spans: vec![span; n],
+                    ..Default::default()
+                }],
                 ..Default::default()
             }],
         }
@@ -152,7 +165,10 @@ mod tests {
     fn counts_spans_and_checks_ids() {
         assert_eq!(scan_request(&req(vec![7; 16], 3), 2, span).unwrap(), 3);
         let err = scan_request(&req(vec![7; 5], 1), 2, span).unwrap_err();
-        assert!(err.to_string().contains("invalid trace_id length 5"), "{err}");
+        assert!(
+            err.to_string().contains("invalid trace_id length 5"),
+            "{err}"
+        );
     }
 
     #[test]

@@ -13,7 +13,9 @@ pub fn check_logs(cfg: &LogsTelemetry) -> Result<(), String> {
     level_of(cfg)?;
     match cfg.encoding.as_str() {
         "json" | "console" => Ok(()),
-        other => Err(format!("service::telemetry::logs::encoding: unknown encoding {other:?} (console, json)")),
+        other => Err(format!(
+            "service::telemetry::logs::encoding: unknown encoding {other:?} (console, json)"
+        )),
     }
 }
 
@@ -23,7 +25,11 @@ fn level_of(cfg: &LogsTelemetry) -> Result<&'static str, String> {
         "info" => "info",
         "warn" | "warning" => "warn",
         "error" | "dpanic" | "panic" | "fatal" => "error",
-        other => return Err(format!("service::telemetry::logs::level: unknown level {other:?} (debug, info, warn, error)")),
+        other => {
+            return Err(format!(
+            "service::telemetry::logs::level: unknown level {other:?} (debug, info, warn, error)"
+        ))
+        }
     })
 }
 
@@ -31,13 +37,21 @@ fn level_of(cfg: &LogsTelemetry) -> Result<&'static str, String> {
 pub fn init_logs(cfg: &LogsTelemetry) -> Result<(), String> {
     check_logs(cfg)?;
     let level = level_of(cfg)?;
-    let filter = tracing_subscriber::EnvFilter::try_from_env("FERROTEL_LOG")
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(format!("{level},h2=warn,hyper=warn,tower=warn")));
-    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).with_target(false);
+    let filter = tracing_subscriber::EnvFilter::try_from_env("FERROTEL_LOG").unwrap_or_else(|_| {
+        tracing_subscriber::EnvFilter::new(format!("{level},h2=warn,hyper=warn,tower=warn"))
+    });
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_target(false);
     let res = match cfg.encoding.as_str() {
         "json" => builder.json().try_init(),
         "console" => builder.try_init(),
-        other => return Err(format!("service::telemetry::logs::encoding: unknown encoding {other:?} (console, json)")),
+        other => {
+            return Err(format!(
+                "service::telemetry::logs::encoding: unknown encoding {other:?} (console, json)"
+            ))
+        }
     };
     res.map_err(|e| e.to_string())
 }
@@ -55,7 +69,12 @@ pub mod events {
         }
     }
 
-    pub fn receiver_accepted(receiver: &str, transport: &'static str, signal: SignalKind, n: usize) {
+    pub fn receiver_accepted(
+        receiver: &str,
+        transport: &'static str,
+        signal: SignalKind,
+        n: usize,
+    ) {
         let _ = (receiver, transport, item(signal), n);
     }
 

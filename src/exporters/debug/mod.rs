@@ -53,7 +53,10 @@ impl ExporterFactory for Factory {
         if !["basic", "normal", "detailed"].contains(&c.verbosity.as_str()) {
             return Err(vec![ConfigError::new(
                 format!("{path}::verbosity"),
-                format!("unknown verbosity {:?} (basic, normal, detailed)", c.verbosity),
+                format!(
+                    "unknown verbosity {:?} (basic, normal, detailed)",
+                    c.verbosity
+                ),
             )]);
         }
         Ok(Arc::new(c))
@@ -61,8 +64,17 @@ impl ExporterFactory for Factory {
 }
 
 impl PreparedExporter for Config {
-    fn create(&self, id: &ComponentId, signal: SignalKind, _host: &Host) -> Result<AnyConsumer, StartError> {
-        let sampler = Arc::new(Sampler { initial: self.sampling_initial, thereafter: self.sampling_thereafter.max(1), state: Mutex::new((Instant::now(), 0)) });
+    fn create(
+        &self,
+        id: &ComponentId,
+        signal: SignalKind,
+        _host: &Host,
+    ) -> Result<AnyConsumer, StartError> {
+        let sampler = Arc::new(Sampler {
+            initial: self.sampling_initial,
+            thereafter: self.sampling_thereafter.max(1),
+            state: Mutex::new((Instant::now(), 0)),
+        });
         let verbosity = match self.verbosity.as_str() {
             "detailed" => Verbosity::Detailed,
             "normal" => Verbosity::Normal,
@@ -70,7 +82,12 @@ impl PreparedExporter for Config {
         };
         macro_rules! make {
             ($v:ident) => {
-                AnyConsumer::$v(Arc::new(DebugExporter::<$v> { id: id.to_string(), verbosity, sampler, _s: std::marker::PhantomData }))
+                AnyConsumer::$v(Arc::new(DebugExporter::<$v> {
+                    id: id.to_string(),
+                    verbosity,
+                    sampler,
+                    _s: std::marker::PhantomData,
+                }))
             };
         }
         Ok(match signal {
@@ -157,20 +174,35 @@ fn value_str(v: &Option<AnyValue>) -> String {
         Some(any_value::Value::DoubleValue(d)) => d.to_string(),
         Some(any_value::Value::BytesValue(b)) => hex(b),
         Some(any_value::Value::ArrayValue(a)) => {
-            format!("[{}]", a.values.iter().map(|v| value_str(&Some(v.clone()))).collect::<Vec<_>>().join(", "))
+            format!(
+                "[{}]",
+                a.values
+                    .iter()
+                    .map(|v| value_str(&Some(v.clone())))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            )
         }
         Some(any_value::Value::KvlistValue(kv)) => {
-            format!("{{{}}}", kv.values.iter().map(|kv| format!("{}: {}", kv.key, value_str(&kv.value))).collect::<Vec<_>>().join(", "))
+            format!(
+                "{{{}}}",
+                kv.values
+                    .iter()
+                    .map(|kv| format!("{}: {}", kv.key, value_str(&kv.value)))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            )
         }
         Some(other) => format!("{other:?}"),
     }
 }
 
 fn hex(b: &[u8]) -> String {
-    b.iter().fold(String::with_capacity(b.len() * 2), |mut s, x| {
-        let _ = write!(s, "{x:02x}");
-        s
-    })
+    b.iter()
+        .fold(String::with_capacity(b.len() * 2), |mut s, x| {
+            let _ = write!(s, "{x:02x}");
+            s
+        })
 }
 
 fn attrs(out: &mut String, indent: &str, title: &str, kvs: &[KeyValue]) {
@@ -184,7 +216,10 @@ fn attrs(out: &mut String, indent: &str, title: &str, kvs: &[KeyValue]) {
 }
 
 fn inline_attrs(kvs: &[KeyValue]) -> String {
-    kvs.iter().map(|kv| format!("{}={}", kv.key, value_str(&kv.value))).collect::<Vec<_>>().join(" ")
+    kvs.iter()
+        .map(|kv| format!("{}={}", kv.key, value_str(&kv.value)))
+        .collect::<Vec<_>>()
+        .join(" ")
 }
 
 impl Describe for Traces {
@@ -198,12 +233,25 @@ impl Describe for Traces {
         for (i, rs) in resources.iter().enumerate() {
             if detailed {
                 let _ = writeln!(out, "ResourceSpans #{i}");
-                attrs(out, "", "Resource attributes", rs.resource.as_ref().map(|r| r.attributes.as_slice()).unwrap_or(&[]));
+                attrs(
+                    out,
+                    "",
+                    "Resource attributes",
+                    rs.resource
+                        .as_ref()
+                        .map(|r| r.attributes.as_slice())
+                        .unwrap_or(&[]),
+                );
             }
             for (j, ss) in rs.scope_spans.iter().enumerate() {
                 if detailed {
                     let scope = ss.scope.as_ref();
-                    let _ = writeln!(out, "ScopeSpans #{j}\nInstrumentationScope {} {}", scope.map(|s| s.name.as_str()).unwrap_or(""), scope.map(|s| s.version.as_str()).unwrap_or(""));
+                    let _ = writeln!(
+                        out,
+                        "ScopeSpans #{j}\nInstrumentationScope {} {}",
+                        scope.map(|s| s.name.as_str()).unwrap_or(""),
+                        scope.map(|s| s.version.as_str()).unwrap_or("")
+                    );
                 }
                 for (k, s) in ss.spans.iter().enumerate() {
                     if detailed {
@@ -212,7 +260,14 @@ impl Describe for Traces {
                             s.status.as_ref().map(|st| st.code).unwrap_or(0), s.status.as_ref().map(|st| st.message.as_str()).unwrap_or(""));
                         attrs(out, "", "Attributes", &s.attributes);
                     } else {
-                        let _ = writeln!(out, "{} {} {} {}", s.name, hex(&s.trace_id), hex(&s.span_id), inline_attrs(&s.attributes));
+                        let _ = writeln!(
+                            out,
+                            "{} {} {} {}",
+                            s.name,
+                            hex(&s.trace_id),
+                            hex(&s.span_id),
+                            inline_attrs(&s.attributes)
+                        );
                     }
                 }
             }
@@ -231,7 +286,15 @@ impl Describe for Metrics {
         for (i, rm) in resources.iter().enumerate() {
             if detailed {
                 let _ = writeln!(out, "ResourceMetrics #{i}");
-                attrs(out, "", "Resource attributes", rm.resource.as_ref().map(|r| r.attributes.as_slice()).unwrap_or(&[]));
+                attrs(
+                    out,
+                    "",
+                    "Resource attributes",
+                    rm.resource
+                        .as_ref()
+                        .map(|r| r.attributes.as_slice())
+                        .unwrap_or(&[]),
+                );
             }
             for sm in &rm.scope_metrics {
                 for m in &sm.metrics {
@@ -243,7 +306,17 @@ impl Describe for Metrics {
                         Some(metric::Data::Summary(_)) => "Summary",
                         None => "Empty",
                     };
-                    let _ = writeln!(out, "{} ({kind}) unit={:?} {}", m.name, m.unit, if detailed { format!("{:?}", m.data) } else { String::new() });
+                    let _ = writeln!(
+                        out,
+                        "{} ({kind}) unit={:?} {}",
+                        m.name,
+                        m.unit,
+                        if detailed {
+                            format!("{:?}", m.data)
+                        } else {
+                            String::new()
+                        }
+                    );
                 }
             }
         }
@@ -261,7 +334,15 @@ impl Describe for Logs {
         for (i, rl) in resources.iter().enumerate() {
             if detailed {
                 let _ = writeln!(out, "ResourceLog #{i}");
-                attrs(out, "", "Resource attributes", rl.resource.as_ref().map(|r| r.attributes.as_slice()).unwrap_or(&[]));
+                attrs(
+                    out,
+                    "",
+                    "Resource attributes",
+                    rl.resource
+                        .as_ref()
+                        .map(|r| r.attributes.as_slice())
+                        .unwrap_or(&[]),
+                );
             }
             for sl in &rl.scope_logs {
                 for (k, l) in sl.log_records.iter().enumerate() {
@@ -270,7 +351,12 @@ impl Describe for Logs {
                             l.observed_time_unix_nano, l.time_unix_nano, l.severity_text, l.severity_number, value_str(&l.body), hex(&l.trace_id), hex(&l.span_id));
                         attrs(out, "", "Attributes", &l.attributes);
                     } else {
-                        let _ = writeln!(out, "{} {}", value_str(&l.body), inline_attrs(&l.attributes));
+                        let _ = writeln!(
+                            out,
+                            "{} {}",
+                            value_str(&l.body),
+                            inline_attrs(&l.attributes)
+                        );
                     }
                 }
             }

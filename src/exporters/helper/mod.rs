@@ -30,11 +30,19 @@ pub struct ExportError {
 
 impl ExportError {
     pub fn retryable(message: impl Into<String>, throttle: Option<Duration>) -> Self {
-        ExportError { retryable: true, throttle, message: message.into() }
+        ExportError {
+            retryable: true,
+            throttle,
+            message: message.into(),
+        }
     }
 
     pub fn permanent(message: impl Into<String>) -> Self {
-        ExportError { retryable: false, throttle: None, message: message.into() }
+        ExportError {
+            retryable: false,
+            throttle: None,
+            message: message.into(),
+        }
     }
 }
 
@@ -74,8 +82,21 @@ struct Inner<S: Signal> {
 }
 
 impl<S: Signal> Exporter<S> {
-    pub fn new(id: String, sender: Box<dyn Sender<S>>, timeout: Duration, retry: RetrySettings, queue: QueueSettings) -> Self {
-        let inner = Arc::new(Inner { id, sender, timeout, retry, deadline: std::sync::Mutex::new(None), queued: AtomicU64::new(0) });
+    pub fn new(
+        id: String,
+        sender: Box<dyn Sender<S>>,
+        timeout: Duration,
+        retry: RetrySettings,
+        queue: QueueSettings,
+    ) -> Self {
+        let inner = Arc::new(Inner {
+            id,
+            sender,
+            timeout,
+            retry,
+            deadline: std::sync::Mutex::new(None),
+            queued: AtomicU64::new(0),
+        });
         let queue = queue.enabled.then(|| {
             let (tx, rx) = mpsc::unbounded_channel::<Item<S>>();
             let rx = Arc::new(Mutex::new(rx));
@@ -96,8 +117,15 @@ impl<S: Signal> Exporter<S> {
                     })
                 })
                 .collect();
-            let permits = usize::try_from(queue.queue_size).unwrap_or(usize::MAX).min(Semaphore::MAX_PERMITS);
-            QueueSide { tx: std::sync::Mutex::new(Some(tx)), capacity: Arc::new(Semaphore::new(permits)), workers: Mutex::new(workers), settings: queue }
+            let permits = usize::try_from(queue.queue_size)
+                .unwrap_or(usize::MAX)
+                .min(Semaphore::MAX_PERMITS);
+            QueueSide {
+                tx: std::sync::Mutex::new(Some(tx)),
+                capacity: Arc::new(Semaphore::new(permits)),
+                workers: Mutex::new(workers),
+                settings: queue,
+            }
         });
         Exporter { inner, queue }
     }
@@ -112,7 +140,10 @@ impl<S: Signal> Inner<S> {
         loop {
             let attempt = match tokio::time::timeout(self.timeout, self.sender.send(batch)).await {
                 Ok(r) => r,
-                Err(_) => Err(ExportError::retryable(format!("request timed out after {:?}", self.timeout), None)),
+                Err(_) => Err(ExportError::retryable(
+                    format!("request timed out after {:?}", self.timeout),
+                    None,
+                )),
             };
             let err = match attempt {
                 Ok(()) => {
@@ -129,26 +160,40 @@ impl<S: Signal> Inner<S> {
             if !self.retry.enabled {
                 events::exporter_send_failed(&self.id, S::KIND, items);
                 tracing::error!(exporter = %self.id, items, error = %err.message, "exporting failed; dropping data (retry_on_failure is disabled)");
-                return Err(ConsumeError::Retryable { message: err.message, retry_after: err.throttle });
+                return Err(ConsumeError::Retryable {
+                    message: err.message,
+                    retry_after: err.throttle,
+                });
             }
-            let jitter = 1.0 + self.retry.randomization_factor * (rand::random::<f64>() * 2.0 - 1.0);
+            let jitter =
+                1.0 + self.retry.randomization_factor * (rand::random::<f64>() * 2.0 - 1.0);
             let backoff = interval.mul_f64(jitter.max(0.0));
             let wait = backoff.max(err.throttle.unwrap_or_default());
             let elapsed = start.elapsed();
-            if !self.retry.max_elapsed_time.is_zero() && elapsed + wait > self.retry.max_elapsed_time {
+            if !self.retry.max_elapsed_time.is_zero()
+                && elapsed + wait > self.retry.max_elapsed_time
+            {
                 events::exporter_send_failed(&self.id, S::KIND, items);
                 tracing::error!(exporter = %self.id, items, error = %err.message, "exporting failed; dropping data (no more retries left: max_elapsed_time reached)");
-                return Err(ConsumeError::Retryable { message: err.message, retry_after: err.throttle });
+                return Err(ConsumeError::Retryable {
+                    message: err.message,
+                    retry_after: err.throttle,
+                });
             }
             let deadline = *self.deadline.lock().unwrap_or_else(|e| e.into_inner());
             if deadline.is_some_and(|d| Instant::now() + wait > d) {
                 events::exporter_send_failed(&self.id, S::KIND, items);
                 tracing::error!(exporter = %self.id, items, error = %err.message, "exporting failed at shutdown; dropping data (the shutdown deadline passed)");
-                return Err(ConsumeError::Retryable { message: err.message, retry_after: None });
+                return Err(ConsumeError::Retryable {
+                    message: err.message,
+                    retry_after: None,
+                });
             }
             tracing::info!(exporter = %self.id, error = %err.message, interval = ?wait, "exporting failed; will retry");
             tokio::time::sleep(wait).await;
-            interval = interval.mul_f64(self.retry.multiplier).min(self.retry.max_interval);
+            interval = interval
+                .mul_f64(self.retry.multiplier)
+                .min(self.retry.max_interval);
         }
     }
 }
@@ -162,7 +207,12 @@ impl<S: Signal> Consumer<S> for Exporter<S> {
         let units = match q.settings.sizer {
             Sizer::Requests => 1,
             Sizer::Items => batch.items().max(1),
-            Sizer::Bytes => batch.encoded_segments().iter().map(|s| s.len()).sum::<usize>().max(1),
+            Sizer::Bytes => batch
+                .encoded_segments()
+                .iter()
+                .map(|s| s.len())
+                .sum::<usize>()
+                .max(1),
         };
         let units = u32::try_from(units).unwrap_or(u32::MAX);
         let permit = if q.settings.block_on_overflow || q.settings.blocking == Some(true) {
@@ -172,7 +222,10 @@ impl<S: Signal> Consumer<S> for Exporter<S> {
         };
         let Some(permit) = permit else {
             events::exporter_enqueue_failed(&self.inner.id, S::KIND, batch.items());
-            return Err(ConsumeError::retryable(format!("sending queue of exporter {} is full", self.inner.id)));
+            return Err(ConsumeError::retryable(format!(
+                "sending queue of exporter {} is full",
+                self.inner.id
+            )));
         };
         let (done, result) = if q.settings.wait_for_result {
             let (tx, rx) = oneshot::channel();
@@ -180,27 +233,43 @@ impl<S: Signal> Consumer<S> for Exporter<S> {
         } else {
             (None, None)
         };
-        let item = Item { batch, _permit: Some(permit), done };
+        let item = Item {
+            batch,
+            _permit: Some(permit),
+            done,
+        };
         {
             let tx = q.tx.lock().unwrap_or_else(|e| e.into_inner());
             let Some(tx) = tx.as_ref() else {
-                return Err(ConsumeError::retryable(format!("exporter {} is shutting down", self.inner.id)));
+                return Err(ConsumeError::retryable(format!(
+                    "exporter {} is shutting down",
+                    self.inner.id
+                )));
             };
             self.inner.queued.fetch_add(1, Ordering::Relaxed);
             if tx.send(item).is_err() {
                 self.inner.queued.fetch_sub(1, Ordering::Relaxed);
-                return Err(ConsumeError::retryable(format!("exporter {} is shutting down", self.inner.id)));
+                return Err(ConsumeError::retryable(format!(
+                    "exporter {} is shutting down",
+                    self.inner.id
+                )));
             }
         }
         match result {
-            Some(rx) => rx.await.unwrap_or_else(|_| Err(ConsumeError::retryable("exporter stopped"))),
+            Some(rx) => rx
+                .await
+                .unwrap_or_else(|_| Err(ConsumeError::retryable("exporter stopped"))),
             None => Ok(()),
         }
     }
 
     /// Closes the queue and lets the workers drain it until the deadline; what is left is logged.
     async fn shutdown(&self, deadline: Instant) {
-        *self.inner.deadline.lock().unwrap_or_else(|e| e.into_inner()) = Some(deadline);
+        *self
+            .inner
+            .deadline
+            .lock()
+            .unwrap_or_else(|e| e.into_inner()) = Some(deadline);
         let Some(q) = &self.queue else { return };
         q.tx.lock().unwrap_or_else(|e| e.into_inner()).take();
         let mut workers = q.workers.lock().await;

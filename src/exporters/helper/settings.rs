@@ -90,10 +90,16 @@ impl Default for QueueSettings {
 impl QueueSettings {
     pub fn validate(&self, path: &str, errors: &mut Vec<ConfigError>) {
         if self.enabled && self.num_consumers == 0 {
-            errors.push(ConfigError::new(format!("{path}::sending_queue::num_consumers"), "must be positive"));
+            errors.push(ConfigError::new(
+                format!("{path}::sending_queue::num_consumers"),
+                "must be positive",
+            ));
         }
         if self.enabled && self.queue_size == 0 {
-            errors.push(ConfigError::new(format!("{path}::sending_queue::queue_size"), "must be positive"));
+            errors.push(ConfigError::new(
+                format!("{path}::sending_queue::queue_size"),
+                "must be positive",
+            ));
         }
         if self.storage.is_some() {
             errors.push(ConfigError::new(
@@ -114,13 +120,22 @@ impl RetrySettings {
     pub fn validate(&self, path: &str, errors: &mut Vec<ConfigError>) {
         let p = format!("{path}::retry_on_failure");
         if !(0.0..=1.0).contains(&self.randomization_factor) {
-            errors.push(ConfigError::new(format!("{p}::randomization_factor"), "must be between 0 and 1"));
+            errors.push(ConfigError::new(
+                format!("{p}::randomization_factor"),
+                "must be between 0 and 1",
+            ));
         }
         if self.multiplier < 1.0 {
-            errors.push(ConfigError::new(format!("{p}::multiplier"), "must be at least 1"));
+            errors.push(ConfigError::new(
+                format!("{p}::multiplier"),
+                "must be at least 1",
+            ));
         }
         if self.enabled && self.initial_interval.is_zero() {
-            errors.push(ConfigError::new(format!("{p}::initial_interval"), "must be positive"));
+            errors.push(ConfigError::new(
+                format!("{p}::initial_interval"),
+                "must be positive",
+            ));
         }
     }
 }

@@ -84,22 +84,40 @@ impl ExporterFactory for Factory {
     }
     fn prepare(&self, cfg: &Value, path: &str) -> ConfigResult<Arc<dyn PreparedExporter>> {
         if cfg.is_null() || cfg.get("endpoint").is_none() {
-            return Err(vec![ConfigError::new(format!("{path}::endpoint"), "requires a non-empty \"endpoint\"")]);
+            return Err(vec![ConfigError::new(
+                format!("{path}::endpoint"),
+                "requires a non-empty \"endpoint\"",
+            )]);
         }
         let c: Config = crate::config::parse(cfg, path).map_err(|e| vec![e])?;
         let mut errors = Vec::new();
         if !["gzip", "none", "", "zstd", "deflate"].contains(&c.compression.as_str()) {
-            errors.push(ConfigError::new(format!("{path}::compression"), format!("unsupported compression {:?} (gzip, zstd, deflate, none)", c.compression)));
+            errors.push(ConfigError::new(
+                format!("{path}::compression"),
+                format!(
+                    "unsupported compression {:?} (gzip, zstd, deflate, none)",
+                    c.compression
+                ),
+            ));
         }
         if c.tls.insecure_skip_verify {
-            errors.push(ConfigError::new(format!("{path}::tls::insecure_skip_verify"), "not supported by this ferrotel build yet"));
+            errors.push(ConfigError::new(
+                format!("{path}::tls::insecure_skip_verify"),
+                "not supported by this ferrotel build yet",
+            ));
         }
         if c.auth.as_ref().is_some_and(|a| !a.is_null()) {
-            errors.push(ConfigError::new(format!("{path}::auth"), "not supported by this ferrotel build yet (see the README's roadmap)"));
+            errors.push(ConfigError::new(
+                format!("{path}::auth"),
+                "not supported by this ferrotel build yet (see the README's roadmap)",
+            ));
         }
         for k in c.headers.keys() {
             if MetadataKey::<tonic::metadata::Ascii>::from_str(&k.to_ascii_lowercase()).is_err() {
-                errors.push(ConfigError::new(format!("{path}::headers::{k}"), "not a valid header name"));
+                errors.push(ConfigError::new(
+                    format!("{path}::headers::{k}"),
+                    "not a valid header name",
+                ));
             }
         }
         c.retry_on_failure.validate(path, &mut errors);
@@ -125,7 +143,9 @@ fn endpoint_uri(c: &Config) -> Result<(String, bool), String> {
     } else if let Some(rest) = ep.strip_prefix("http://") {
         (format!("http://{rest}"), false)
     } else if ep.contains("://") {
-        return Err(format!("unsupported scheme in endpoint {ep:?} (use host:port, http:// or https://)"));
+        return Err(format!(
+            "unsupported scheme in endpoint {ep:?} (use host:port, http:// or https://)"
+        ));
     } else if c.tls.insecure {
         (format!("http://{ep}"), false)
     } else {
@@ -138,7 +158,9 @@ fn endpoint_uri(c: &Config) -> Result<(String, bool), String> {
 impl Config {
     fn channel(&self) -> Result<Channel, String> {
         let (uri, tls) = endpoint_uri(self)?;
-        let mut ep = Endpoint::from_shared(uri).map_err(|e| e.to_string())?.tcp_nodelay(true);
+        let mut ep = Endpoint::from_shared(uri)
+            .map_err(|e| e.to_string())?
+            .tcp_nodelay(true);
         if let Some(k) = &self.keepalive {
             if let Some(t) = k.time {
                 ep = ep.http2_keep_alive_interval(t);
@@ -149,20 +171,28 @@ impl Config {
             ep = ep.keep_alive_while_idle(k.permit_without_stream);
         }
         if let Some(a) = &self.authority {
-            let origin = http::Uri::from_str(&format!("{}://{a}", if tls { "https" } else { "http" })).map_err(|e| format!("invalid authority {a:?}: {e}"))?;
+            let origin =
+                http::Uri::from_str(&format!("{}://{a}", if tls { "https" } else { "http" }))
+                    .map_err(|e| format!("invalid authority {a:?}: {e}"))?;
             ep = ep.origin(origin);
         }
         if tls {
             let mut t = ClientTlsConfig::new().with_native_roots();
             if let Some(ca) = &self.tls.ca_file {
-                t = t.ca_certificate(Certificate::from_pem(ClientTls::read_pem(ca, "tls::ca_file")?));
+                t = t.ca_certificate(Certificate::from_pem(ClientTls::read_pem(
+                    ca,
+                    "tls::ca_file",
+                )?));
             }
             if let Some(pem) = &self.tls.ca_pem {
                 t = t.ca_certificate(Certificate::from_pem(pem.as_bytes()));
             }
             match (&self.tls.cert_file, &self.tls.key_file) {
                 (Some(c), Some(k)) => {
-                    t = t.identity(Identity::from_pem(ClientTls::read_pem(c, "tls::cert_file")?, ClientTls::read_pem(k, "tls::key_file")?))
+                    t = t.identity(Identity::from_pem(
+                        ClientTls::read_pem(c, "tls::cert_file")?,
+                        ClientTls::read_pem(k, "tls::key_file")?,
+                    ))
                 }
                 (None, None) => {}
                 _ => return Err("tls::cert_file and tls::key_file must be given together".into()),
@@ -170,30 +200,58 @@ impl Config {
             if let Some(name) = &self.tls.server_name_override {
                 t = t.domain_name(name.clone());
             }
-            ep = ep.tls_config(t).map_err(|e| format!("TLS setup failed: {e}"))?;
+            ep = ep
+                .tls_config(t)
+                .map_err(|e| format!("TLS setup failed: {e}"))?;
         }
         Ok(ep.connect_lazy())
     }
 }
 
 impl PreparedExporter for Config {
-    fn create(&self, id: &ComponentId, signal: SignalKind, _host: &Host) -> Result<AnyConsumer, StartError> {
-        let channel = self.channel().map_err(|e| StartError::new(format!("exporters::{id}"), e))?;
+    fn create(
+        &self,
+        id: &ComponentId,
+        signal: SignalKind,
+        _host: &Host,
+    ) -> Result<AnyConsumer, StartError> {
+        let channel = self
+            .channel()
+            .map_err(|e| StartError::new(format!("exporters::{id}"), e))?;
         let compression = match self.compression.as_str() {
             "gzip" => Some(CompressionEncoding::Gzip),
             "zstd" => Some(CompressionEncoding::Zstd),
             "deflate" => Some(CompressionEncoding::Deflate),
             _ => None,
         };
-        let headers: Vec<(MetadataKey<tonic::metadata::Ascii>, MetadataValue<tonic::metadata::Ascii>)> = self
+        let headers: Vec<(
+            MetadataKey<tonic::metadata::Ascii>,
+            MetadataValue<tonic::metadata::Ascii>,
+        )> = self
             .headers
             .iter()
-            .filter_map(|(k, v)| Some((MetadataKey::from_str(&k.to_ascii_lowercase()).ok()?, MetadataValue::from_str(v).ok()?)))
+            .filter_map(|(k, v)| {
+                Some((
+                    MetadataKey::from_str(&k.to_ascii_lowercase()).ok()?,
+                    MetadataValue::from_str(v).ok()?,
+                ))
+            })
             .collect();
         fn build<S: Signal>(id: &ComponentId, c: &Config, sender: GrpcSender) -> Arc<Exporter<S>> {
-            Arc::new(Exporter::new(id.to_string(), Box::new(sender), c.timeout, c.retry_on_failure.clone(), c.sending_queue.clone()))
+            Arc::new(Exporter::new(
+                id.to_string(),
+                Box::new(sender),
+                c.timeout,
+                c.retry_on_failure.clone(),
+                c.sending_queue.clone(),
+            ))
         }
-        let sender = GrpcSender { channel, compression, headers: Arc::new(headers), id: id.to_string() };
+        let sender = GrpcSender {
+            channel,
+            compression,
+            headers: Arc::new(headers),
+            id: id.to_string(),
+        };
         Ok(match signal {
             SignalKind::Traces => AnyConsumer::Traces(build::<Traces>(id, self, sender)),
             SignalKind::Metrics => AnyConsumer::Metrics(build::<Metrics>(id, self, sender)),
@@ -206,18 +264,26 @@ impl PreparedExporter for Config {
 struct GrpcSender {
     channel: Channel,
     compression: Option<CompressionEncoding>,
-    headers: Arc<Vec<(MetadataKey<tonic::metadata::Ascii>, MetadataValue<tonic::metadata::Ascii>)>>,
+    headers: Arc<
+        Vec<(
+            MetadataKey<tonic::metadata::Ascii>,
+            MetadataValue<tonic::metadata::Ascii>,
+        )>,
+    >,
     id: String,
 }
 
 #[async_trait]
 impl<S: Signal> Sender<S> for GrpcSender {
     async fn send(&self, batch: &Batch<S>) -> Result<(), ExportError> {
-        let mut grpc = tonic::client::Grpc::new(self.channel.clone()).max_decoding_message_size(64 << 20);
+        let mut grpc =
+            tonic::client::Grpc::new(self.channel.clone()).max_decoding_message_size(64 << 20);
         if let Some(c) = self.compression {
             grpc = grpc.send_compressed(c).accept_compressed(c);
         }
-        grpc.ready().await.map_err(|e| ExportError::retryable(format!("connection failed: {e}"), None))?;
+        grpc.ready()
+            .await
+            .map_err(|e| ExportError::retryable(format!("connection failed: {e}"), None))?;
         let mut req = tonic::Request::new(Segments(batch.encoded_segments()));
         for (k, v) in self.headers.iter() {
             req.metadata_mut().insert(k.clone(), v.clone());
@@ -228,7 +294,11 @@ impl<S: Signal> Sender<S> for GrpcSender {
                 if let Ok(r) = S::Response::decode(resp.into_inner()) {
                     if let Some((rejected, msg)) = S::partial_success(&r) {
                         if rejected > 0 || !msg.is_empty() {
-                            crate::telemetry::events::exporter_send_failed(&self.id, S::KIND, rejected.max(0) as usize);
+                            crate::telemetry::events::exporter_send_failed(
+                                &self.id,
+                                S::KIND,
+                                rejected.max(0) as usize,
+                            );
                             tracing::warn!(exporter = %self.id, rejected, message = %msg, "partial success: the destination rejected some items");
                         }
                     }
@@ -247,9 +317,12 @@ pub fn classify(status: &tonic::Status) -> ExportError {
     let throttle = status.get_details_retry_info().and_then(|r| r.retry_delay);
     let msg = format!("gRPC {:?}: {}", status.code(), status.message());
     match status.code() {
-        Code::Cancelled | Code::DeadlineExceeded | Code::Aborted | Code::OutOfRange | Code::Unavailable | Code::DataLoss => {
-            ExportError::retryable(msg, throttle)
-        }
+        Code::Cancelled
+        | Code::DeadlineExceeded
+        | Code::Aborted
+        | Code::OutOfRange
+        | Code::Unavailable
+        | Code::DataLoss => ExportError::retryable(msg, throttle),
         Code::ResourceExhausted if throttle.is_some() => ExportError::retryable(msg, throttle),
         _ => ExportError::permanent(msg),
     }

@@ -88,27 +88,54 @@ impl ExporterFactory for Factory {
     fn prepare(&self, cfg: &Value, path: &str) -> ConfigResult<Arc<dyn PreparedExporter>> {
         let c: Config = crate::config::parse(cfg, path).map_err(|e| vec![e])?;
         let mut errors = Vec::new();
-        if c.endpoint.is_none() && (c.traces_endpoint.is_none() || c.metrics_endpoint.is_none() || c.logs_endpoint.is_none()) {
+        if c.endpoint.is_none()
+            && (c.traces_endpoint.is_none()
+                || c.metrics_endpoint.is_none()
+                || c.logs_endpoint.is_none())
+        {
             errors.push(ConfigError::new(
                 format!("{path}::endpoint"),
                 "at least one endpoint must be specified: endpoint, or traces_endpoint, metrics_endpoint and logs_endpoint",
             ));
         }
-        for (key, v) in [("endpoint", &c.endpoint), ("traces_endpoint", &c.traces_endpoint), ("metrics_endpoint", &c.metrics_endpoint), ("logs_endpoint", &c.logs_endpoint)] {
+        for (key, v) in [
+            ("endpoint", &c.endpoint),
+            ("traces_endpoint", &c.traces_endpoint),
+            ("metrics_endpoint", &c.metrics_endpoint),
+            ("logs_endpoint", &c.logs_endpoint),
+        ] {
             if let Some(v) = v {
-                if reqwest::Url::parse(v).map(|u| !["http", "https"].contains(&u.scheme())).unwrap_or(true) {
-                    errors.push(ConfigError::new(format!("{path}::{key}"), format!("invalid URL {v:?}: expected http:// or https://")));
+                if reqwest::Url::parse(v)
+                    .map(|u| !["http", "https"].contains(&u.scheme()))
+                    .unwrap_or(true)
+                {
+                    errors.push(ConfigError::new(
+                        format!("{path}::{key}"),
+                        format!("invalid URL {v:?}: expected http:// or https://"),
+                    ));
                 }
             }
         }
         if !["proto", "json"].contains(&c.encoding.as_str()) {
-            errors.push(ConfigError::new(format!("{path}::encoding"), format!("unsupported encoding {:?} (proto, json)", c.encoding)));
+            errors.push(ConfigError::new(
+                format!("{path}::encoding"),
+                format!("unsupported encoding {:?} (proto, json)", c.encoding),
+            ));
         }
         if !["gzip", "none", "", "zstd", "deflate", "zlib"].contains(&c.compression.as_str()) {
-            errors.push(ConfigError::new(format!("{path}::compression"), format!("unsupported compression {:?} (gzip, zstd, deflate, none)", c.compression)));
+            errors.push(ConfigError::new(
+                format!("{path}::compression"),
+                format!(
+                    "unsupported compression {:?} (gzip, zstd, deflate, none)",
+                    c.compression
+                ),
+            ));
         }
         if c.auth.as_ref().is_some_and(|a| !a.is_null()) {
-            errors.push(ConfigError::new(format!("{path}::auth"), "not supported by this ferrotel build yet (see the README's roadmap)"));
+            errors.push(ConfigError::new(
+                format!("{path}::auth"),
+                "not supported by this ferrotel build yet (see the README's roadmap)",
+            ));
         }
         c.retry_on_failure.validate(path, &mut errors);
         c.sending_queue.validate(path, &mut errors);
@@ -134,16 +161,24 @@ impl Config {
     }
 
     fn client(&self) -> Result<reqwest::Client, String> {
-        let mut b = reqwest::Client::builder().tcp_nodelay(true).danger_accept_invalid_certs(self.tls.insecure_skip_verify);
+        let mut b = reqwest::Client::builder()
+            .tcp_nodelay(true)
+            .danger_accept_invalid_certs(self.tls.insecure_skip_verify);
         if let Some(ca) = &self.tls.ca_file {
             let pem = ClientTls::read_pem(ca, "tls::ca_file")?;
-            b = b.add_root_certificate(reqwest::Certificate::from_pem(&pem).map_err(|e| format!("tls::ca_file {ca:?}: {e}"))?);
+            b = b.add_root_certificate(
+                reqwest::Certificate::from_pem(&pem)
+                    .map_err(|e| format!("tls::ca_file {ca:?}: {e}"))?,
+            );
         }
         match (&self.tls.cert_file, &self.tls.key_file) {
             (Some(c), Some(k)) => {
                 let mut pem = ClientTls::read_pem(c, "tls::cert_file")?;
                 pem.extend(ClientTls::read_pem(k, "tls::key_file")?);
-                b = b.identity(reqwest::Identity::from_pem(&pem).map_err(|e| format!("tls client certificate: {e}"))?);
+                b = b.identity(
+                    reqwest::Identity::from_pem(&pem)
+                        .map_err(|e| format!("tls client certificate: {e}"))?,
+                );
             }
             (None, None) => {}
             _ => return Err("tls::cert_file and tls::key_file must be given together".into()),
@@ -159,8 +194,15 @@ impl Config {
 }
 
 impl PreparedExporter for Config {
-    fn create(&self, id: &ComponentId, signal: SignalKind, _host: &Host) -> Result<AnyConsumer, StartError> {
-        let client = self.client().map_err(|e| StartError::new(format!("exporters::{id}"), e))?;
+    fn create(
+        &self,
+        id: &ComponentId,
+        signal: SignalKind,
+        _host: &Host,
+    ) -> Result<AnyConsumer, StartError> {
+        let client = self
+            .client()
+            .map_err(|e| StartError::new(format!("exporters::{id}"), e))?;
         let sender = HttpSender {
             client,
             url: self.url_for(signal),
@@ -170,7 +212,13 @@ impl PreparedExporter for Config {
             id: id.to_string(),
         };
         fn build<S: Signal>(id: &ComponentId, c: &Config, sender: HttpSender) -> Arc<Exporter<S>> {
-            Arc::new(Exporter::new(id.to_string(), Box::new(sender), c.timeout, c.retry_on_failure.clone(), c.sending_queue.clone()))
+            Arc::new(Exporter::new(
+                id.to_string(),
+                Box::new(sender),
+                c.timeout,
+                c.retry_on_failure.clone(),
+                c.sending_queue.clone(),
+            ))
         }
         Ok(match signal {
             SignalKind::Traces => AnyConsumer::Traces(build::<Traces>(id, self, sender)),
@@ -192,12 +240,18 @@ struct HttpSender {
 fn compress(algo: &str, data: &[u8]) -> std::io::Result<Vec<u8>> {
     match algo {
         "gzip" => {
-            let mut e = flate2::write::GzEncoder::new(Vec::with_capacity(data.len() / 4), flate2::Compression::fast());
+            let mut e = flate2::write::GzEncoder::new(
+                Vec::with_capacity(data.len() / 4),
+                flate2::Compression::fast(),
+            );
             e.write_all(data)?;
             e.finish()
         }
         "deflate" | "zlib" => {
-            let mut e = flate2::write::ZlibEncoder::new(Vec::with_capacity(data.len() / 4), flate2::Compression::fast());
+            let mut e = flate2::write::ZlibEncoder::new(
+                Vec::with_capacity(data.len() / 4),
+                flate2::Compression::fast(),
+            );
             e.write_all(data)?;
             e.finish()
         }
@@ -220,41 +274,77 @@ impl<S: Signal> Sender<S> for HttpSender {
     async fn send(&self, batch: &Batch<S>) -> Result<(), ExportError> {
         let body: Bytes = if self.json {
             let mut b = batch.clone();
-            Bytes::from(b.to_json().map_err(|e| ExportError::permanent(format!("cannot encode as JSON: {e}")))?)
+            Bytes::from(
+                b.to_json()
+                    .map_err(|e| ExportError::permanent(format!("cannot encode as JSON: {e}")))?,
+            )
         } else {
             batch.encode_to_bytes()
         };
-        let mut req = self
-            .client
-            .post(&self.url)
-            .header("content-type", if self.json { "application/json" } else { "application/x-protobuf" });
+        let mut req = self.client.post(&self.url).header(
+            "content-type",
+            if self.json {
+                "application/json"
+            } else {
+                "application/x-protobuf"
+            },
+        );
         let body = match self.compression.as_str() {
             "" | "none" => body,
             algo => {
-                req = req.header("content-encoding", if algo == "zlib" { "deflate" } else { algo });
-                Bytes::from(compress(algo, &body).map_err(|e| ExportError::permanent(format!("compression failed: {e}")))?)
+                req = req.header(
+                    "content-encoding",
+                    if algo == "zlib" { "deflate" } else { algo },
+                );
+                Bytes::from(
+                    compress(algo, &body)
+                        .map_err(|e| ExportError::permanent(format!("compression failed: {e}")))?,
+                )
             }
         };
         for (k, v) in &self.headers {
             req = req.header(k, v);
         }
-        let resp = req.body(body).send().await.map_err(|e| ExportError::retryable(format!("request to {} failed: {e}", self.url), None))?;
+        let resp = req.body(body).send().await.map_err(|e| {
+            ExportError::retryable(format!("request to {} failed: {e}", self.url), None)
+        })?;
         let status = resp.status();
-        let retry_after = resp.headers().get("retry-after").and_then(|v| v.to_str().ok()).and_then(parse_retry_after);
-        let json_resp = resp.headers().get("content-type").and_then(|v| v.to_str().ok()).is_some_and(|c| c.starts_with("application/json"));
+        let retry_after = resp
+            .headers()
+            .get("retry-after")
+            .and_then(|v| v.to_str().ok())
+            .and_then(parse_retry_after);
+        let json_resp = resp
+            .headers()
+            .get("content-type")
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|c| c.starts_with("application/json"));
         let body = resp.bytes().await.unwrap_or_default();
         if status.is_success() {
-            let parsed = if json_resp { serde_json::from_slice::<S::Response>(&body).ok() } else { S::Response::decode(body).ok() };
+            let parsed = if json_resp {
+                serde_json::from_slice::<S::Response>(&body).ok()
+            } else {
+                S::Response::decode(body).ok()
+            };
             if let Some((rejected, msg)) = parsed.as_ref().and_then(S::partial_success) {
                 if rejected > 0 || !msg.is_empty() {
-                    crate::telemetry::events::exporter_send_failed(&self.id, S::KIND, rejected.max(0) as usize);
+                    crate::telemetry::events::exporter_send_failed(
+                        &self.id,
+                        S::KIND,
+                        rejected.max(0) as usize,
+                    );
                     tracing::warn!(exporter = %self.id, rejected, message = %msg, "partial success: the destination rejected some items");
                 }
             }
             return Ok(());
         }
         let detail = String::from_utf8_lossy(&body[..body.len().min(512)]).to_string();
-        let msg = format!("HTTP {} from {}: {}", status.as_u16(), self.url, detail.trim());
+        let msg = format!(
+            "HTTP {} from {}: {}",
+            status.as_u16(),
+            self.url,
+            detail.trim()
+        );
         match status.as_u16() {
             429 | 502 | 503 | 504 => Err(ExportError::retryable(msg, retry_after)),
             _ => Err(ExportError::permanent(msg)),
@@ -269,7 +359,10 @@ mod tests {
     #[test]
     fn retry_after_forms() {
         assert_eq!(parse_retry_after("2"), Some(Duration::from_secs(2)));
-        assert_eq!(parse_retry_after("Wed, 21 Oct 2015 07:28:00 GMT"), Some(Duration::ZERO));
+        assert_eq!(
+            parse_retry_after("Wed, 21 Oct 2015 07:28:00 GMT"),
+            Some(Duration::ZERO)
+        );
         assert_eq!(parse_retry_after("soon"), None);
     }
 }

@@ -78,7 +78,11 @@ impl Default for GrpcConfig {
 
 impl GrpcConfig {
     pub fn max_recv_msg_size(&self) -> usize {
-        let mib = if self.max_recv_msg_size_mib == 0 { 4 } else { self.max_recv_msg_size_mib };
+        let mib = if self.max_recv_msg_size_mib == 0 {
+            4
+        } else {
+            self.max_recv_msg_size_mib
+        };
         (mib as usize).saturating_mul(1024 * 1024)
     }
 }
@@ -210,7 +214,10 @@ fn default_max_body() -> u64 {
     20 * 1024 * 1024
 }
 fn default_compression_algorithms() -> Vec<String> {
-    ["", "gzip", "zstd", "zlib", "deflate"].iter().map(|s| s.to_string()).collect()
+    ["", "gzip", "zstd", "zlib", "deflate"]
+        .iter()
+        .map(|s| s.to_string())
+        .collect()
 }
 fn default_traces_path() -> String {
     "/v1/traces".into()

@@ -25,33 +25,58 @@ pub struct Server {
 }
 
 impl Server {
-    pub async fn start(cfg: GrpcConfig, sinks: Sinks, admission: Arc<Admission>) -> Result<Server, String> {
+    pub async fn start(
+        cfg: GrpcConfig,
+        sinks: Sinks,
+        admission: Arc<Admission>,
+    ) -> Result<Server, String> {
         let addr = resolve_bind(&cfg.endpoint).await?;
-        let listener = tokio::net::TcpListener::bind(addr).await.map_err(|e| format!("cannot listen on {}: {e}", cfg.endpoint))?;
+        let listener = tokio::net::TcpListener::bind(addr)
+            .await
+            .map_err(|e| format!("cannot listen on {}: {e}", cfg.endpoint))?;
         let local_addr = listener.local_addr().map_err(|e| e.to_string())?;
         let mut builder = tonic::transport::Server::builder();
         if cfg.max_concurrent_streams > 0 {
             builder = builder.max_concurrent_streams(cfg.max_concurrent_streams);
         }
-        if let Some(sp) = cfg.keepalive.as_ref().and_then(|k| k.server_parameters.as_ref()) {
+        if let Some(sp) = cfg
+            .keepalive
+            .as_ref()
+            .and_then(|k| k.server_parameters.as_ref())
+        {
             if let Some(age) = sp.max_connection_age {
                 builder = builder.max_connection_age(age);
             }
             if let Some(grace) = sp.max_connection_age_grace {
                 builder = builder.max_connection_age_grace(grace);
             }
-            builder = builder.http2_keepalive_interval(sp.time).http2_keepalive_timeout(sp.timeout);
+            builder = builder
+                .http2_keepalive_interval(sp.time)
+                .http2_keepalive_timeout(sp.timeout);
         }
         let mut routes = tonic::service::RoutesBuilder::default();
-        let shared = Shared { max_recv: cfg.max_recv_msg_size(), include_metadata: cfg.include_metadata, admission };
+        let shared = Shared {
+            max_recv: cfg.max_recv_msg_size(),
+            include_metadata: cfg.include_metadata,
+            admission,
+        };
         if let Some(s) = sinks.traces {
-            routes.add_service(ExportService { sink: s, shared: shared.clone() });
+            routes.add_service(ExportService {
+                sink: s,
+                shared: shared.clone(),
+            });
         }
         if let Some(s) = sinks.metrics {
-            routes.add_service(ExportService { sink: s, shared: shared.clone() });
+            routes.add_service(ExportService {
+                sink: s,
+                shared: shared.clone(),
+            });
         }
         if let Some(s) = sinks.logs {
-            routes.add_service(ExportService { sink: s, shared: shared.clone() });
+            routes.add_service(ExportService {
+                sink: s,
+                shared: shared.clone(),
+            });
         }
         let router = builder.add_routes(routes.routes());
         let (stop, stopped) = oneshot::channel::<()>();
@@ -66,7 +91,11 @@ impl Server {
                 tracing::error!(error = %e, "OTLP/gRPC server failed");
             }
         });
-        Ok(Server { local_addr, stop, task })
+        Ok(Server {
+            local_addr,
+            stop,
+            task,
+        })
     }
 
     /// Stops accepting and waits for requests in flight to be answered.
@@ -90,7 +119,10 @@ struct ExportService<S: Signal> {
 
 impl<S: Signal> Clone for ExportService<S> {
     fn clone(&self) -> Self {
-        ExportService { sink: self.sink.clone(), shared: self.shared.clone() }
+        ExportService {
+            sink: self.sink.clone(),
+            shared: self.shared.clone(),
+        }
     }
 }
 
@@ -111,7 +143,10 @@ impl<S: Signal> tower::Service<http::Request<tonic::body::Body>> for ExportServi
         let this = self.clone();
         Box::pin(async move {
             if req.uri().path() != S::GRPC_PATH {
-                return Ok(Status::unimplemented(format!("unknown method {}", req.uri().path())).into_http());
+                return Ok(
+                    Status::unimplemented(format!("unknown method {}", req.uri().path()))
+                        .into_http(),
+                );
             }
             // Refuse before the body is read, so an overloaded collector does not allocate it.
             if let Err(e) = this.shared.admission.check() {
@@ -138,14 +173,21 @@ impl<S: Signal> UnaryService<Bytes> for Handler<S> {
     fn call(&mut self, request: Request<Bytes>) -> Self::Future {
         let svc = self.svc.clone();
         Box::pin(async move {
-            let metadata = svc
-                .shared
-                .include_metadata
-                .then(|| metadata_from_headers(&request.metadata().clone().into_headers(), request.remote_addr()));
+            let metadata = svc.shared.include_metadata.then(|| {
+                metadata_from_headers(
+                    &request.metadata().clone().into_headers(),
+                    request.remote_addr(),
+                )
+            });
             let batch = Batch::<S>::from_encoded(request.into_inner())
-                .map_err(|e| Status::invalid_argument(format!("cannot decode the OTLP request: {e}")))?
+                .map_err(|e| {
+                    Status::invalid_argument(format!("cannot decode the OTLP request: {e}"))
+                })?
                 .with_metadata(metadata);
-            svc.sink.accept(batch, "grpc").await.map_err(|e| to_status(&e))?;
+            svc.sink
+                .accept(batch, "grpc")
+                .await
+                .map_err(|e| to_status(&e))?;
             // An empty Export*ServiceResponse: no partial success.
             Ok(Response::new(Segments::default()))
         })
@@ -157,12 +199,16 @@ pub fn to_status(e: &ConsumeError) -> Status {
     use tonic_types::{ErrorDetails, StatusExt};
     let (code, delay) = match e {
         ConsumeError::Retryable { retry_after, .. } => (tonic::Code::Unavailable, *retry_after),
-        ConsumeError::ResourceExhausted { retry_after, .. } => (tonic::Code::ResourceExhausted, *retry_after),
+        ConsumeError::ResourceExhausted { retry_after, .. } => {
+            (tonic::Code::ResourceExhausted, *retry_after)
+        }
         ConsumeError::InvalidArgument(_) => (tonic::Code::InvalidArgument, None),
         ConsumeError::Permanent(_) => (tonic::Code::Internal, None),
     };
     match delay {
-        Some(d) => Status::with_error_details(code, e.to_string(), ErrorDetails::with_retry_info(Some(d))),
+        Some(d) => {
+            Status::with_error_details(code, e.to_string(), ErrorDetails::with_retry_info(Some(d)))
+        }
         None => Status::new(code, e.to_string()),
     }
 }

@@ -33,11 +33,21 @@ struct State {
 }
 
 impl Server {
-    pub async fn start(cfg: HttpConfig, sinks: Sinks, admission: Arc<Admission>) -> Result<Server, String> {
+    pub async fn start(
+        cfg: HttpConfig,
+        sinks: Sinks,
+        admission: Arc<Admission>,
+    ) -> Result<Server, String> {
         let addr = resolve_bind(&cfg.endpoint).await?;
-        let listener = tokio::net::TcpListener::bind(addr).await.map_err(|e| format!("cannot listen on {}: {e}", cfg.endpoint))?;
+        let listener = tokio::net::TcpListener::bind(addr)
+            .await
+            .map_err(|e| format!("cannot listen on {}: {e}", cfg.endpoint))?;
         let local_addr = listener.local_addr().map_err(|e| e.to_string())?;
-        let state = Arc::new(State { cfg, sinks, admission });
+        let state = Arc::new(State {
+            cfg,
+            sinks,
+            admission,
+        });
         let (stop, mut stopped) = oneshot::channel::<()>();
         let task = tokio::spawn(async move {
             let mut builder = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new());
@@ -46,7 +56,10 @@ impl Server {
                 .timer(TokioTimer::new())
                 .header_read_timeout(state.cfg.read_header_timeout)
                 .keep_alive(true);
-            builder.http2().timer(TokioTimer::new()).keep_alive_interval(Some(Duration::from_secs(30)));
+            builder
+                .http2()
+                .timer(TokioTimer::new())
+                .keep_alive_interval(Some(Duration::from_secs(30)));
             let graceful = hyper_util::server::graceful::GracefulShutdown::new();
             loop {
                 tokio::select! {
@@ -73,11 +86,20 @@ impl Server {
             }
             drop(listener);
             // Requests in flight are answered; idle keep-alive connections are closed.
-            if tokio::time::timeout(Duration::from_secs(30), graceful.shutdown()).await.is_err() {
-                tracing::warn!("OTLP/HTTP connections still open after 30s at shutdown; closing them");
+            if tokio::time::timeout(Duration::from_secs(30), graceful.shutdown())
+                .await
+                .is_err()
+            {
+                tracing::warn!(
+                    "OTLP/HTTP connections still open after 30s at shutdown; closing them"
+                );
             }
         });
-        Ok(Server { local_addr, stop, task })
+        Ok(Server {
+            local_addr,
+            stop,
+            task,
+        })
     }
 
     pub async fn shutdown(self) {
@@ -115,26 +137,40 @@ type Resp = Response<Full<Bytes>>;
 fn plain(status: StatusCode, msg: impl Into<String>) -> Resp {
     let mut r = Response::new(Full::new(Bytes::from(msg.into())));
     *r.status_mut() = status;
-    r.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("text/plain; charset=utf-8"));
+    r.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/plain; charset=utf-8"),
+    );
     r
 }
 
 fn status_body(status: StatusCode, grpc_code: tonic::Code, msg: String, enc: Encoding) -> Resp {
-    let st = RpcStatus { code: grpc_code as i32, message: msg };
+    let st = RpcStatus {
+        code: grpc_code as i32,
+        message: msg,
+    };
     let body = match enc {
         Encoding::Proto => st.encode_to_vec(),
         Encoding::Json => serde_json::to_vec(&st).unwrap_or_default(),
     };
     let mut r = Response::new(Full::new(Bytes::from(body)));
     *r.status_mut() = status;
-    r.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static(enc.content_type()));
+    r.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static(enc.content_type()),
+    );
     r
 }
 
 fn refusal(e: &ConsumeError, enc: Encoding) -> Resp {
     let (status, code) = match e {
-        ConsumeError::Retryable { .. } => (StatusCode::SERVICE_UNAVAILABLE, tonic::Code::Unavailable),
-        ConsumeError::ResourceExhausted { .. } => (StatusCode::TOO_MANY_REQUESTS, tonic::Code::ResourceExhausted),
+        ConsumeError::Retryable { .. } => {
+            (StatusCode::SERVICE_UNAVAILABLE, tonic::Code::Unavailable)
+        }
+        ConsumeError::ResourceExhausted { .. } => (
+            StatusCode::TOO_MANY_REQUESTS,
+            tonic::Code::ResourceExhausted,
+        ),
         ConsumeError::InvalidArgument(_) => (StatusCode::BAD_REQUEST, tonic::Code::InvalidArgument),
         ConsumeError::Permanent(_) => (StatusCode::INTERNAL_SERVER_ERROR, tonic::Code::Internal),
     };
@@ -142,13 +178,22 @@ fn refusal(e: &ConsumeError, enc: Encoding) -> Resp {
     if e.is_retryable() {
         // Always advise a delay on a retryable refusal, so that SDKs back off (see the README).
         let secs = e.retry_after().map(|d| d.as_secs().max(1)).unwrap_or(1);
-        r.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(secs));
+        r.headers_mut()
+            .insert(header::RETRY_AFTER, HeaderValue::from(secs));
     }
     r
 }
 
-async fn handle(st: Arc<State>, peer: SocketAddr, req: Request<Incoming>) -> Result<Resp, Infallible> {
-    let origin = req.headers().get(header::ORIGIN).and_then(|o| o.to_str().ok()).map(str::to_string);
+async fn handle(
+    st: Arc<State>,
+    peer: SocketAddr,
+    req: Request<Incoming>,
+) -> Result<Resp, Infallible> {
+    let origin = req
+        .headers()
+        .get(header::ORIGIN)
+        .and_then(|o| o.to_str().ok())
+        .map(str::to_string);
     let allowed_origin = origin.filter(|o| origin_allowed(&st.cfg, o));
     let is_preflight = req.method() == Method::OPTIONS && allowed_origin.is_some();
     let mut resp = if is_preflight {
@@ -171,7 +216,10 @@ async fn handle(st: Arc<State>, peer: SocketAddr, req: Request<Incoming>) -> Res
         }
     }
     for (k, v) in &st.cfg.response_headers {
-        if let (Ok(k), Ok(v)) = (header::HeaderName::from_bytes(k.as_bytes()), HeaderValue::from_str(v)) {
+        if let (Ok(k), Ok(v)) = (
+            header::HeaderName::from_bytes(k.as_bytes()),
+            HeaderValue::from_str(v),
+        ) {
             resp.headers_mut().insert(k, v);
         }
     }
@@ -180,7 +228,9 @@ async fn handle(st: Arc<State>, peer: SocketAddr, req: Request<Incoming>) -> Res
 
 fn origin_allowed(cfg: &HttpConfig, origin: &str) -> bool {
     let Some(cors) = &cfg.cors else { return false };
-    cors.allowed_origins.iter().any(|pattern| wildcard_match(pattern, origin))
+    cors.allowed_origins
+        .iter()
+        .any(|pattern| wildcard_match(pattern, origin))
 }
 
 /// `*` matches any run of characters, as otelcol's CORS origins do.
@@ -213,7 +263,10 @@ fn preflight(cfg: &HttpConfig, req: &Request<Incoming>) -> Resp {
     let mut r = Response::new(Full::new(Bytes::new()));
     *r.status_mut() = StatusCode::NO_CONTENT;
     let h = r.headers_mut();
-    h.insert(header::ACCESS_CONTROL_ALLOW_METHODS, HeaderValue::from_static("POST"));
+    h.insert(
+        header::ACCESS_CONTROL_ALLOW_METHODS,
+        HeaderValue::from_static("POST"),
+    );
     let mut allowed: Vec<String> = vec!["content-type".into(), "content-encoding".into()];
     if let Some(c) = &cfg.cors {
         allowed.extend(c.allowed_headers.iter().map(|s| s.to_ascii_lowercase()));
@@ -221,11 +274,19 @@ fn preflight(cfg: &HttpConfig, req: &Request<Incoming>) -> Resp {
             h.insert(header::ACCESS_CONTROL_MAX_AGE, HeaderValue::from(c.max_age));
         }
     }
-    if let Some(requested) = req.headers().get(header::ACCESS_CONTROL_REQUEST_HEADERS).and_then(|v| v.to_str().ok()) {
+    if let Some(requested) = req
+        .headers()
+        .get(header::ACCESS_CONTROL_REQUEST_HEADERS)
+        .and_then(|v| v.to_str().ok())
+    {
         let ok: Vec<&str> = requested
             .split(',')
             .map(str::trim)
-            .filter(|r| allowed.iter().any(|a| a == "*" || a.eq_ignore_ascii_case(r)))
+            .filter(|r| {
+                allowed
+                    .iter()
+                    .any(|a| a == "*" || a.eq_ignore_ascii_case(r))
+            })
             .collect();
         if let Ok(v) = HeaderValue::from_str(&ok.join(", ")) {
             h.insert(header::ACCESS_CONTROL_ALLOW_HEADERS, v);
@@ -240,7 +301,10 @@ async fn route(st: &Arc<State>, peer: SocketAddr, req: Request<Incoming>) -> Res
     let target = if path == cfg.traces_url_path {
         st.sinks.traces.as_ref().map(|s| Target::Traces(s.clone()))
     } else if path == cfg.metrics_url_path {
-        st.sinks.metrics.as_ref().map(|s| Target::Metrics(s.clone()))
+        st.sinks
+            .metrics
+            .as_ref()
+            .map(|s| Target::Metrics(s.clone()))
     } else if path == cfg.logs_url_path {
         st.sinks.logs.as_ref().map(|s| Target::Logs(s.clone()))
     } else {
@@ -250,11 +314,19 @@ async fn route(st: &Arc<State>, peer: SocketAddr, req: Request<Incoming>) -> Res
         return plain(StatusCode::NOT_FOUND, "404 page not found");
     };
     if req.method() != Method::POST {
-        let mut r = plain(StatusCode::METHOD_NOT_ALLOWED, format!("{} method not allowed, supported: [POST]", req.method()));
-        r.headers_mut().insert(header::ALLOW, HeaderValue::from_static("POST"));
+        let mut r = plain(
+            StatusCode::METHOD_NOT_ALLOWED,
+            format!("{} method not allowed, supported: [POST]", req.method()),
+        );
+        r.headers_mut()
+            .insert(header::ALLOW, HeaderValue::from_static("POST"));
         return r;
     }
-    let ct = req.headers().get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or("");
+    let ct = req
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
     let enc = match ct.split(';').next().unwrap_or("").trim().to_ascii_lowercase().as_str() {
         "application/x-protobuf" => Encoding::Proto,
         "application/json" => Encoding::Json,
@@ -278,7 +350,13 @@ enum Target {
     Logs(Arc<Sink<crate::signal::Logs>>),
 }
 
-async fn export<S: Signal>(st: &Arc<State>, sink: Arc<Sink<S>>, peer: SocketAddr, req: Request<Incoming>, enc: Encoding) -> Resp {
+async fn export<S: Signal>(
+    st: &Arc<State>,
+    sink: Arc<Sink<S>>,
+    peer: SocketAddr,
+    req: Request<Incoming>,
+    enc: Encoding,
+) -> Resp {
     // Refuse before the body is read, so an overloaded collector does not allocate it.
     if let Err(e) = st.admission.check() {
         return refusal(&e, enc);
@@ -292,7 +370,10 @@ async fn export<S: Signal>(st: &Arc<State>, sink: Arc<Sink<S>>, peer: SocketAddr
             enc,
         )
     };
-    let declared = req.headers().get(header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()?.parse::<u64>().ok());
+    let declared = req
+        .headers()
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok()?.parse::<u64>().ok());
     if declared.is_some_and(|n| n > limit as u64) {
         return too_large("request body");
     }
@@ -303,16 +384,39 @@ async fn export<S: Signal>(st: &Arc<State>, sink: Arc<Sink<S>>, peer: SocketAddr
         .unwrap_or("")
         .trim()
         .to_ascii_lowercase();
-    let metadata = st.cfg.include_metadata.then(|| metadata_from_headers(req.headers(), Some(peer)));
+    let metadata = st
+        .cfg
+        .include_metadata
+        .then(|| metadata_from_headers(req.headers(), Some(peer)));
     let body = Limited::new(req.into_body(), limit);
     let raw = match tokio::time::timeout(st.cfg.idle_timeout, body.collect()).await {
-        Err(_) => return status_body(StatusCode::REQUEST_TIMEOUT, tonic::Code::DeadlineExceeded, "timed out reading the request body".into(), enc),
-        Ok(Err(e)) if e.is::<http_body_util::LengthLimitError>() => return too_large("request body"),
-        Ok(Err(e)) => return status_body(StatusCode::BAD_REQUEST, tonic::Code::InvalidArgument, format!("failed to read the request body: {e}"), enc),
+        Err(_) => {
+            return status_body(
+                StatusCode::REQUEST_TIMEOUT,
+                tonic::Code::DeadlineExceeded,
+                "timed out reading the request body".into(),
+                enc,
+            )
+        }
+        Ok(Err(e)) if e.is::<http_body_util::LengthLimitError>() => {
+            return too_large("request body")
+        }
+        Ok(Err(e)) => {
+            return status_body(
+                StatusCode::BAD_REQUEST,
+                tonic::Code::InvalidArgument,
+                format!("failed to read the request body: {e}"),
+                enc,
+            )
+        }
         Ok(Ok(c)) => c.to_bytes(),
     };
     let allowed = &st.cfg.compression_algorithms;
-    let enabled = |a: &str| allowed.iter().any(|x| x == a || (a.is_empty() && x == "none"));
+    let enabled = |a: &str| {
+        allowed
+            .iter()
+            .any(|x| x == a || (a.is_empty() && x == "none"))
+    };
     let body = match content_encoding.as_str() {
         "" | "identity" if enabled("") || enabled("none") => raw,
         "gzip" | "x-gzip" if enabled("gzip") => {
@@ -332,24 +436,42 @@ async fn export<S: Signal>(st: &Arc<State>, sink: Arc<Sink<S>>, peer: SocketAddr
                 Ok(b) => b,
                 Err(e) => return decompress_error(e, &content_encoding, enc, too_large),
             },
-            Err(e) => return decompress_error(InflateError::Io(e), &content_encoding, enc, too_large),
+            Err(e) => {
+                return decompress_error(InflateError::Io(e), &content_encoding, enc, too_large)
+            }
         },
         other => {
             return status_body(
                 StatusCode::BAD_REQUEST,
                 tonic::Code::InvalidArgument,
-                format!("unsupported Content-Encoding {other:?}; enabled: {}", allowed.iter().filter(|a| !a.is_empty()).cloned().collect::<Vec<_>>().join(", ")),
+                format!(
+                    "unsupported Content-Encoding {other:?}; enabled: {}",
+                    allowed
+                        .iter()
+                        .filter(|a| !a.is_empty())
+                        .cloned()
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                ),
                 enc,
             )
         }
     };
     let batch = match enc {
-        Encoding::Proto => Batch::<S>::from_encoded(body).map_err(|e| format!("cannot decode the protobuf request: {e}")),
+        Encoding::Proto => Batch::<S>::from_encoded(body)
+            .map_err(|e| format!("cannot decode the protobuf request: {e}")),
         Encoding::Json => decode_json::<S>(&body),
     };
     let batch = match batch {
         Ok(b) => b.with_metadata(metadata),
-        Err(msg) => return status_body(StatusCode::BAD_REQUEST, tonic::Code::InvalidArgument, msg, enc),
+        Err(msg) => {
+            return status_body(
+                StatusCode::BAD_REQUEST,
+                tonic::Code::InvalidArgument,
+                msg,
+                enc,
+            )
+        }
     };
     match sink.accept(batch, "http").await {
         Ok(()) => {
@@ -358,7 +480,10 @@ async fn export<S: Signal>(st: &Arc<State>, sink: Arc<Sink<S>>, peer: SocketAddr
                 Encoding::Json => Bytes::from_static(b"{}"),
             };
             let mut r = Response::new(Full::new(body));
-            r.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static(enc.content_type()));
+            r.headers_mut().insert(
+                header::CONTENT_TYPE,
+                HeaderValue::from_static(enc.content_type()),
+            );
             r
         }
         Err(e) => {
@@ -371,8 +496,10 @@ async fn export<S: Signal>(st: &Arc<State>, sink: Arc<Sink<S>>, peer: SocketAddr
 /// OTLP/JSON into a batch. The request is re-encoded as protobuf and scanned, so JSON and protobuf
 /// senders get the same validation (hex ids of the right length) and the data moves on encoded.
 fn decode_json<S: Signal>(body: &[u8]) -> Result<Batch<S>, String> {
-    let req: S::Request = serde_json::from_slice(body).map_err(|e| format!("cannot decode the JSON request: {e}"))?;
-    Batch::<S>::from_encoded(Bytes::from(req.encode_to_vec())).map_err(|e| format!("invalid OTLP data: {e}"))
+    let req: S::Request =
+        serde_json::from_slice(body).map_err(|e| format!("cannot decode the JSON request: {e}"))?;
+    Batch::<S>::from_encoded(Bytes::from(req.encode_to_vec()))
+        .map_err(|e| format!("invalid OTLP data: {e}"))
 }
 
 enum InflateError {
@@ -382,14 +509,22 @@ enum InflateError {
 
 fn inflate(reader: impl Read, limit: usize) -> Result<Bytes, InflateError> {
     let mut out = Vec::new();
-    reader.take(limit as u64 + 1).read_to_end(&mut out).map_err(InflateError::Io)?;
+    reader
+        .take(limit as u64 + 1)
+        .read_to_end(&mut out)
+        .map_err(InflateError::Io)?;
     if out.len() > limit {
         return Err(InflateError::TooLarge);
     }
     Ok(Bytes::from(out))
 }
 
-fn decompress_error(e: InflateError, algo: &str, enc: Encoding, too_large: impl Fn(&str) -> Resp) -> Resp {
+fn decompress_error(
+    e: InflateError,
+    algo: &str,
+    enc: Encoding,
+    too_large: impl Fn(&str) -> Resp,
+) -> Resp {
     match e {
         InflateError::TooLarge => too_large("decompressed request body"),
         InflateError::Io(e) => status_body(
@@ -407,8 +542,17 @@ mod tests {
 
     #[test]
     fn cors_wildcards() {
-        assert!(wildcard_match("https://*.example.com", "https://app.example.com"));
-        assert!(!wildcard_match("https://*.example.com", "https://example.org"));
-        assert!(wildcard_match("http://localhost:3000", "http://localhost:3000"));
+        assert!(wildcard_match(
+            "https://*.example.com",
+            "https://app.example.com"
+        ));
+        assert!(!wildcard_match(
+            "https://*.example.com",
+            "https://example.org"
+        ));
+        assert!(wildcard_match(
+            "http://localhost:3000",
+            "http://localhost:3000"
+        ));
     }
 }

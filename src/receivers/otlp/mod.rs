@@ -11,7 +11,9 @@ use async_trait::async_trait;
 use serde_yaml::Value;
 
 use self::config::OtlpReceiverConfig;
-use crate::components::{ConfigResult, Host, PreparedReceiver, Receiver, ReceiverFactory, StartError};
+use crate::components::{
+    ConfigResult, Host, PreparedReceiver, Receiver, ReceiverFactory, StartError,
+};
 use crate::config::{ComponentId, ConfigError};
 use crate::pipeline::{AnyConsumer, ConsumeError, Consumer};
 use crate::signal::{Batch, ClientMetadata, Signal, SignalKind};
@@ -41,7 +43,13 @@ impl ReceiverFactory for Factory {
             let p = format!("{path}::protocols::grpc");
             check_endpoint(&g.endpoint, &format!("{p}::endpoint"), &mut errors);
             if g.transport != "tcp" {
-                errors.push(ConfigError::new(format!("{p}::transport"), format!("unsupported transport {:?}; ferrotel supports tcp", g.transport)));
+                errors.push(ConfigError::new(
+                    format!("{p}::transport"),
+                    format!(
+                        "unsupported transport {:?}; ferrotel supports tcp",
+                        g.transport
+                    ),
+                ));
             }
             not_yet(&g.tls, &format!("{p}::tls"), &mut errors);
             not_yet(&g.auth, &format!("{p}::auth"), &mut errors);
@@ -51,7 +59,11 @@ impl ReceiverFactory for Factory {
             check_endpoint(&h.endpoint, &format!("{p}::endpoint"), &mut errors);
             not_yet(&h.tls, &format!("{p}::tls"), &mut errors);
             not_yet(&h.auth, &format!("{p}::auth"), &mut errors);
-            for url in [&mut h.traces_url_path, &mut h.metrics_url_path, &mut h.logs_url_path] {
+            for url in [
+                &mut h.traces_url_path,
+                &mut h.metrics_url_path,
+                &mut h.logs_url_path,
+            ] {
                 if !url.starts_with('/') {
                     url.insert(0, '/');
                 }
@@ -65,8 +77,15 @@ impl ReceiverFactory for Factory {
                 }
             }
             for (i, a) in h.compression_algorithms.iter().enumerate() {
-                if !["", "none", "gzip", "zstd", "zlib", "deflate", "snappy", "lz4"].contains(&a.as_str()) {
-                    errors.push(ConfigError::new(format!("{p}::compression_algorithms::{i}"), format!("unsupported compression {a:?}")));
+                if ![
+                    "", "none", "gzip", "zstd", "zlib", "deflate", "snappy", "lz4",
+                ]
+                .contains(&a.as_str())
+                {
+                    errors.push(ConfigError::new(
+                        format!("{p}::compression_algorithms::{i}"),
+                        format!("unsupported compression {a:?}"),
+                    ));
                 }
             }
         }
@@ -79,22 +98,39 @@ impl ReceiverFactory for Factory {
 
 fn not_yet(v: &Option<Value>, path: &str, errors: &mut Vec<ConfigError>) {
     if v.as_ref().is_some_and(|v| !v.is_null()) {
-        errors.push(ConfigError::new(path, "not supported by this ferrotel build yet (see the README's roadmap)"));
+        errors.push(ConfigError::new(
+            path,
+            "not supported by this ferrotel build yet (see the README's roadmap)",
+        ));
     }
 }
 
 fn check_endpoint(ep: &str, path: &str, errors: &mut Vec<ConfigError>) {
     if crate::pipeline::graph::split_host_port(ep).is_none() {
-        errors.push(ConfigError::new(path, format!("invalid endpoint {ep:?}: expected host:port")));
+        errors.push(ConfigError::new(
+            path,
+            format!("invalid endpoint {ep:?}: expected host:port"),
+        ));
     }
 }
 
 /// Resolves `host:port` for binding; an empty host means every interface. Prefers IPv4, as Go does.
 pub async fn resolve_bind(ep: &str) -> Result<SocketAddr, String> {
-    let target = if ep.starts_with(':') { format!("0.0.0.0{ep}") } else { ep.to_string() };
-    let addrs: Vec<SocketAddr> =
-        tokio::net::lookup_host(&target).await.map_err(|e| format!("cannot resolve {ep:?}: {e}"))?.collect();
-    addrs.iter().find(|a| a.is_ipv4()).or(addrs.first()).copied().ok_or_else(|| format!("{ep:?} resolves to no address"))
+    let target = if ep.starts_with(':') {
+        format!("0.0.0.0{ep}")
+    } else {
+        ep.to_string()
+    };
+    let addrs: Vec<SocketAddr> = tokio::net::lookup_host(&target)
+        .await
+        .map_err(|e| format!("cannot resolve {ep:?}: {e}"))?
+        .collect();
+    addrs
+        .iter()
+        .find(|a| a.is_ipv4())
+        .or(addrs.first())
+        .copied()
+        .ok_or_else(|| format!("{ep:?} resolves to no address"))
 }
 
 impl PreparedReceiver for OtlpReceiverConfig {
@@ -109,16 +145,42 @@ impl PreparedReceiver for OtlpReceiverConfig {
         v
     }
 
-    fn create(&self, id: &ComponentId, consumers: Vec<AnyConsumer>, _host: &Host) -> Result<Box<dyn Receiver>, StartError> {
+    fn create(
+        &self,
+        id: &ComponentId,
+        consumers: Vec<AnyConsumer>,
+        _host: &Host,
+    ) -> Result<Box<dyn Receiver>, StartError> {
         let mut sinks = Sinks::default();
         for c in consumers {
             match c {
-                AnyConsumer::Traces(c) => sinks.traces = Some(Arc::new(Sink { id: id.to_string(), next: c })),
-                AnyConsumer::Metrics(c) => sinks.metrics = Some(Arc::new(Sink { id: id.to_string(), next: c })),
-                AnyConsumer::Logs(c) => sinks.logs = Some(Arc::new(Sink { id: id.to_string(), next: c })),
+                AnyConsumer::Traces(c) => {
+                    sinks.traces = Some(Arc::new(Sink {
+                        id: id.to_string(),
+                        next: c,
+                    }))
+                }
+                AnyConsumer::Metrics(c) => {
+                    sinks.metrics = Some(Arc::new(Sink {
+                        id: id.to_string(),
+                        next: c,
+                    }))
+                }
+                AnyConsumer::Logs(c) => {
+                    sinks.logs = Some(Arc::new(Sink {
+                        id: id.to_string(),
+                        next: c,
+                    }))
+                }
             }
         }
-        Ok(Box::new(OtlpReceiver { id: id.clone(), config: self.clone(), sinks, grpc: None, http: None }))
+        Ok(Box::new(OtlpReceiver {
+            id: id.clone(),
+            config: self.clone(),
+            sinks,
+            grpc: None,
+            http: None,
+        }))
     }
 }
 
@@ -131,7 +193,11 @@ pub struct Sink<S: Signal> {
 impl<S: Signal> Sink<S> {
     /// Passes a validated batch on and waits for the pipeline's answer. Zero items are acknowledged
     /// without being passed on, as otelcol does.
-    pub async fn accept(&self, batch: Batch<S>, transport: &'static str) -> Result<(), ConsumeError> {
+    pub async fn accept(
+        &self,
+        batch: Batch<S>,
+        transport: &'static str,
+    ) -> Result<(), ConsumeError> {
         let n = batch.items();
         if n == 0 {
             return Ok(());
@@ -204,10 +270,16 @@ impl Receiver for OtlpReceiver {
 }
 
 /// Client metadata from request headers, for `include_metadata`.
-pub fn metadata_from_headers(headers: &::http::HeaderMap, peer: Option<SocketAddr>) -> Arc<ClientMetadata> {
+pub fn metadata_from_headers(
+    headers: &::http::HeaderMap,
+    peer: Option<SocketAddr>,
+) -> Arc<ClientMetadata> {
     let entries = headers
         .iter()
         .filter_map(|(k, v)| Some((k.as_str().to_string(), v.to_str().ok()?.to_string())))
         .collect();
-    Arc::new(ClientMetadata { entries, address: peer.map(|p| p.ip().to_string()) })
+    Arc::new(ClientMetadata {
+        entries,
+        address: peer.map(|p| p.ip().to_string()),
+    })
 }
