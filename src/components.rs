@@ -64,6 +64,14 @@ pub trait Extension: Send + Sync {
     fn as_any(&self) -> &dyn Any;
     /// Called once every pipeline is running, and again when shutdown begins (`false`).
     fn set_ready(&self, _ready: bool) {}
+    /// For `auth: {authenticator: id}` on receivers: this extension checks incoming requests.
+    fn server_authenticator(&self) -> Option<Arc<dyn crate::extensions::auth::ServerAuthenticator>> {
+        None
+    }
+    /// For `auth: {authenticator: id}` on exporters: this extension adds outgoing credentials.
+    fn client_authenticator(&self) -> Option<Arc<dyn crate::extensions::auth::ClientAuthenticator>> {
+        None
+    }
 }
 
 pub type ConfigResult<T> = Result<T, Vec<ConfigError>>;
@@ -154,5 +162,9 @@ pub fn exporters() -> Vec<Box<dyn ExporterFactory>> {
 }
 
 pub fn extensions() -> Vec<Box<dyn ExtensionFactory>> {
-    vec![]
+    vec![
+        Box::new(crate::extensions::basicauth::Factory),
+        Box::new(crate::extensions::bearertokenauth::Factory),
+        Box::new(crate::extensions::headers_setter::Factory),
+    ]
 }

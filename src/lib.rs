@@ -12,6 +12,7 @@
 //! - [`exporters`]: `otlp_grpc`, `otlp_http`, `debug`, and the shared queue/retry/timeout helper.
 //! - [`extensions`]: extensions (health_check, storage, auth, …).
 //! - [`telemetry`]: the collector's own logs and metrics.
+//! - [`tls`]: `tls:` settings of servers and clients (otelcol's configtls) on rustls, with reload.
 #![forbid(unsafe_code)]
 
 pub mod components;
@@ -23,3 +24,4 @@ pub mod processors;
 pub mod receivers;
 pub mod signal;
 pub mod telemetry;
+pub mod tls;

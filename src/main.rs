@@ -66,7 +66,9 @@ fn main() -> ExitCode {
             Err(code) => code,
         },
         Some(Command::PrintConfig) => match config::load(&cli.config, &cli.set) {
-            Ok((merged, _)) => {
+            Ok((mut merged, _)) => {
+                // Tokens, passwords and keys are never printed.
+                config::secret::redact(&mut merged);
                 print!("{}", serde_yaml::to_string(&merged).unwrap_or_default());
                 ExitCode::SUCCESS
             }

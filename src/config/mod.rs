@@ -3,6 +3,7 @@
 
 pub mod duration;
 pub mod expand;
+pub mod secret;
 
 use std::collections::BTreeMap;
 use std::fmt;

@@ -1,1 +1,6 @@
 //! Extensions: components outside pipelines (health, storage, authentication).
+
+pub mod auth;
+pub mod basicauth;
+pub mod bearertokenauth;
+pub mod headers_setter;

@@ -86,6 +86,16 @@ pub mod events {
         let _ = (receiver, transport, item(signal), n);
     }
 
+    /// A request refused by the receiver's authenticator (gRPC UNAUTHENTICATED / HTTP 401).
+    pub fn receiver_unauthenticated(receiver: &str, transport: &'static str) {
+        metrics::counter!(
+            "ferrotel_receiver_unauthenticated_requests",
+            "receiver" => receiver.to_string(),
+            "transport" => transport
+        )
+        .increment(1);
+    }
+
     pub fn exporter_sent(exporter: &str, signal: SignalKind, n: usize) {
         let _ = (exporter, item(signal), n);
     }

@@ -168,40 +168,5 @@ pub fn default_timeout() -> Duration {
     Duration::from_secs(5)
 }
 
-/// Client TLS settings (otelcol's configtls client side).
-#[derive(Debug, Clone, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct ClientTls {
-    #[serde(default)]
-    pub insecure: bool,
-    #[serde(default)]
-    pub insecure_skip_verify: bool,
-    #[serde(default)]
-    pub ca_file: Option<String>,
-    #[serde(default)]
-    pub ca_pem: Option<String>,
-    #[serde(default)]
-    pub cert_file: Option<String>,
-    #[serde(default)]
-    pub key_file: Option<String>,
-    #[serde(default)]
-    pub server_name_override: Option<String>,
-    #[serde(default)]
-    pub include_system_ca_certs_pool: bool,
-    #[serde(default)]
-    pub min_version: Option<String>,
-    #[serde(default)]
-    pub max_version: Option<String>,
-    #[serde(default)]
-    pub reload_interval: Option<serde_yaml::Value>,
-}
-
-impl ClientTls {
-    pub fn read_pem(path: &str, what: &str) -> Result<Vec<u8>, String> {
-        let data = std::fs::read(path).map_err(|e| format!("cannot read {what} {path:?}: {e}"))?;
-        if !String::from_utf8_lossy(&data).contains("-----BEGIN") {
-            return Err(format!("{what} {path:?} is not PEM"));
-        }
-        Ok(data)
-    }
-}
+/// Client TLS settings (otelcol's configtls client side); defined with the server side in `crate::tls`.
+pub use crate::tls::ClientTls;

@@ -12,11 +12,12 @@ use serde::Deserialize;
 use serde_yaml::Value;
 use tonic::codec::CompressionEncoding;
 use tonic::metadata::{MetadataKey, MetadataValue};
-use tonic::transport::{Certificate, Channel, ClientTlsConfig, Endpoint, Identity};
+use tonic::transport::{Channel, Endpoint};
 
 use crate::components::{ConfigResult, ExporterFactory, Host, PreparedExporter, StartError};
 use crate::config::{duration, ComponentId, ConfigError};
 use crate::exporters::helper::settings::{default_timeout, ClientTls};
+use crate::extensions::auth::{AuthSettings, ClientAuthenticator};
 use crate::exporters::helper::{ExportError, Exporter, QueueSettings, RetrySettings, Sender};
 use crate::pipeline::AnyConsumer;
 use crate::receivers::otlp::config::opt_duration;
@@ -42,7 +43,7 @@ pub struct Config {
     #[serde(default)]
     pub wait_for_ready: bool,
     #[serde(default)]
-    pub auth: Option<Value>,
+    pub auth: Option<AuthSettings>,
     #[serde(default)]
     pub read_buffer_size: Option<u64>,
     #[serde(default)]
@@ -100,17 +101,9 @@ impl ExporterFactory for Factory {
                 ),
             ));
         }
-        if c.tls.insecure_skip_verify {
-            errors.push(ConfigError::new(
-                format!("{path}::tls::insecure_skip_verify"),
-                "not supported by this ferrotel build yet",
-            ));
-        }
-        if c.auth.as_ref().is_some_and(|a| !a.is_null()) {
-            errors.push(ConfigError::new(
-                format!("{path}::auth"),
-                "not supported by this ferrotel build yet (see the README's roadmap)",
-            ));
+        c.tls.validate(&format!("{path}::tls"), &mut errors);
+        if let Some(a) = &c.auth {
+            a.validate(&format!("{path}::auth"), &mut errors);
         }
         for k in c.headers.keys() {
             if MetadataKey::<tonic::metadata::Ascii>::from_str(&k.to_ascii_lowercase()).is_err() {
@@ -158,7 +151,18 @@ fn endpoint_uri(c: &Config) -> Result<(String, bool), String> {
 impl Config {
     fn channel(&self) -> Result<Channel, String> {
         let (uri, tls) = endpoint_uri(self)?;
-        let mut ep = Endpoint::from_shared(uri)
+        let target = http::Uri::from_str(&uri).map_err(|e| e.to_string())?;
+        // TLS is ours (rustls, configtls semantics): tonic dials a plain http:// endpoint through our
+        // connector, since it refuses https:// without its own TLS; the origin stays https://.
+        let dial = if tls {
+            format!(
+                "http://{}",
+                target.authority().map(|a| a.as_str()).unwrap_or_default()
+            )
+        } else {
+            uri.clone()
+        };
+        let mut ep = Endpoint::from_shared(dial)
             .map_err(|e| e.to_string())?
             .tcp_nodelay(true);
         if let Some(k) = &self.keepalive {
@@ -177,32 +181,13 @@ impl Config {
             ep = ep.origin(origin);
         }
         if tls {
-            let mut t = ClientTlsConfig::new().with_native_roots();
-            if let Some(ca) = &self.tls.ca_file {
-                t = t.ca_certificate(Certificate::from_pem(ClientTls::read_pem(
-                    ca,
-                    "tls::ca_file",
-                )?));
+            if self.authority.is_none() {
+                ep = ep.origin(target);
             }
-            if let Some(pem) = &self.tls.ca_pem {
-                t = t.ca_certificate(Certificate::from_pem(pem.as_bytes()));
-            }
-            match (&self.tls.cert_file, &self.tls.key_file) {
-                (Some(c), Some(k)) => {
-                    t = t.identity(Identity::from_pem(
-                        ClientTls::read_pem(c, "tls::cert_file")?,
-                        ClientTls::read_pem(k, "tls::key_file")?,
-                    ))
-                }
-                (None, None) => {}
-                _ => return Err("tls::cert_file and tls::key_file must be given together".into()),
-            }
-            if let Some(name) = &self.tls.server_name_override {
-                t = t.domain_name(name.clone());
-            }
-            ep = ep
-                .tls_config(t)
-                .map_err(|e| format!("TLS setup failed: {e}"))?;
+            let config = self.tls.load(&[crate::tls::ALPN_H2])?;
+            let connector =
+                crate::tls::TlsConnector::new(config, self.tls.server_name_override.as_deref());
+            return Ok(ep.connect_with_connector_lazy(connector));
         }
         Ok(ep.connect_lazy())
     }
@@ -213,11 +198,16 @@ impl PreparedExporter for Config {
         &self,
         id: &ComponentId,
         signal: SignalKind,
-        _host: &Host,
+        host: &Host,
     ) -> Result<AnyConsumer, StartError> {
         let channel = self
             .channel()
             .map_err(|e| StartError::new(format!("exporters::{id}"), e))?;
+        let auth = self
+            .auth
+            .as_ref()
+            .map(|a| crate::extensions::auth::client(host, a, &format!("exporters::{id}")))
+            .transpose()?;
         let compression = match self.compression.as_str() {
             "gzip" => Some(CompressionEncoding::Gzip),
             "zstd" => Some(CompressionEncoding::Zstd),
@@ -251,6 +241,7 @@ impl PreparedExporter for Config {
             compression,
             headers: Arc::new(headers),
             id: id.to_string(),
+            auth,
         };
         Ok(match signal {
             SignalKind::Traces => AnyConsumer::Traces(build::<Traces>(id, self, sender)),
@@ -271,6 +262,7 @@ struct GrpcSender {
         )>,
     >,
     id: String,
+    auth: Option<Arc<dyn ClientAuthenticator>>,
 }
 
 #[async_trait]
@@ -287,6 +279,19 @@ impl<S: Signal> Sender<S> for GrpcSender {
         let mut req = tonic::Request::new(Segments(batch.encoded_segments()));
         for (k, v) in self.headers.iter() {
             req.metadata_mut().insert(k.clone(), v.clone());
+        }
+        if let Some(auth) = &self.auth {
+            let extra = auth
+                .headers(batch.metadata.as_deref())
+                .map_err(ExportError::permanent)?;
+            for (k, v) in extra {
+                if let (Ok(k), Ok(v)) = (
+                    MetadataKey::from_bytes(k.as_str().as_bytes()),
+                    MetadataValue::try_from(v.as_bytes()),
+                ) {
+                    req.metadata_mut().insert(k, v);
+                }
+            }
         }
         let path = http::uri::PathAndQuery::from_static(S::GRPC_PATH);
         match grpc.unary(req, path, RawCodec).await {

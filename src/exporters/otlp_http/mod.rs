@@ -14,6 +14,7 @@ use serde_yaml::Value;
 use crate::components::{ConfigResult, ExporterFactory, Host, PreparedExporter, StartError};
 use crate::config::{duration, ComponentId, ConfigError};
 use crate::exporters::helper::settings::ClientTls;
+use crate::extensions::auth::{AuthSettings, ClientAuthenticator};
 use crate::exporters::helper::{ExportError, Exporter, QueueSettings, RetrySettings, Sender};
 use crate::pipeline::AnyConsumer;
 use crate::signal::{Batch, Logs, Metrics, Signal, SignalKind, Traces};
@@ -56,7 +57,7 @@ pub struct Config {
     #[serde(default)]
     pub disable_keep_alives: bool,
     #[serde(default)]
-    pub auth: Option<Value>,
+    pub auth: Option<AuthSettings>,
     #[serde(default)]
     pub retry_on_failure: RetrySettings,
     #[serde(default)]
@@ -131,11 +132,9 @@ impl ExporterFactory for Factory {
                 ),
             ));
         }
-        if c.auth.as_ref().is_some_and(|a| !a.is_null()) {
-            errors.push(ConfigError::new(
-                format!("{path}::auth"),
-                "not supported by this ferrotel build yet (see the README's roadmap)",
-            ));
+        c.tls.validate(&format!("{path}::tls"), &mut errors);
+        if let Some(a) = &c.auth {
+            a.validate(&format!("{path}::auth"), &mut errors);
         }
         c.retry_on_failure.validate(path, &mut errors);
         c.sending_queue.validate(path, &mut errors);
@@ -161,27 +160,21 @@ impl Config {
     }
 
     fn client(&self) -> Result<reqwest::Client, String> {
-        let mut b = reqwest::Client::builder()
-            .tcp_nodelay(true)
-            .danger_accept_invalid_certs(self.tls.insecure_skip_verify);
-        if let Some(ca) = &self.tls.ca_file {
-            let pem = ClientTls::read_pem(ca, "tls::ca_file")?;
-            b = b.add_root_certificate(
-                reqwest::Certificate::from_pem(&pem)
-                    .map_err(|e| format!("tls::ca_file {ca:?}: {e}"))?,
+        let mut b = reqwest::Client::builder().tcp_nodelay(true);
+        // Our rustls config (configtls semantics) only matters for https:// URLs.
+        let https = [
+            &self.endpoint,
+            &self.traces_endpoint,
+            &self.metrics_endpoint,
+            &self.logs_endpoint,
+        ]
+        .into_iter()
+        .flatten()
+        .any(|u| u.starts_with("https://"));
+        if https && !self.tls.insecure {
+            b = b.use_preconfigured_tls(
+                (*self.tls.load(&[crate::tls::ALPN_H2, crate::tls::ALPN_HTTP])?).clone(),
             );
-        }
-        match (&self.tls.cert_file, &self.tls.key_file) {
-            (Some(c), Some(k)) => {
-                let mut pem = ClientTls::read_pem(c, "tls::cert_file")?;
-                pem.extend(ClientTls::read_pem(k, "tls::key_file")?);
-                b = b.identity(
-                    reqwest::Identity::from_pem(&pem)
-                        .map_err(|e| format!("tls client certificate: {e}"))?,
-                );
-            }
-            (None, None) => {}
-            _ => return Err("tls::cert_file and tls::key_file must be given together".into()),
         }
         if let Some(p) = &self.proxy_url {
             b = b.proxy(reqwest::Proxy::all(p).map_err(|e| format!("proxy_url {p:?}: {e}"))?);
@@ -198,11 +191,16 @@ impl PreparedExporter for Config {
         &self,
         id: &ComponentId,
         signal: SignalKind,
-        _host: &Host,
+        host: &Host,
     ) -> Result<AnyConsumer, StartError> {
         let client = self
             .client()
             .map_err(|e| StartError::new(format!("exporters::{id}"), e))?;
+        let auth = self
+            .auth
+            .as_ref()
+            .map(|a| crate::extensions::auth::client(host, a, &format!("exporters::{id}")))
+            .transpose()?;
         let sender = HttpSender {
             client,
             url: self.url_for(signal),
@@ -210,6 +208,7 @@ impl PreparedExporter for Config {
             compression: self.compression.clone(),
             headers: self.headers.clone(),
             id: id.to_string(),
+            auth,
         };
         fn build<S: Signal>(id: &ComponentId, c: &Config, sender: HttpSender) -> Arc<Exporter<S>> {
             Arc::new(Exporter::new(
@@ -235,6 +234,7 @@ struct HttpSender {
     compression: String,
     headers: BTreeMap<String, String>,
     id: String,
+    auth: Option<Arc<dyn ClientAuthenticator>>,
 }
 
 fn compress(algo: &str, data: &[u8]) -> std::io::Result<Vec<u8>> {
@@ -304,6 +304,14 @@ impl<S: Signal> Sender<S> for HttpSender {
         };
         for (k, v) in &self.headers {
             req = req.header(k, v);
+        }
+        if let Some(auth) = &self.auth {
+            for (k, v) in auth
+                .headers(batch.metadata.as_deref())
+                .map_err(ExportError::permanent)?
+            {
+                req = req.header(k, v);
+            }
         }
         let resp = req.body(body).send().await.map_err(|e| {
             ExportError::retryable(format!("request to {} failed: {e}", self.url), None)

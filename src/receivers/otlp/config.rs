@@ -4,9 +4,10 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use serde::{Deserialize, Deserializer};
-use serde_yaml::Value;
 
 use crate::config::duration;
+use crate::extensions::auth::AuthSettings;
+use crate::tls::ServerTls;
 
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -41,12 +42,16 @@ pub struct GrpcConfig {
     #[serde(default = "default_transport")]
     pub transport: String,
     #[serde(default)]
-    pub tls: Option<Value>,
+    pub tls: Option<ServerTls>,
     /// MiB; 0 means otelcol's default of 4.
     #[serde(default)]
     pub max_recv_msg_size_mib: u64,
+    /// Per connection; 0 means ferrotel's default of 100 (otelcol: unlimited).
     #[serde(default)]
     pub max_concurrent_streams: u32,
+    /// Open connections at most (ferrotel's addition); beyond it new ones wait. 0 = unlimited.
+    #[serde(default = "default_max_connections")]
+    pub max_connections: usize,
     #[serde(default = "default_read_buffer")]
     pub read_buffer_size: u64,
     #[serde(default)]
@@ -54,7 +59,7 @@ pub struct GrpcConfig {
     #[serde(default)]
     pub keepalive: Option<Keepalive>,
     #[serde(default)]
-    pub auth: Option<Value>,
+    pub auth: Option<AuthSettings>,
     #[serde(default)]
     pub include_metadata: bool,
 }
@@ -67,6 +72,7 @@ impl Default for GrpcConfig {
             tls: None,
             max_recv_msg_size_mib: 0,
             max_concurrent_streams: 0,
+            max_connections: default_max_connections(),
             read_buffer_size: default_read_buffer(),
             write_buffer_size: 0,
             keepalive: None,
@@ -84,6 +90,14 @@ impl GrpcConfig {
             self.max_recv_msg_size_mib
         };
         (mib as usize).saturating_mul(1024 * 1024)
+    }
+
+    pub fn max_concurrent_streams(&self) -> u32 {
+        if self.max_concurrent_streams == 0 {
+            100
+        } else {
+            self.max_concurrent_streams
+        }
     }
 }
 
@@ -138,7 +152,7 @@ pub struct HttpConfig {
     #[serde(default = "default_http_endpoint")]
     pub endpoint: String,
     #[serde(default)]
-    pub tls: Option<Value>,
+    pub tls: Option<ServerTls>,
     #[serde(default)]
     pub cors: Option<Cors>,
     #[serde(default = "default_max_body")]
@@ -146,7 +160,7 @@ pub struct HttpConfig {
     #[serde(default)]
     pub include_metadata: bool,
     #[serde(default)]
-    pub auth: Option<Value>,
+    pub auth: Option<AuthSettings>,
     #[serde(default)]
     pub response_headers: BTreeMap<String, String>,
     #[serde(default = "default_compression_algorithms")]
@@ -163,6 +177,12 @@ pub struct HttpConfig {
     /// How long a connection may sit idle, and how long a request body may take.
     #[serde(default = "default_idle_timeout", with = "duration")]
     pub idle_timeout: Duration,
+    /// Open connections at most (ferrotel's addition); beyond it new ones wait. 0 = unlimited.
+    #[serde(default = "default_max_connections")]
+    pub max_connections: usize,
+    /// HTTP/2 streams per connection.
+    #[serde(default = "default_http_streams")]
+    pub max_concurrent_streams: u32,
 }
 
 impl Default for HttpConfig {
@@ -181,6 +201,8 @@ impl Default for HttpConfig {
             logs_url_path: default_logs_path(),
             read_header_timeout: default_header_timeout(),
             idle_timeout: default_idle_timeout(),
+            max_connections: default_max_connections(),
+            max_concurrent_streams: default_http_streams(),
         }
     }
 }
@@ -233,4 +255,10 @@ fn default_header_timeout() -> Duration {
 }
 fn default_idle_timeout() -> Duration {
     Duration::from_secs(60)
+}
+fn default_max_connections() -> usize {
+    10_000
+}
+fn default_http_streams() -> u32 {
+    100
 }

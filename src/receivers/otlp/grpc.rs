@@ -13,7 +13,9 @@ use tonic::server::{NamedService, UnaryService};
 use tonic::{Request, Response, Status};
 
 use super::config::GrpcConfig;
-use super::{metadata_from_headers, resolve_bind, Sink, Sinks};
+use super::listener::{Listener, DEFAULT_HANDSHAKE_TIMEOUT};
+use super::{metadata_from_headers, Sink, Sinks};
+use crate::extensions::auth::ServerAuthenticator;
 use crate::pipeline::{Admission, ConsumeError};
 use crate::signal::codec::{RawCodec, Segments};
 use crate::signal::{Batch, Signal};
@@ -22,6 +24,7 @@ pub struct Server {
     pub local_addr: SocketAddr,
     stop: oneshot::Sender<()>,
     task: tokio::task::JoinHandle<()>,
+    accept: tokio::task::JoinHandle<()>,
 }
 
 impl Server {
@@ -29,16 +32,22 @@ impl Server {
         cfg: GrpcConfig,
         sinks: Sinks,
         admission: Arc<Admission>,
+        auth: Option<Arc<dyn ServerAuthenticator>>,
+        who: String,
     ) -> Result<Server, String> {
-        let addr = resolve_bind(&cfg.endpoint).await?;
-        let listener = tokio::net::TcpListener::bind(addr)
-            .await
-            .map_err(|e| format!("cannot listen on {}: {e}", cfg.endpoint))?;
+        let listener = Listener::bind(
+            &cfg.endpoint,
+            cfg.tls.as_ref(),
+            &[crate::tls::ALPN_H2],
+            cfg.max_connections,
+            DEFAULT_HANDSHAKE_TIMEOUT,
+            who.clone(),
+        )
+        .await?;
         let local_addr = listener.local_addr().map_err(|e| e.to_string())?;
-        let mut builder = tonic::transport::Server::builder();
-        if cfg.max_concurrent_streams > 0 {
-            builder = builder.max_concurrent_streams(cfg.max_concurrent_streams);
-        }
+        let mut builder = tonic::transport::Server::builder()
+            .max_concurrent_streams(cfg.max_concurrent_streams())
+            .http2_max_header_list_size(MAX_HEADER_LIST_SIZE);
         if let Some(sp) = cfg
             .keepalive
             .as_ref()
@@ -59,6 +68,8 @@ impl Server {
             max_recv: cfg.max_recv_msg_size(),
             include_metadata: cfg.include_metadata,
             admission,
+            auth,
+            who: Arc::from(who.as_str()),
         };
         if let Some(s) = sinks.traces {
             routes.add_service(ExportService {
@@ -80,7 +91,20 @@ impl Server {
         }
         let router = builder.add_routes(routes.routes());
         let (stop, stopped) = oneshot::channel::<()>();
-        let incoming = tokio_stream::wrappers::TcpListenerStream::new(listener);
+        // Handshakes run beside the accept loop, so a slow client cannot hold up the others.
+        let (conns, incoming) = tokio::sync::mpsc::channel(64);
+        let accept = tokio::spawn(async move {
+            loop {
+                let pending = listener.accept().await;
+                let conns = conns.clone();
+                tokio::spawn(async move {
+                    if let Some(c) = pending.establish().await {
+                        let _ = conns.send(Ok::<_, std::io::Error>(c)).await;
+                    }
+                });
+            }
+        });
+        let incoming = tokio_stream::wrappers::ReceiverStream::new(incoming);
         let task = tokio::spawn(async move {
             if let Err(e) = router
                 .serve_with_incoming_shutdown(incoming, async {
@@ -95,21 +119,28 @@ impl Server {
             local_addr,
             stop,
             task,
+            accept,
         })
     }
 
     /// Stops accepting and waits for requests in flight to be answered.
     pub async fn shutdown(self) {
+        self.accept.abort();
         let _ = self.stop.send(());
         let _ = self.task.await;
     }
 }
+
+/// Request headers (metadata) per request at most, as the HTTP/2 SETTINGS advertise.
+const MAX_HEADER_LIST_SIZE: u32 = 16 * 1024;
 
 #[derive(Clone)]
 struct Shared {
     max_recv: usize,
     include_metadata: bool,
     admission: Arc<Admission>,
+    auth: Option<Arc<dyn ServerAuthenticator>>,
+    who: Arc<str>,
 }
 
 struct ExportService<S: Signal> {
@@ -147,6 +178,13 @@ impl<S: Signal> tower::Service<http::Request<tonic::body::Body>> for ExportServi
                     Status::unimplemented(format!("unknown method {}", req.uri().path()))
                         .into_http(),
                 );
+            }
+            if let Some(auth) = &this.shared.auth {
+                if let Err(reason) = auth.authenticate(req.headers()) {
+                    crate::telemetry::events::receiver_unauthenticated(&this.shared.who, "grpc");
+                    tracing::debug!(receiver = %this.shared.who, reason = %reason, "request refused: unauthenticated");
+                    return Ok(Status::unauthenticated("authentication failed").into_http());
+                }
             }
             // Refuse before the body is read, so an overloaded collector does not allocate it.
             if let Err(e) = this.shared.admission.check() {

@@ -16,7 +16,9 @@ use prost::Message;
 use tokio::sync::oneshot;
 
 use super::config::HttpConfig;
-use super::{metadata_from_headers, resolve_bind, Sink, Sinks};
+use super::listener::Listener;
+use super::{metadata_from_headers, Sink, Sinks};
+use crate::extensions::auth::ServerAuthenticator;
 use crate::pipeline::{Admission, ConsumeError};
 use crate::signal::{Batch, Signal};
 
@@ -30,6 +32,8 @@ struct State {
     cfg: HttpConfig,
     sinks: Sinks,
     admission: Arc<Admission>,
+    auth: Option<Arc<dyn ServerAuthenticator>>,
+    who: String,
 }
 
 impl Server {
@@ -37,16 +41,26 @@ impl Server {
         cfg: HttpConfig,
         sinks: Sinks,
         admission: Arc<Admission>,
+        auth: Option<Arc<dyn ServerAuthenticator>>,
+        who: String,
     ) -> Result<Server, String> {
-        let addr = resolve_bind(&cfg.endpoint).await?;
-        let listener = tokio::net::TcpListener::bind(addr)
-            .await
-            .map_err(|e| format!("cannot listen on {}: {e}", cfg.endpoint))?;
+        let listener = Listener::bind(
+            &cfg.endpoint,
+            cfg.tls.as_ref(),
+            &[crate::tls::ALPN_H2, crate::tls::ALPN_HTTP],
+            cfg.max_connections,
+            // A TLS handshake gets the time a client has to send its headers.
+            cfg.read_header_timeout,
+            who.clone(),
+        )
+        .await?;
         let local_addr = listener.local_addr().map_err(|e| e.to_string())?;
         let state = Arc::new(State {
             cfg,
             sinks,
             admission,
+            auth,
+            who,
         });
         let (stop, mut stopped) = oneshot::channel::<()>();
         let task = tokio::spawn(async move {
@@ -59,26 +73,21 @@ impl Server {
             builder
                 .http2()
                 .timer(TokioTimer::new())
+                .max_concurrent_streams(state.cfg.max_concurrent_streams)
                 .keep_alive_interval(Some(Duration::from_secs(30)));
             let graceful = hyper_util::server::graceful::GracefulShutdown::new();
             loop {
                 tokio::select! {
-                    accepted = listener.accept() => {
-                        let (stream, peer) = match accepted {
-                            Ok(a) => a,
-                            Err(e) => {
-                                tracing::warn!(error = %e, "OTLP/HTTP accept failed");
-                                tokio::time::sleep(Duration::from_millis(50)).await;
-                                continue;
-                            }
-                        };
-                        let _ = stream.set_nodelay(true);
+                    pending = listener.accept() => {
+                        let peer = pending.peer;
                         let st = state.clone();
-                        let svc = hyper::service::service_fn(move |req| handle(st.clone(), peer, req));
-                        let conn = builder.serve_connection(TokioIo::new(stream), svc).into_owned();
-                        let conn = graceful.watch(conn);
+                        let builder = builder.clone();
+                        let watcher = graceful.watcher();
                         tokio::spawn(async move {
-                            let _ = conn.await;
+                            let Some(conn) = pending.establish().await else { return };
+                            let svc = hyper::service::service_fn(move |req| handle(st.clone(), peer, req));
+                            let conn = builder.serve_connection(TokioIo::new(conn), svc).into_owned();
+                            let _ = watcher.watch(conn).await;
                         });
                     }
                     _ = &mut stopped => break,
@@ -296,6 +305,16 @@ fn preflight(cfg: &HttpConfig, req: &Request<Incoming>) -> Resp {
 }
 
 async fn route(st: &Arc<State>, peer: SocketAddr, req: Request<Incoming>) -> Resp {
+    if let Some(auth) = &st.auth {
+        if let Err(reason) = auth.authenticate(req.headers()) {
+            crate::telemetry::events::receiver_unauthenticated(&st.who, "http");
+            tracing::debug!(receiver = %st.who, reason = %reason, "request refused: unauthenticated");
+            let mut r = plain(StatusCode::UNAUTHORIZED, "401 unauthenticated");
+            r.headers_mut()
+                .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer, Basic"));
+            return r;
+        }
+    }
     let path = req.uri().path();
     let cfg = &st.cfg;
     let target = if path == cfg.traces_url_path {
@@ -411,60 +430,16 @@ async fn export<S: Signal>(
         }
         Ok(Ok(c)) => c.to_bytes(),
     };
-    let allowed = &st.cfg.compression_algorithms;
-    let enabled = |a: &str| {
-        allowed
-            .iter()
-            .any(|x| x == a || (a.is_empty() && x == "none"))
-    };
-    let body = match content_encoding.as_str() {
-        "" | "identity" if enabled("") || enabled("none") => raw,
-        "gzip" | "x-gzip" if enabled("gzip") => {
-            match inflate(flate2::read::MultiGzDecoder::new(&raw[..]), limit) {
-                Ok(b) => b,
-                Err(e) => return decompress_error(e, &content_encoding, enc, too_large),
-            }
-        }
-        "deflate" | "zlib" if enabled("deflate") || enabled("zlib") => {
-            match inflate(flate2::read::ZlibDecoder::new(&raw[..]), limit) {
-                Ok(b) => b,
-                Err(e) => return decompress_error(e, &content_encoding, enc, too_large),
-            }
-        }
-        "zstd" if enabled("zstd") => match zstd::stream::read::Decoder::new(&raw[..]) {
-            Ok(d) => match inflate(d, limit) {
-                Ok(b) => b,
-                Err(e) => return decompress_error(e, &content_encoding, enc, too_large),
-            },
-            Err(e) => {
-                return decompress_error(InflateError::Io(e), &content_encoding, enc, too_large)
-            }
-        },
-        other => {
-            return status_body(
-                StatusCode::BAD_REQUEST,
-                tonic::Code::InvalidArgument,
-                format!(
-                    "unsupported Content-Encoding {other:?}; enabled: {}",
-                    allowed
-                        .iter()
-                        .filter(|a| !a.is_empty())
-                        .cloned()
-                        .collect::<Vec<_>>()
-                        .join(", ")
-                ),
-                enc,
-            )
-        }
-    };
-    let batch = match enc {
-        Encoding::Proto => Batch::<S>::from_encoded(body)
-            .map_err(|e| format!("cannot decode the protobuf request: {e}")),
-        Encoding::Json => decode_json::<S>(&body),
-    };
-    let batch = match batch {
+    let batch = match decode_body::<S>(
+        raw,
+        &content_encoding,
+        enc == Encoding::Json,
+        limit,
+        &st.cfg.compression_algorithms,
+    ) {
         Ok(b) => b.with_metadata(metadata),
-        Err(msg) => {
+        Err(BodyError::TooLarge) => return too_large("decompressed request body"),
+        Err(BodyError::Invalid(msg)) => {
             return status_body(
                 StatusCode::BAD_REQUEST,
                 tonic::Code::InvalidArgument,
@@ -502,38 +477,74 @@ fn decode_json<S: Signal>(body: &[u8]) -> Result<Batch<S>, String> {
         .map_err(|e| format!("invalid OTLP data: {e}"))
 }
 
-enum InflateError {
+/// Why a request body was refused: too large once decompressed (413), or not decodable (400).
+#[derive(Debug)]
+pub enum BodyError {
     TooLarge,
-    Io(std::io::Error),
+    Invalid(String),
 }
 
-fn inflate(reader: impl Read, limit: usize) -> Result<Bytes, InflateError> {
+/// A request body as read from the wire into a batch: decompressed per `Content-Encoding` (only the
+/// `allowed` algorithms, never past `limit` bytes), then decoded as protobuf or OTLP/JSON and
+/// validated. Pure, so that it can be fuzzed (see `fuzz/`).
+pub fn decode_body<S: Signal>(
+    raw: Bytes,
+    content_encoding: &str,
+    json: bool,
+    limit: usize,
+    allowed: &[String],
+) -> Result<Batch<S>, BodyError> {
+    let enabled = |a: &str| allowed.iter().any(|x| x == a || (a.is_empty() && x == "none"));
+    let body = match content_encoding {
+        "" | "identity" if enabled("") || enabled("none") => raw,
+        "gzip" | "x-gzip" if enabled("gzip") => {
+            inflate(flate2::read::MultiGzDecoder::new(&raw[..]), limit, content_encoding)?
+        }
+        "deflate" | "zlib" if enabled("deflate") || enabled("zlib") => {
+            inflate(flate2::read::ZlibDecoder::new(&raw[..]), limit, content_encoding)?
+        }
+        "zstd" if enabled("zstd") => {
+            let d = zstd::stream::read::Decoder::new(&raw[..])
+                .map_err(|e| decompress_error(e, content_encoding))?;
+            inflate(d, limit, content_encoding)?
+        }
+        other => {
+            return Err(BodyError::Invalid(format!(
+                "unsupported Content-Encoding {other:?}; enabled: {}",
+                allowed
+                    .iter()
+                    .filter(|a| !a.is_empty())
+                    .cloned()
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            )))
+        }
+    };
+    if body.len() > limit {
+        return Err(BodyError::TooLarge);
+    }
+    if json {
+        decode_json::<S>(&body).map_err(BodyError::Invalid)
+    } else {
+        Batch::<S>::from_encoded(body)
+            .map_err(|e| BodyError::Invalid(format!("cannot decode the protobuf request: {e}")))
+    }
+}
+
+fn inflate(reader: impl Read, limit: usize, algo: &str) -> Result<Bytes, BodyError> {
     let mut out = Vec::new();
     reader
         .take(limit as u64 + 1)
         .read_to_end(&mut out)
-        .map_err(InflateError::Io)?;
+        .map_err(|e| decompress_error(e, algo))?;
     if out.len() > limit {
-        return Err(InflateError::TooLarge);
+        return Err(BodyError::TooLarge);
     }
     Ok(Bytes::from(out))
 }
 
-fn decompress_error(
-    e: InflateError,
-    algo: &str,
-    enc: Encoding,
-    too_large: impl Fn(&str) -> Resp,
-) -> Resp {
-    match e {
-        InflateError::TooLarge => too_large("decompressed request body"),
-        InflateError::Io(e) => status_body(
-            StatusCode::BAD_REQUEST,
-            tonic::Code::InvalidArgument,
-            format!("cannot decompress the {algo} request body: {e}"),
-            enc,
-        ),
-    }
+fn decompress_error(e: std::io::Error, algo: &str) -> BodyError {
+    BodyError::Invalid(format!("cannot decompress the {algo} request body: {e}"))
 }
 
 #[cfg(test)]

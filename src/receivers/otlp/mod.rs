@@ -2,13 +2,16 @@
 
 pub mod config;
 mod grpc;
-mod http;
+pub mod http;
+mod listener;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
 
 use async_trait::async_trait;
 use serde_yaml::Value;
+
+use crate::extensions::auth::ServerAuthenticator;
 
 use self::config::OtlpReceiverConfig;
 use crate::components::{
@@ -51,14 +54,22 @@ impl ReceiverFactory for Factory {
                     ),
                 ));
             }
-            not_yet(&g.tls, &format!("{p}::tls"), &mut errors);
-            not_yet(&g.auth, &format!("{p}::auth"), &mut errors);
+            if let Some(t) = &g.tls {
+                t.validate(&format!("{p}::tls"), &mut errors);
+            }
+            if let Some(a) = &g.auth {
+                a.validate(&format!("{p}::auth"), &mut errors);
+            }
         }
         if let Some(h) = &mut c.protocols.http {
             let p = format!("{path}::protocols::http");
             check_endpoint(&h.endpoint, &format!("{p}::endpoint"), &mut errors);
-            not_yet(&h.tls, &format!("{p}::tls"), &mut errors);
-            not_yet(&h.auth, &format!("{p}::auth"), &mut errors);
+            if let Some(t) = &h.tls {
+                t.validate(&format!("{p}::tls"), &mut errors);
+            }
+            if let Some(a) = &h.auth {
+                a.validate(&format!("{p}::auth"), &mut errors);
+            }
             for url in [
                 &mut h.traces_url_path,
                 &mut h.metrics_url_path,
@@ -93,15 +104,6 @@ impl ReceiverFactory for Factory {
             return Err(errors);
         }
         Ok(Arc::new(c))
-    }
-}
-
-fn not_yet(v: &Option<Value>, path: &str, errors: &mut Vec<ConfigError>) {
-    if v.as_ref().is_some_and(|v| !v.is_null()) {
-        errors.push(ConfigError::new(
-            path,
-            "not supported by this ferrotel build yet (see the README's roadmap)",
-        ));
     }
 }
 
@@ -243,16 +245,32 @@ impl Receiver for OtlpReceiver {
     async fn start(&mut self, host: &Host) -> Result<(), StartError> {
         let component = format!("receivers::{}", self.id);
         if let Some(g) = &self.config.protocols.grpc {
-            let s = grpc::Server::start(g.clone(), self.sinks.clone(), host.admission.clone())
-                .await
-                .map_err(|e| StartError::new(format!("{component}::protocols::grpc"), e))?;
+            let at = format!("{component}::protocols::grpc");
+            let auth = authenticator(host, &g.auth, &at)?;
+            let s = grpc::Server::start(
+                g.clone(),
+                self.sinks.clone(),
+                host.admission.clone(),
+                auth,
+                at.clone(),
+            )
+            .await
+            .map_err(|e| StartError::new(&at, e))?;
             tracing::info!(receiver = %self.id, endpoint = %s.local_addr, "OTLP/gRPC receiver listening");
             self.grpc = Some(s);
         }
         if let Some(h) = &self.config.protocols.http {
-            let s = http::Server::start(h.clone(), self.sinks.clone(), host.admission.clone())
-                .await
-                .map_err(|e| StartError::new(format!("{component}::protocols::http"), e))?;
+            let at = format!("{component}::protocols::http");
+            let auth = authenticator(host, &h.auth, &at)?;
+            let s = http::Server::start(
+                h.clone(),
+                self.sinks.clone(),
+                host.admission.clone(),
+                auth,
+                at.clone(),
+            )
+            .await
+            .map_err(|e| StartError::new(&at, e))?;
             tracing::info!(receiver = %self.id, endpoint = %s.local_addr, "OTLP/HTTP receiver listening");
             self.http = Some(s);
         }
@@ -267,6 +285,16 @@ impl Receiver for OtlpReceiver {
             s.shutdown().await;
         }
     }
+}
+
+fn authenticator(
+    host: &Host,
+    auth: &Option<crate::extensions::auth::AuthSettings>,
+    at: &str,
+) -> Result<Option<Arc<dyn ServerAuthenticator>>, StartError> {
+    auth.as_ref()
+        .map(|a| crate::extensions::auth::server(host, a, at))
+        .transpose()
 }
 
 /// Client metadata from request headers, for `include_metadata`.

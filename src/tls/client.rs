@@ -1,0 +1,229 @@
+//! Client TLS: the rustls config for exporters (roots, client certificate, `insecure_skip_verify`,
+//! `server_name_override`) and a connector that lets tonic use it.
+
+use std::sync::Arc;
+
+use futures::future::BoxFuture;
+use hyper_util::rt::TokioIo;
+use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
+use rustls::crypto::CryptoProvider;
+use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
+use rustls::{DigitallySignedStruct, SignatureScheme};
+
+use super::{load_identity, load_roots, provider, versions, ClientTls, Pem};
+
+pub const ALPN_H2: &[u8] = b"h2";
+pub const ALPN_HTTP: &[u8] = b"http/1.1";
+
+pub(super) fn build(tls: &ClientTls, alpn: &[&[u8]]) -> Result<Arc<rustls::ClientConfig>, String> {
+    let provider = provider(&tls.cipher_suites, &tls.curve_preferences)?;
+    let builder = rustls::ClientConfig::builder_with_provider(provider.clone())
+        .with_protocol_versions(&versions(&tls.min_version, &tls.max_version)?)
+        .map_err(|e| format!("TLS versions: {e}"))?;
+    let verifier: Arc<dyn ServerCertVerifier> = if tls.insecure_skip_verify {
+        tracing::warn!("tls::insecure_skip_verify is set: the server's certificate is not checked");
+        Arc::new(NoVerify(provider.clone()))
+    } else {
+        let roots = load_roots(
+            tls.ca_file.as_deref(),
+            tls.ca_pem.as_deref(),
+            "ca_file",
+            tls.include_system_ca_certs_pool,
+            true,
+        )?;
+        let webpki =
+            rustls::client::WebPkiServerVerifier::builder_with_provider(Arc::new(roots), provider.clone())
+                .build()
+                .map_err(|e| format!("TLS roots: {e}"))?;
+        match &tls.server_name_override {
+            Some(name) => Arc::new(OverrideName {
+                inner: webpki,
+                name: ServerName::try_from(name.clone())
+                    .map_err(|_| format!("tls::server_name_override {name:?} is not a valid name"))?,
+            }),
+            None => webpki,
+        }
+    };
+    let builder = builder
+        .dangerous()
+        .with_custom_certificate_verifier(verifier);
+    let cert = match (&tls.cert_file, &tls.cert_pem) {
+        (Some(path), _) => Some(Pem::File {
+            key: "cert_file",
+            path,
+        }),
+        (None, Some(pem)) => Some(Pem::Inline {
+            key: "cert_pem",
+            pem,
+        }),
+        _ => None,
+    };
+    let key = match (&tls.key_file, &tls.key_pem) {
+        (Some(path), _) => Some(Pem::File {
+            key: "key_file",
+            path,
+        }),
+        (None, Some(pem)) => Some(Pem::Inline {
+            key: "key_pem",
+            pem: pem.expose(),
+        }),
+        _ => None,
+    };
+    let mut cfg = match (cert, key) {
+        (Some(c), Some(k)) => {
+            let (certs, key) = load_identity(c, k, &provider)?;
+            builder
+                .with_client_auth_cert(certs, key)
+                .map_err(|e| format!("TLS client certificate: {e}"))?
+        }
+        (None, None) => builder.with_no_client_auth(),
+        _ => return Err("tls::cert_file and tls::key_file must be given together".into()),
+    };
+    cfg.alpn_protocols = alpn.iter().map(|p| p.to_vec()).collect();
+    Ok(Arc::new(cfg))
+}
+
+/// `insecure_skip_verify`: any certificate is accepted, but the handshake's signatures are still
+/// checked (so the session is at least bound to the key the server presented).
+#[derive(Debug)]
+struct NoVerify(Arc<CryptoProvider>);
+
+impl ServerCertVerifier for NoVerify {
+    fn verify_server_cert(
+        &self,
+        _end_entity: &CertificateDer<'_>,
+        _intermediates: &[CertificateDer<'_>],
+        _server_name: &ServerName<'_>,
+        _ocsp: &[u8],
+        _now: UnixTime,
+    ) -> Result<ServerCertVerified, rustls::Error> {
+        Ok(ServerCertVerified::assertion())
+    }
+
+    fn verify_tls12_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls12_signature(
+            message,
+            cert,
+            dss,
+            &self.0.signature_verification_algorithms,
+        )
+    }
+
+    fn verify_tls13_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls13_signature(
+            message,
+            cert,
+            dss,
+            &self.0.signature_verification_algorithms,
+        )
+    }
+
+    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
+        self.0.signature_verification_algorithms.supported_schemes()
+    }
+}
+
+/// `server_name_override`: the certificate is checked against this name instead of the endpoint's
+/// host (reqwest sends the URL's host as SNI; the tonic connector sends the override).
+#[derive(Debug)]
+struct OverrideName {
+    inner: Arc<rustls::client::WebPkiServerVerifier>,
+    name: ServerName<'static>,
+}
+
+impl ServerCertVerifier for OverrideName {
+    fn verify_server_cert(
+        &self,
+        end_entity: &CertificateDer<'_>,
+        intermediates: &[CertificateDer<'_>],
+        _server_name: &ServerName<'_>,
+        ocsp: &[u8],
+        now: UnixTime,
+    ) -> Result<ServerCertVerified, rustls::Error> {
+        self.inner
+            .verify_server_cert(end_entity, intermediates, &self.name, ocsp, now)
+    }
+
+    fn verify_tls12_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        self.inner.verify_tls12_signature(message, cert, dss)
+    }
+
+    fn verify_tls13_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        self.inner.verify_tls13_signature(message, cert, dss)
+    }
+
+    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
+        self.inner.supported_verify_schemes()
+    }
+}
+
+/// Connects over TCP and then TLS, for tonic's `connect_with_connector`. The endpoint given to tonic
+/// is `http://host:port` (tonic refuses `https://` without its own TLS); its `origin` stays https.
+#[derive(Clone)]
+pub struct TlsConnector {
+    tls: tokio_rustls::TlsConnector,
+    server_name: Option<ServerName<'static>>,
+}
+
+impl TlsConnector {
+    pub fn new(cfg: Arc<rustls::ClientConfig>, server_name_override: Option<&str>) -> Self {
+        TlsConnector {
+            tls: tokio_rustls::TlsConnector::from(cfg),
+            server_name: server_name_override.and_then(|n| ServerName::try_from(n.to_string()).ok()),
+        }
+    }
+}
+
+type Io = TokioIo<tokio_rustls::client::TlsStream<tokio::net::TcpStream>>;
+
+impl tower::Service<http::Uri> for TlsConnector {
+    type Response = Io;
+    type Error = std::io::Error;
+    type Future = BoxFuture<'static, Result<Io, std::io::Error>>;
+
+    fn poll_ready(
+        &mut self,
+        _cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Result<(), Self::Error>> {
+        std::task::Poll::Ready(Ok(()))
+    }
+
+    fn call(&mut self, uri: http::Uri) -> Self::Future {
+        let this = self.clone();
+        Box::pin(async move {
+            let invalid = |m: &str| std::io::Error::new(std::io::ErrorKind::InvalidInput, m.to_string());
+            let host = uri.host().ok_or_else(|| invalid("endpoint has no host"))?;
+            let host = host.trim_start_matches('[').trim_end_matches(']').to_string();
+            let port = uri.port_u16().unwrap_or(443);
+            let tcp = tokio::net::TcpStream::connect((host.as_str(), port)).await?;
+            let _ = tcp.set_nodelay(true);
+            let name = match this.server_name {
+                Some(n) => n,
+                None => ServerName::try_from(host.clone())
+                    .map_err(|_| invalid("endpoint host is not a valid TLS server name"))?,
+            };
+            let stream = this.tls.connect(name, tcp).await?;
+            Ok(TokioIo::new(stream))
+        })
+    }
+}
