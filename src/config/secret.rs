@@ -132,7 +132,10 @@ mod tests {
         .unwrap();
         redact(&mut v);
         let s = serde_yaml::to_string(&v).unwrap();
-        assert!(!s.contains("abc") && !s.contains("u:x") && !s.contains(": p\n"), "{s}");
+        assert!(
+            !s.contains("abc") && !s.contains("u:x") && !s.contains(": p\n"),
+            "{s}"
+        );
         assert!(s.contains("username: u") && s.contains("x: y"), "{s}");
     }
 }

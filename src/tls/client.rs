@@ -31,15 +31,18 @@ pub(super) fn build(tls: &ClientTls, alpn: &[&[u8]]) -> Result<Arc<rustls::Clien
             tls.include_system_ca_certs_pool,
             true,
         )?;
-        let webpki =
-            rustls::client::WebPkiServerVerifier::builder_with_provider(Arc::new(roots), provider.clone())
-                .build()
-                .map_err(|e| format!("TLS roots: {e}"))?;
+        let webpki = rustls::client::WebPkiServerVerifier::builder_with_provider(
+            Arc::new(roots),
+            provider.clone(),
+        )
+        .build()
+        .map_err(|e| format!("TLS roots: {e}"))?;
         match &tls.server_name_override {
             Some(name) => Arc::new(OverrideName {
                 inner: webpki,
-                name: ServerName::try_from(name.clone())
-                    .map_err(|_| format!("tls::server_name_override {name:?} is not a valid name"))?,
+                name: ServerName::try_from(name.clone()).map_err(|_| {
+                    format!("tls::server_name_override {name:?} is not a valid name")
+                })?,
             }),
             None => webpki,
         }
@@ -189,7 +192,8 @@ impl TlsConnector {
     pub fn new(cfg: Arc<rustls::ClientConfig>, server_name_override: Option<&str>) -> Self {
         TlsConnector {
             tls: tokio_rustls::TlsConnector::from(cfg),
-            server_name: server_name_override.and_then(|n| ServerName::try_from(n.to_string()).ok()),
+            server_name: server_name_override
+                .and_then(|n| ServerName::try_from(n.to_string()).ok()),
         }
     }
 }
@@ -211,9 +215,13 @@ impl tower::Service<http::Uri> for TlsConnector {
     fn call(&mut self, uri: http::Uri) -> Self::Future {
         let this = self.clone();
         Box::pin(async move {
-            let invalid = |m: &str| std::io::Error::new(std::io::ErrorKind::InvalidInput, m.to_string());
+            let invalid =
+                |m: &str| std::io::Error::new(std::io::ErrorKind::InvalidInput, m.to_string());
             let host = uri.host().ok_or_else(|| invalid("endpoint has no host"))?;
-            let host = host.trim_start_matches('[').trim_end_matches(']').to_string();
+            let host = host
+                .trim_start_matches('[')
+                .trim_end_matches(']')
+                .to_string();
             let port = uri.port_u16().unwrap_or(443);
             let tcp = tokio::net::TcpStream::connect((host.as_str(), port)).await?;
             let _ = tcp.set_nodelay(true);

@@ -122,7 +122,12 @@ mod tests {
 
     #[test]
     fn garbage_is_none() {
-        for b in [&b""[..], b"\x30", b"\x30\x84\xff\xff\xff\xff", b"\x30\x02\x30\x00"] {
+        for b in [
+            &b""[..],
+            b"\x30",
+            b"\x30\x84\xff\xff\xff\xff",
+            b"\x30\x02\x30\x00",
+        ] {
             assert_eq!(validity(b), None);
         }
     }

@@ -136,9 +136,7 @@ fn pem_error(what: &Pem<'_>, e: pem::Error, block: &str) -> String {
     let why = match e {
         pem::Error::NoItemsFound => format!("is not PEM (no {block} block found)"),
         pem::Error::MissingSectionEnd { .. } => "is not valid PEM: a block has no END line".into(),
-        pem::Error::IllegalSectionStart { .. } => {
-            "is not valid PEM: a malformed BEGIN line".into()
-        }
+        pem::Error::IllegalSectionStart { .. } => "is not valid PEM: a malformed BEGIN line".into(),
         pem::Error::Base64Decode(_) => "is not valid PEM: bad base64 in a block".into(),
         _ => "is not valid PEM".into(),
     };
@@ -172,11 +170,13 @@ fn load_identity(
     check_validity(&cert, &certs[0])?;
     match rustls::sign::CertifiedKey::from_der(certs.clone(), key_der.clone_key(), provider) {
         Ok(_) => Ok((certs, key_der)),
-        Err(rustls::Error::InconsistentKeys(rustls::InconsistentKeys::KeyMismatch)) => Err(format!(
-            "{} does not match the certificate in {}",
-            key.describe(),
-            cert.describe()
-        )),
+        Err(rustls::Error::InconsistentKeys(rustls::InconsistentKeys::KeyMismatch)) => {
+            Err(format!(
+                "{} does not match the certificate in {}",
+                key.describe(),
+                cert.describe()
+            ))
+        }
         Err(rustls::Error::InconsistentKeys(_)) => Ok((certs, key_der)),
         Err(e) => Err(format!(
             "{}: unsupported or malformed private key ({})",
@@ -404,13 +404,22 @@ fn check_pair(
 impl ServerTls {
     /// Checks the settings that need no file; files are read (and named in errors) at start-up.
     pub fn validate(&self, path: &str, errors: &mut Vec<ConfigError>) {
-        check_pair(&self.cert_file, self.cert_pem.is_some(), "cert", path, errors);
+        check_pair(
+            &self.cert_file,
+            self.cert_pem.is_some(),
+            "cert",
+            path,
+            errors,
+        );
         check_pair(&self.key_file, self.key_pem.is_some(), "key", path, errors);
         let has_cert = self.cert_file.is_some() || self.cert_pem.is_some();
         let has_key = self.key_file.is_some() || self.key_pem.is_some();
         if !has_cert || !has_key {
             errors.push(ConfigError::new(
-                format!("{path}::{}", if has_cert { "key_file" } else { "cert_file" }),
+                format!(
+                    "{path}::{}",
+                    if has_cert { "key_file" } else { "cert_file" }
+                ),
                 "a TLS server needs both cert_file and key_file (or cert_pem and key_pem)",
             ));
         }
@@ -506,13 +515,22 @@ impl ServerTls {
 
 impl ClientTls {
     pub fn validate(&self, path: &str, errors: &mut Vec<ConfigError>) {
-        check_pair(&self.cert_file, self.cert_pem.is_some(), "cert", path, errors);
+        check_pair(
+            &self.cert_file,
+            self.cert_pem.is_some(),
+            "cert",
+            path,
+            errors,
+        );
         check_pair(&self.key_file, self.key_pem.is_some(), "key", path, errors);
         let has_cert = self.cert_file.is_some() || self.cert_pem.is_some();
         let has_key = self.key_file.is_some() || self.key_pem.is_some();
         if has_cert != has_key {
             errors.push(ConfigError::new(
-                format!("{path}::{}", if has_cert { "key_file" } else { "cert_file" }),
+                format!(
+                    "{path}::{}",
+                    if has_cert { "key_file" } else { "cert_file" }
+                ),
                 "a client certificate needs both cert_file and key_file",
             ));
         }

@@ -23,15 +23,18 @@ impl ReloadingServerTls {
         if cfg.ca_file.is_some() && cfg.client_ca_file.is_none() {
             tracing::warn!(server = %who, "tls::ca_file on a server does not require client certificates; set tls::client_ca_file for mutual TLS");
         }
-        if cfg.min_version.as_deref().is_some_and(|v| v == "1.0" || v == "1.1") {
+        if cfg
+            .min_version
+            .as_deref()
+            .is_some_and(|v| v == "1.0" || v == "1.1")
+        {
             tracing::warn!(server = %who, "TLS 1.0 and 1.1 are not supported; the minimum is TLS 1.2");
         }
         let config = cfg.load(alpn)?;
         let current = Arc::new(RwLock::new(config));
-        let interval = cfg.reload_interval.or_else(|| {
-            cfg.client_ca_file_reload
-                .then_some(Duration::from_secs(10))
-        });
+        let interval = cfg
+            .reload_interval
+            .or_else(|| cfg.client_ca_file_reload.then_some(Duration::from_secs(10)));
         let task = interval.map(|every| {
             let cfg = cfg.clone();
             let alpn: Vec<Vec<u8>> = alpn.iter().map(|a| a.to_vec()).collect();

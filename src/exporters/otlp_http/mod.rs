@@ -14,8 +14,8 @@ use serde_yaml::Value;
 use crate::components::{ConfigResult, ExporterFactory, Host, PreparedExporter, StartError};
 use crate::config::{duration, ComponentId, ConfigError};
 use crate::exporters::helper::settings::ClientTls;
-use crate::extensions::auth::{AuthSettings, ClientAuthenticator};
 use crate::exporters::helper::{ExportError, Exporter, QueueSettings, RetrySettings, Sender};
+use crate::extensions::auth::{AuthSettings, ClientAuthenticator};
 use crate::pipeline::AnyConsumer;
 use crate::signal::{Batch, Logs, Metrics, Signal, SignalKind, Traces};
 
@@ -173,7 +173,10 @@ impl Config {
         .any(|u| u.starts_with("https://"));
         if https && !self.tls.insecure {
             b = b.use_preconfigured_tls(
-                (*self.tls.load(&[crate::tls::ALPN_H2, crate::tls::ALPN_HTTP])?).clone(),
+                (*self
+                    .tls
+                    .load(&[crate::tls::ALPN_H2, crate::tls::ALPN_HTTP])?)
+                .clone(),
             );
         }
         if let Some(p) = &self.proxy_url {

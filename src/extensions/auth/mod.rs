@@ -69,7 +69,10 @@ pub fn server(
         .ok_or_else(|| {
             StartError::new(
                 format!("{component}::auth::authenticator"),
-                format!("extension {} cannot authenticate incoming requests", auth.authenticator),
+                format!(
+                    "extension {} cannot authenticate incoming requests",
+                    auth.authenticator
+                ),
             )
         })
 }
@@ -85,7 +88,10 @@ pub fn client(
         .ok_or_else(|| {
             StartError::new(
                 format!("{component}::auth::authenticator"),
-                format!("extension {} cannot add credentials to outgoing requests", auth.authenticator),
+                format!(
+                    "extension {} cannot add credentials to outgoing requests",
+                    auth.authenticator
+                ),
             )
         })
 }

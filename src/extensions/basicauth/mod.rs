@@ -99,8 +99,9 @@ impl PreparedExtension for Config {
                             },
                         )
                     })?;
-                    parse_htpasswd(&text, &mut users)
-                        .map_err(|e| StartError::new(at("htpasswd::file"), format!("{f:?}: {e}")))?;
+                    parse_htpasswd(&text, &mut users).map_err(|e| {
+                        StartError::new(at("htpasswd::file"), format!("{f:?}: {e}"))
+                    })?;
                 }
                 if let Some(inline) = &h.inline {
                     parse_htpasswd(inline.expose(), &mut users)
@@ -149,7 +150,8 @@ fn parse_htpasswd(text: &str, users: &mut HashMap<String, Hash>) -> Result<(), S
         let Some((user, hash)) = line.split_once(':') else {
             return Err(format!("line {n}: expected user:password-hash"));
         };
-        let h = if hash.starts_with("$2a$") || hash.starts_with("$2b$") || hash.starts_with("$2y$") {
+        let h = if hash.starts_with("$2a$") || hash.starts_with("$2b$") || hash.starts_with("$2y$")
+        {
             Hash::Bcrypt(hash.to_string())
         } else if let Some(d) = hash.strip_prefix("{SHA}") {
             let d = b64
@@ -300,7 +302,10 @@ mod tests {
     fn basic(u: &str, p: &str) -> HeaderMap {
         let mut h = HeaderMap::new();
         let v = base64::engine::general_purpose::STANDARD.encode(format!("{u}:{p}"));
-        h.insert("authorization", HeaderValue::from_str(&format!("Basic {v}")).unwrap());
+        h.insert(
+            "authorization",
+            HeaderValue::from_str(&format!("Basic {v}")).unwrap(),
+        );
         h
     }
 
@@ -320,11 +325,17 @@ mod tests {
             "{{SHA}}{}",
             base64::engine::general_purpose::STANDARD.encode(sha1(&[b"pw-s"]))
         );
-        let yaml = format!("htpasswd: {{inline: \"plain:pw-p\\nbc:{bc}\\nsha:{sha}\\n# comment\"}}");
+        let yaml =
+            format!("htpasswd: {{inline: \"plain:pw-p\\nbc:{bc}\\nsha:{sha}\\n# comment\"}}");
         let e = ext(&yaml).unwrap();
         let s = e.server_authenticator().unwrap();
         assert!(e.client_authenticator().is_none());
-        for (u, p) in [("plain", "pw-p"), ("bc", "pw-b"), ("bc", "pw-b"), ("sha", "pw-s")] {
+        for (u, p) in [
+            ("plain", "pw-p"),
+            ("bc", "pw-b"),
+            ("bc", "pw-b"),
+            ("sha", "pw-s"),
+        ] {
             assert!(s.authenticate(&basic(u, p)).is_ok(), "{u}");
             let err = s.authenticate(&basic(u, "nope")).unwrap_err();
             assert!(!err.contains("nope") && !err.contains(p));
@@ -338,7 +349,12 @@ mod tests {
         let e = ext("client_auth: {username: u, password: p4ss}").unwrap();
         let h = e.client_authenticator().unwrap().headers(None).unwrap();
         assert_eq!(h[0].1.to_str().unwrap(), "Basic dTpwNHNz");
-        let err = ext("htpasswd: {inline: \"u:$apr1$xyz$secretish\"}").err().unwrap();
-        assert!(err.contains("line 1") && !err.contains("secretish"), "{err}");
+        let err = ext("htpasswd: {inline: \"u:$apr1$xyz$secretish\"}")
+            .err()
+            .unwrap();
+        assert!(
+            err.contains("line 1") && !err.contains("secretish"),
+            "{err}"
+        );
     }
 }

@@ -53,7 +53,8 @@ impl ExtensionFactory for Factory {
     fn prepare(&self, cfg: &Value, path: &str) -> ConfigResult<Arc<dyn PreparedExtension>> {
         let c: Config = crate::config::parse(cfg, path).map_err(|e| vec![e])?;
         let mut errors = Vec::new();
-        let sources = c.token.is_some() as u8 + !c.tokens.is_empty() as u8 + c.filename.is_some() as u8;
+        let sources =
+            c.token.is_some() as u8 + !c.tokens.is_empty() as u8 + c.filename.is_some() as u8;
         if sources != 1 {
             errors.push(ConfigError::new(
                 path,
@@ -144,10 +145,9 @@ impl ServerAuthenticator for Inner {
         };
         let got = got.as_bytes();
         // Every token is compared, so the time taken does not tell which one nearly matched.
-        let ok = self
-            .tokens()
-            .iter()
-            .fold(false, |ok, t| ok | constant_time_eq(got, self.expected(t).as_bytes()));
+        let ok = self.tokens().iter().fold(false, |ok, t| {
+            ok | constant_time_eq(got, self.expected(t).as_bytes())
+        });
         if ok {
             Ok(())
         } else {
@@ -165,8 +165,12 @@ impl ClientAuthenticator for Inner {
         let Some(t) = tokens.first() else {
             return Err(format!("{}: no token", self.id));
         };
-        let mut v = HeaderValue::from_str(&self.expected(t))
-            .map_err(|_| format!("{}: the token holds characters not allowed in a header", self.id))?;
+        let mut v = HeaderValue::from_str(&self.expected(t)).map_err(|_| {
+            format!(
+                "{}: the token holds characters not allowed in a header",
+                self.id
+            )
+        })?;
         v.set_sensitive(true);
         Ok(vec![(self.header.clone(), v)])
     }
@@ -264,7 +268,13 @@ mod tests {
     fn missing_file_is_named() {
         let v: Value = serde_yaml::from_str("filename: /nonexistent/token").unwrap();
         let p = Factory.prepare(&v, "p").unwrap();
-        let e = p.create(&ComponentId::parse("bearertokenauth").unwrap()).err().unwrap();
-        assert!(e.to_string().contains("\"/nonexistent/token\" not found"), "{e}");
+        let e = p
+            .create(&ComponentId::parse("bearertokenauth").unwrap())
+            .err()
+            .unwrap();
+        assert!(
+            e.to_string().contains("\"/nonexistent/token\" not found"),
+            "{e}"
+        );
     }
 }

@@ -55,7 +55,10 @@ impl ExtensionFactory for Factory {
         let c: Config = crate::config::parse(cfg, path).map_err(|e| vec![e])?;
         let mut errors = Vec::new();
         if c.headers.is_empty() {
-            errors.push(ConfigError::new(format!("{path}::headers"), "must not be empty"));
+            errors.push(ConfigError::new(
+                format!("{path}::headers"),
+                "must not be empty",
+            ));
         }
         for (i, h) in c.headers.iter().enumerate() {
             let p = format!("{path}::headers::{i}");

@@ -310,8 +310,10 @@ async fn route(st: &Arc<State>, peer: SocketAddr, req: Request<Incoming>) -> Res
             crate::telemetry::events::receiver_unauthenticated(&st.who, "http");
             tracing::debug!(receiver = %st.who, reason = %reason, "request refused: unauthenticated");
             let mut r = plain(StatusCode::UNAUTHORIZED, "401 unauthenticated");
-            r.headers_mut()
-                .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer, Basic"));
+            r.headers_mut().insert(
+                header::WWW_AUTHENTICATE,
+                HeaderValue::from_static("Bearer, Basic"),
+            );
             return r;
         }
     }
@@ -494,15 +496,23 @@ pub fn decode_body<S: Signal>(
     limit: usize,
     allowed: &[String],
 ) -> Result<Batch<S>, BodyError> {
-    let enabled = |a: &str| allowed.iter().any(|x| x == a || (a.is_empty() && x == "none"));
+    let enabled = |a: &str| {
+        allowed
+            .iter()
+            .any(|x| x == a || (a.is_empty() && x == "none"))
+    };
     let body = match content_encoding {
         "" | "identity" if enabled("") || enabled("none") => raw,
-        "gzip" | "x-gzip" if enabled("gzip") => {
-            inflate(flate2::read::MultiGzDecoder::new(&raw[..]), limit, content_encoding)?
-        }
-        "deflate" | "zlib" if enabled("deflate") || enabled("zlib") => {
-            inflate(flate2::read::ZlibDecoder::new(&raw[..]), limit, content_encoding)?
-        }
+        "gzip" | "x-gzip" if enabled("gzip") => inflate(
+            flate2::read::MultiGzDecoder::new(&raw[..]),
+            limit,
+            content_encoding,
+        )?,
+        "deflate" | "zlib" if enabled("deflate") || enabled("zlib") => inflate(
+            flate2::read::ZlibDecoder::new(&raw[..]),
+            limit,
+            content_encoding,
+        )?,
         "zstd" if enabled("zstd") => {
             let d = zstd::stream::read::Decoder::new(&raw[..])
                 .map_err(|e| decompress_error(e, content_encoding))?;
