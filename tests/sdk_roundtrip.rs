@@ -345,8 +345,6 @@ mod rust_sdk {
     };
     use opentelemetry_sdk::Resource;
 
-    use super::*;
-
     fn resource() -> Resource {
         Resource::builder()
             .with_service_name("rust-sender")
