@@ -109,3 +109,65 @@ fn debug_exporter_verbosities() {
         assert!(f.stop(Duration::from_secs(10)).success());
     }
 }
+
+#[test]
+fn sighup_reloads_the_configuration() {
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let sink = Sink::start(&rt);
+    let http = free_port();
+    let debug_cfg = format!(
+        "receivers: {{otlp: {{protocols: {{http: {{endpoint: '127.0.0.1:{http}'}}}}}}}}\nexporters: {{debug: }}\nservice: {{pipelines: {{traces: {{receivers: [otlp], exporters: [debug]}}}}}}\n"
+    );
+    let mut f = Ferrotel::start(&debug_cfg, &[http]);
+    let cfg_path = f.dir.path().join("config.yaml");
+    let send = |name: &str| {
+        reqwest::blocking::Client::new()
+            .post(format!("http://127.0.0.1:{http}/v1/traces"))
+            .header("content-type", "application/json")
+            .body(spans_json(name, 1))
+            .send()
+            .map(|r| r.status().as_u16())
+    };
+    // An invalid new config is refused and the running service is kept.
+    std::fs::write(
+        &cfg_path,
+        "receivers: {otlp: {protocols: {http: {endpont: x}}}}",
+    )
+    .unwrap();
+    f.signal("HUP");
+    assert!(
+        wait_until(Duration::from_secs(5), || f
+            .logs()
+            .contains("keeping the running one")),
+        "{}",
+        f.logs()
+    );
+    assert_eq!(send("still").unwrap(), 200);
+    // A valid one replaces it.
+    let sink_cfg = debug_cfg
+        .replace(
+            "exporters: {debug: }",
+            &format!(
+                "exporters: {{debug: , otlp: {{endpoint: '{}', tls: {{insecure: true}}}}}}",
+                sink.grpc_endpoint()
+            ),
+        )
+        .replace("exporters: [debug]", "exporters: [otlp]");
+    std::fs::write(&cfg_path, sink_cfg).unwrap();
+    f.signal("HUP");
+    assert!(
+        wait_until(Duration::from_secs(10), || f
+            .logs()
+            .contains("configuration reloaded")),
+        "{}",
+        f.logs()
+    );
+    f.wait_port(http);
+    assert!(wait_until(Duration::from_secs(10), || send("after").ok() == Some(200)));
+    assert!(
+        wait_until(Duration::from_secs(10), || sink.span_count() == 1),
+        "{}",
+        f.logs()
+    );
+    assert!(f.stop(Duration::from_secs(10)).success());
+}
