@@ -149,6 +149,26 @@ pub trait ExtensionFactory: Send + Sync {
     fn prepare(&self, cfg: &Value, path: &str) -> ConfigResult<Arc<dyn PreparedExtension>>;
 }
 
+/// Every known component factory, by kind.
+pub struct Registry {
+    pub receivers: Vec<Box<dyn ReceiverFactory>>,
+    pub processors: Vec<Box<dyn ProcessorFactory>>,
+    pub exporters: Vec<Box<dyn ExporterFactory>>,
+    pub extensions: Vec<Box<dyn ExtensionFactory>>,
+}
+
+impl Registry {
+    /// The components built into this binary.
+    pub fn builtin() -> Registry {
+        Registry {
+            receivers: receivers(),
+            processors: processors(),
+            exporters: exporters(),
+            extensions: extensions(),
+        }
+    }
+}
+
 pub fn receivers() -> Vec<Box<dyn ReceiverFactory>> {
     vec![Box::new(crate::receivers::otlp::Factory)]
 }
