@@ -81,23 +81,63 @@ impl<'de> Deserialize<'de> for Secret {
 }
 
 /// Key names whose values are secrets wherever they appear, for `print-config`.
-const SECRET_KEYS: &[&str] = &["token", "password", "key_pem", "inline", "secret"];
+const SECRET_KEYS: &[&str] = &[
+    "token",
+    "tokens",
+    "password",
+    "key_pem",
+    "inline",
+    "secret",
+    "authorization",
+];
 
-/// Replaces every secret value in a configuration tree by `[REDACTED]`, for printing it.
+fn is_secret_key(k: &str) -> bool {
+    let k = k.to_ascii_lowercase();
+    SECRET_KEYS.contains(&k.as_str())
+        || k.ends_with("_token")
+        || k.ends_with("_password")
+        || k.ends_with("api_key")
+}
+
+/// Every scalar under `v` becomes `[REDACTED]`.
+fn redact_all(v: &mut serde_yaml::Value) {
+    match v {
+        serde_yaml::Value::Null => {}
+        serde_yaml::Value::Mapping(m) => m.iter_mut().for_each(|(_, v)| redact_all(v)),
+        serde_yaml::Value::Sequence(s) => s.iter_mut().for_each(redact_all),
+        serde_yaml::Value::Tagged(t) => redact_all(&mut t.value),
+        other => *other = serde_yaml::Value::String(REDACTED.into()),
+    }
+}
+
+/// Replaces every secret value in a configuration tree by `[REDACTED]`, for printing it: values of
+/// secret-named keys, header values (exporters' `headers` map, `headers_setter`'s `value` and
+/// `default_value`), which often carry API keys.
 pub fn redact(v: &mut serde_yaml::Value) {
     match v {
         serde_yaml::Value::Mapping(m) => {
             for (k, val) in m.iter_mut() {
-                let secret = k.as_str().is_some_and(|k| {
-                    let k = k.to_ascii_lowercase();
-                    SECRET_KEYS.contains(&k.as_str())
-                        || k == "authorization"
-                        || k.ends_with("_token")
-                        || k.ends_with("_password")
-                        || k.ends_with("api_key")
-                });
-                if secret && !val.is_null() && !val.is_mapping() && !val.is_sequence() {
-                    *val = serde_yaml::Value::String(REDACTED.into());
+                let key = k.as_str().unwrap_or_default();
+                if is_secret_key(key) {
+                    redact_all(val);
+                } else if key == "headers" {
+                    match val {
+                        serde_yaml::Value::Mapping(h) => {
+                            h.iter_mut().for_each(|(_, v)| redact_all(v))
+                        }
+                        serde_yaml::Value::Sequence(rules) => {
+                            for r in rules.iter_mut() {
+                                if let serde_yaml::Value::Mapping(r) = r {
+                                    for (k, v) in r.iter_mut() {
+                                        if matches!(k.as_str(), Some("value" | "default_value")) {
+                                            redact_all(v);
+                                        }
+                                    }
+                                }
+                            }
+                        }
+                        _ => {}
+                    }
                 } else {
                     redact(val);
                 }
@@ -136,6 +176,6 @@ mod tests {
             !s.contains("abc") && !s.contains("u:x") && !s.contains(": p\n"),
             "{s}"
         );
-        assert!(s.contains("username: u") && s.contains("x: y"), "{s}");
+        assert!(s.contains("username: u") && !s.contains("x: y"), "{s}");
     }
 }

@@ -2,6 +2,7 @@
 //! recording OTLP destination (gRPC and HTTP) whose answers a test can steer.
 #![allow(dead_code)]
 
+pub mod pki;
 pub mod sink;
 
 use std::io::Write;
