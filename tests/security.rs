@@ -750,3 +750,56 @@ fn python_sdk_sends_over_tls_with_a_ca_file() {
         gateway.logs()
     );
 }
+
+#[test]
+fn exporter_picks_up_a_rotated_client_certificate() {
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let sink = Sink::start(&rt);
+    let pki = Pki::new();
+    let (gg, gh) = (free_port(), free_port());
+    let tls = format!(", tls: {}", pki.server_tls(true, ""));
+    let _gateway = Ferrotel::start(&gateway_yaml(gg, gh, "", &tls, "", &sink), &[gg, gh]);
+    // The agent starts with a certificate the gateway does not trust.
+    let stranger = Ca::new("old CA").leaf("agent");
+    let crt = pki::write(pki.dir.path(), "rot.crt", &stranger.cert_pem);
+    let key = pki::write(pki.dir.path(), "rot.key", &stranger.key_pem);
+    let ah = free_port();
+    let agent = Ferrotel::start(
+        &format!(
+            r#"
+receivers:
+  otlp:
+    protocols:
+      http: {{endpoint: "127.0.0.1:{ah}"}}
+exporters:
+  otlp_http:
+    endpoint: https://localhost:{gh}
+    tls: {{ca_file: {ca}, cert_file: {crt}, key_file: {key}, reload_interval: 100ms}}
+    retry_on_failure: {{initial_interval: 100ms, max_interval: 200ms}}
+service:
+  pipelines:
+    traces: {{receivers: [otlp], exporters: [otlp_http]}}
+"#,
+            ca = pki.path("ca.crt"),
+            crt = crt.display(),
+            key = key.display()
+        ),
+        &[ah],
+    );
+    let status = post_json(
+        &reqwest::blocking::Client::new(),
+        &format!("http://127.0.0.1:{ah}/v1/traces"),
+        None,
+    );
+    assert_eq!(status, Ok(200));
+    std::thread::sleep(Duration::from_millis(300));
+    assert_eq!(sink.span_count(), 0);
+    // The certificate is renewed by the gateway's CA, on disk: retries now get through.
+    pki::replace(&key, &pki.agent.key_pem);
+    pki::replace(&crt, &pki.agent.cert_pem);
+    assert!(
+        wait_until(Duration::from_secs(15), || sink.span_count() == 1),
+        "{}",
+        agent.logs()
+    );
+}

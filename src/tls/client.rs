@@ -1,7 +1,7 @@
 //! Client TLS: the rustls config for exporters (roots, client certificate, `insecure_skip_verify`,
 //! `server_name_override`) and a connector that lets tonic use it.
 
-use std::sync::Arc;
+use std::sync::{Arc, RwLock};
 
 use futures::future::BoxFuture;
 use hyper_util::rt::TokioIo;
@@ -17,11 +17,62 @@ pub const ALPN_HTTP: &[u8] = b"http/1.1";
 
 pub(super) fn build(tls: &ClientTls, alpn: &[&[u8]]) -> Result<Arc<rustls::ClientConfig>, String> {
     let provider = provider(&tls.cipher_suites, &tls.curve_preferences)?;
+    if tls.insecure_skip_verify {
+        tracing::warn!("tls::insecure_skip_verify is set: the server's certificate is not checked");
+    }
+    let state = Arc::new(Material::load(tls, &provider)?);
     let builder = rustls::ClientConfig::builder_with_provider(provider.clone())
         .with_protocol_versions(&versions(&tls.min_version, &tls.max_version)?)
-        .map_err(|e| format!("TLS versions: {e}"))?;
+        .map_err(|e| format!("TLS versions: {e}"))?
+        .dangerous()
+        .with_custom_certificate_verifier(Arc::new(Reloading(state.clone())))
+        .with_client_cert_resolver(Arc::new(Reloading(state.clone())));
+    let mut cfg = builder;
+    cfg.alpn_protocols = alpn.iter().map(|p| p.to_vec()).collect();
+    if let Some(every) = tls.reload_interval {
+        watch(Arc::downgrade(&state), tls.clone(), provider, every);
+    }
+    Ok(Arc::new(cfg))
+}
+
+/// What a client's TLS reads from files: the verifier (roots) and the client certificate.
+#[derive(Debug)]
+struct Material {
+    verifier: RwLock<Arc<dyn ServerCertVerifier>>,
+    identity: RwLock<Option<Arc<rustls::sign::CertifiedKey>>>,
+}
+
+impl Material {
+    fn load(tls: &ClientTls, provider: &Arc<CryptoProvider>) -> Result<Material, String> {
+        let (verifier, identity) = load_material(tls, provider)?;
+        Ok(Material {
+            verifier: RwLock::new(verifier),
+            identity: RwLock::new(identity),
+        })
+    }
+
+    fn verifier(&self) -> Arc<dyn ServerCertVerifier> {
+        match self.verifier.read() {
+            Ok(v) => v.clone(),
+            Err(p) => p.into_inner().clone(),
+        }
+    }
+
+    fn identity(&self) -> Option<Arc<rustls::sign::CertifiedKey>> {
+        match self.identity.read() {
+            Ok(v) => v.clone(),
+            Err(p) => p.into_inner().clone(),
+        }
+    }
+}
+
+type Loaded = (
+    Arc<dyn ServerCertVerifier>,
+    Option<Arc<rustls::sign::CertifiedKey>>,
+);
+
+fn load_material(tls: &ClientTls, provider: &Arc<CryptoProvider>) -> Result<Loaded, String> {
     let verifier: Arc<dyn ServerCertVerifier> = if tls.insecure_skip_verify {
-        tracing::warn!("tls::insecure_skip_verify is set: the server's certificate is not checked");
         Arc::new(NoVerify(provider.clone()))
     } else {
         let roots = load_roots(
@@ -47,9 +98,6 @@ pub(super) fn build(tls: &ClientTls, alpn: &[&[u8]]) -> Result<Arc<rustls::Clien
             None => webpki,
         }
     };
-    let builder = builder
-        .dangerous()
-        .with_custom_certificate_verifier(verifier);
     let cert = match (&tls.cert_file, &tls.cert_pem) {
         (Some(path), _) => Some(Pem::File {
             key: "cert_file",
@@ -72,18 +120,125 @@ pub(super) fn build(tls: &ClientTls, alpn: &[&[u8]]) -> Result<Arc<rustls::Clien
         }),
         _ => None,
     };
-    let mut cfg = match (cert, key) {
+    let identity = match (cert, key) {
         (Some(c), Some(k)) => {
-            let (certs, key) = load_identity(c, k, &provider)?;
-            builder
-                .with_client_auth_cert(certs, key)
-                .map_err(|e| format!("TLS client certificate: {e}"))?
+            let (certs, key) = load_identity(c, k, provider)?;
+            Some(Arc::new(
+                rustls::sign::CertifiedKey::from_der(certs, key, provider)
+                    .map_err(|e| format!("TLS client certificate: {e}"))?,
+            ))
         }
-        (None, None) => builder.with_no_client_auth(),
+        (None, None) => None,
         _ => return Err("tls::cert_file and tls::key_file must be given together".into()),
     };
-    cfg.alpn_protocols = alpn.iter().map(|p| p.to_vec()).collect();
-    Ok(Arc::new(cfg))
+    Ok((verifier, identity))
+}
+
+/// Re-reads the CA and client certificate files every `every` when they change, for as long as the
+/// config is in use (the task ends when the last connection config is dropped).
+fn watch(
+    state: std::sync::Weak<Material>,
+    tls: ClientTls,
+    provider: Arc<CryptoProvider>,
+    every: std::time::Duration,
+) {
+    let Ok(rt) = tokio::runtime::Handle::try_current() else {
+        return;
+    };
+    let files: Vec<String> = [&tls.ca_file, &tls.cert_file, &tls.key_file]
+        .into_iter()
+        .flatten()
+        .cloned()
+        .collect();
+    let snapshot = move || -> Vec<Vec<u8>> {
+        files
+            .iter()
+            .map(|f| std::fs::read(f).unwrap_or_default())
+            .collect()
+    };
+    rt.spawn(async move {
+        let mut seen = snapshot();
+        let mut tick = tokio::time::interval(every);
+        tick.tick().await;
+        loop {
+            tick.tick().await;
+            let Some(state) = state.upgrade() else { return };
+            let now = snapshot();
+            if now == seen {
+                continue;
+            }
+            match load_material(&tls, &provider) {
+                Ok((v, id)) => {
+                    if let Ok(mut w) = state.verifier.write() {
+                        *w = v;
+                    }
+                    if let Ok(mut w) = state.identity.write() {
+                        *w = id;
+                    }
+                    seen = now;
+                    tracing::info!("client TLS certificates reloaded");
+                }
+                Err(e) => {
+                    tracing::warn!(error = %e, "client TLS reload failed; keeping the previous certificates")
+                }
+            }
+        }
+    });
+}
+
+/// Delegates to whatever [`Material`] holds now.
+#[derive(Debug)]
+struct Reloading(Arc<Material>);
+
+impl ServerCertVerifier for Reloading {
+    fn verify_server_cert(
+        &self,
+        end_entity: &CertificateDer<'_>,
+        intermediates: &[CertificateDer<'_>],
+        server_name: &ServerName<'_>,
+        ocsp: &[u8],
+        now: UnixTime,
+    ) -> Result<ServerCertVerified, rustls::Error> {
+        self.0
+            .verifier()
+            .verify_server_cert(end_entity, intermediates, server_name, ocsp, now)
+    }
+
+    fn verify_tls12_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        self.0.verifier().verify_tls12_signature(message, cert, dss)
+    }
+
+    fn verify_tls13_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        self.0.verifier().verify_tls13_signature(message, cert, dss)
+    }
+
+    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
+        self.0.verifier().supported_verify_schemes()
+    }
+}
+
+impl rustls::client::ResolvesClientCert for Reloading {
+    fn resolve(
+        &self,
+        _root_hint_subjects: &[&[u8]],
+        _sigschemes: &[SignatureScheme],
+    ) -> Option<Arc<rustls::sign::CertifiedKey>> {
+        self.0.identity()
+    }
+
+    fn has_certs(&self) -> bool {
+        self.0.identity().is_some()
+    }
 }
 
 /// `insecure_skip_verify`: any certificate is accepted, but the handshake's signatures are still
