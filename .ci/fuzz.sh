@@ -28,7 +28,15 @@ trap 'rm -rf "$scratch"' EXIT
 for t in $targets; do
   echo "== fuzzing $t for ${secs}s"
   mkdir -p "$scratch/$t" "fuzz/corpus/$t"
-  cargo "${toolchain[@]}" fuzz run --sanitizer none "$t" "$scratch/$t" "fuzz/corpus/$t" -- \
-    -max_total_time="$secs" -timeout=10 -rss_limit_mb=3072 -max_len=262144 -print_final_stats=1
+  cargo "${toolchain[@]}" fuzz build --sanitizer none "$t"
+  # libFuzzer prints a line per new input: keep it in a log, show it only on failure.
+  if ! cargo "${toolchain[@]}" fuzz run --sanitizer none "$t" "$scratch/$t" "fuzz/corpus/$t" -- \
+    -max_total_time="$secs" -timeout=10 -rss_limit_mb=3072 -max_len=262144 -print_final_stats=1 \
+    >"$scratch/$t.log" 2>&1; then
+    tail -n 80 "$scratch/$t.log"
+    echo "fuzz: $t failed; the input is in fuzz/artifacts/$t/ (reproduce: cargo fuzz run $t <file>)"
+    exit 1
+  fi
+  grep -E '^(Done|stat::(number_of_executed_units|new_units_added|peak_rss_mb))' "$scratch/$t.log"
 done
 echo "fuzz: all targets ran ${secs}s without a crash"

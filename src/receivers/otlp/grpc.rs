@@ -33,6 +33,7 @@ impl Server {
         sinks: Sinks,
         admission: Arc<Admission>,
         auth: Option<Arc<dyn ServerAuthenticator>>,
+        receiver: String,
         who: String,
     ) -> Result<Server, String> {
         let listener = Listener::bind(
@@ -69,7 +70,7 @@ impl Server {
             include_metadata: cfg.include_metadata,
             admission,
             auth,
-            who: Arc::from(who.as_str()),
+            receiver: Arc::from(receiver.as_str()),
         };
         if let Some(s) = sinks.traces {
             routes.add_service(ExportService {
@@ -140,7 +141,7 @@ struct Shared {
     include_metadata: bool,
     admission: Arc<Admission>,
     auth: Option<Arc<dyn ServerAuthenticator>>,
-    who: Arc<str>,
+    receiver: Arc<str>,
 }
 
 struct ExportService<S: Signal> {
@@ -181,8 +182,8 @@ impl<S: Signal> tower::Service<http::Request<tonic::body::Body>> for ExportServi
             }
             if let Some(auth) = &this.shared.auth {
                 if let Err(reason) = auth.authenticate(req.headers()) {
-                    crate::telemetry::events::receiver_unauthenticated(&this.shared.who, "grpc");
-                    tracing::debug!(receiver = %this.shared.who, reason = %reason, "request refused: unauthenticated");
+                    crate::telemetry::events::receiver_unauthenticated(&this.shared.receiver, "grpc");
+                    tracing::debug!(receiver = %this.shared.receiver, reason = %reason, "request refused: unauthenticated");
                     return Ok(Status::unauthenticated("authentication failed").into_http());
                 }
             }

@@ -33,7 +33,7 @@ struct State {
     sinks: Sinks,
     admission: Arc<Admission>,
     auth: Option<Arc<dyn ServerAuthenticator>>,
-    who: String,
+    receiver: String,
 }
 
 impl Server {
@@ -42,6 +42,7 @@ impl Server {
         sinks: Sinks,
         admission: Arc<Admission>,
         auth: Option<Arc<dyn ServerAuthenticator>>,
+        receiver: String,
         who: String,
     ) -> Result<Server, String> {
         let listener = Listener::bind(
@@ -60,7 +61,7 @@ impl Server {
             sinks,
             admission,
             auth,
-            who,
+            receiver,
         });
         let (stop, mut stopped) = oneshot::channel::<()>();
         let task = tokio::spawn(async move {
@@ -307,8 +308,8 @@ fn preflight(cfg: &HttpConfig, req: &Request<Incoming>) -> Resp {
 async fn route(st: &Arc<State>, peer: SocketAddr, req: Request<Incoming>) -> Resp {
     if let Some(auth) = &st.auth {
         if let Err(reason) = auth.authenticate(req.headers()) {
-            crate::telemetry::events::receiver_unauthenticated(&st.who, "http");
-            tracing::debug!(receiver = %st.who, reason = %reason, "request refused: unauthenticated");
+            crate::telemetry::events::receiver_unauthenticated(&st.receiver, "http");
+            tracing::debug!(receiver = %st.receiver, reason = %reason, "request refused: unauthenticated");
             let mut r = plain(StatusCode::UNAUTHORIZED, "401 unauthenticated");
             r.headers_mut().insert(
                 header::WWW_AUTHENTICATE,

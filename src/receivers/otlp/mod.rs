@@ -252,6 +252,7 @@ impl Receiver for OtlpReceiver {
                 self.sinks.clone(),
                 host.admission.clone(),
                 auth,
+                self.id.to_string(),
                 at.clone(),
             )
             .await
@@ -267,6 +268,7 @@ impl Receiver for OtlpReceiver {
                 self.sinks.clone(),
                 host.admission.clone(),
                 auth,
+                self.id.to_string(),
                 at.clone(),
             )
             .await
