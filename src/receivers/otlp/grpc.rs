@@ -182,7 +182,10 @@ impl<S: Signal> tower::Service<http::Request<tonic::body::Body>> for ExportServi
             }
             if let Some(auth) = &this.shared.auth {
                 if let Err(reason) = auth.authenticate(req.headers()) {
-                    crate::telemetry::events::receiver_unauthenticated(&this.shared.receiver, "grpc");
+                    crate::telemetry::events::receiver_unauthenticated(
+                        &this.shared.receiver,
+                        "grpc",
+                    );
                     tracing::debug!(receiver = %this.shared.receiver, reason = %reason, "request refused: unauthenticated");
                     return Ok(Status::unauthenticated("authentication failed").into_http());
                 }
