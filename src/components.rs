@@ -162,7 +162,7 @@ pub fn receivers() -> Vec<Box<dyn ReceiverFactory>> {
 }
 
 pub fn processors() -> Vec<Box<dyn ProcessorFactory>> {
-    vec![]
+    vec![Box::new(crate::processors::resourcedetection::Factory)]
 }
 
 pub fn exporters() -> Vec<Box<dyn ExporterFactory>> {
@@ -174,5 +174,5 @@ pub fn exporters() -> Vec<Box<dyn ExporterFactory>> {
 }
 
 pub fn extensions() -> Vec<Box<dyn ExtensionFactory>> {
-    vec![]
+    vec![Box::new(crate::extensions::health_check::Factory)]
 }
