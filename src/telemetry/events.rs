@@ -193,3 +193,47 @@ pub const BATCH_SEND_SIZE_BUCKETS: &[f64] = &[
     10.0, 25.0, 50.0, 75.0, 100.0, 250.0, 500.0, 750.0, 1000.0, 2000.0, 3000.0, 4000.0, 5000.0,
     6000.0, 7000.0, 8000.0, 9000.0, 10000.0, 20000.0, 30000.0, 50000.0, 100000.0,
 ];
+
+/// Registers otelcol's help texts (the `# HELP` lines) with the installed recorder.
+pub fn describe() {
+    use metrics::{describe_counter, describe_gauge, describe_histogram};
+    let per_item = [
+        (&RECEIVER_ACCEPTED, "successfully pushed into the pipeline"),
+        (
+            &RECEIVER_REFUSED,
+            "that could not be pushed into the pipeline",
+        ),
+        (
+            &RECEIVER_FAILED,
+            "that failed to be processed by the pipeline",
+        ),
+        (&EXPORTER_SENT, "successfully sent to destination"),
+        (
+            &EXPORTER_SEND_FAILED,
+            "in failed attempts to send to destination",
+        ),
+        (
+            &EXPORTER_ENQUEUE_FAILED,
+            "failed to be added to the sending queue",
+        ),
+    ];
+    for (names, what) in per_item {
+        for (name, item) in names.iter().zip(["spans", "metric points", "log records"]) {
+            describe_counter!(*name, format!("Number of {item} {what}."));
+        }
+    }
+    describe_gauge!(QUEUE_SIZE, "Current size of the retry queue (in batches).");
+    describe_gauge!(
+        QUEUE_CAPACITY,
+        "Fixed capacity of the retry queue (in batches)."
+    );
+    describe_histogram!(BATCH_SEND_SIZE, "Number of units in the batch");
+    describe_counter!(
+        BATCH_TIMEOUT_TRIGGER,
+        "Number of times the batch was sent due to a timeout trigger"
+    );
+    describe_counter!(
+        BATCH_SIZE_TRIGGER,
+        "Number of times the batch was sent due to a size trigger"
+    );
+}

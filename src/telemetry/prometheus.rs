@@ -177,6 +177,7 @@ pub fn install(settings: &MetricsSettings) {
         if metrics::set_global_recorder(recorder).is_err() {
             tracing::debug!("a metrics recorder was already installed");
         }
+        events::describe();
         Recorder {
             handle,
             started: Instant::now(),
