@@ -346,45 +346,79 @@ fn shipped_configs_name_their_required_endpoint() {
     assert!(err.contains("exporters::otlp/backend::endpoint"), "{err}");
 }
 
-/// Every path a Dockerfile `COPY` reads from the build context exists (no Docker engine here).
+/// Every path the Dockerfile copies exists: from the build context, and from the build stage when it
+/// is a file of the context (under the build stage's `WORKDIR /src`). No Docker engine runs here.
 #[test]
 fn dockerfile_copies_only_existing_paths() {
     let text = read("Dockerfile");
-    let mut copies = 0;
+    let ignored: Vec<String> = read(".dockerignore")
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty() && !l.starts_with('#'))
+        .map(|l| l.trim_end_matches('/').to_string())
+        .collect();
+    let mut checked = Vec::new();
     for line in text.lines().map(str::trim) {
         let Some(rest) = line.strip_prefix("COPY ") else {
             continue;
         };
         let words: Vec<&str> = rest.split_whitespace().collect();
-        if words.iter().any(|w| w.starts_with("--from")) {
-            continue;
-        }
-        let sources: Vec<&str> = words
+        let from_stage = words.iter().any(|w| w.starts_with("--from="));
+        let paths: Vec<&str> = words
             .iter()
             .filter(|w| !w.starts_with("--"))
             .copied()
             .collect();
-        for src in &sources[..sources.len() - 1] {
-            copies += 1;
+        for src in &paths[..paths.len() - 1] {
+            let rel = if from_stage {
+                match src.strip_prefix("/src/") {
+                    Some(r) => r,
+                    None => continue, // a build output, e.g. the binary
+                }
+            } else {
+                src
+            };
             assert!(
-                repo().join(src).exists(),
+                repo().join(rel).exists(),
                 "Dockerfile copies {src}, which does not exist"
             );
+            assert!(
+                !ignored.iter().any(|i| i == rel.trim_end_matches('/')),
+                ".dockerignore excludes {rel}, which the Dockerfile copies"
+            );
+            checked.push(rel.to_string());
         }
     }
+    assert!(checked.contains(&".".to_string()), "{checked:?}");
     assert!(
-        copies >= 4,
-        "expected the Dockerfile to copy the sources and config"
+        checked.contains(&"config/gateway.yaml".to_string()),
+        "{checked:?}"
+    );
+    // What `COPY . .` needs to build must not be ignored.
+    for needed in ["Cargo.toml", "Cargo.lock", "src", "config"] {
+        assert!(repo().join(needed).exists());
+        assert!(
+            !ignored.iter().any(|i| i == needed),
+            ".dockerignore excludes {needed}"
+        );
+    }
+    assert!(
+        ignored.iter().any(|i| i == "target"),
+        "the build context should leave out target/"
     );
     for want in [
         "cargo build --release --locked",
         "EXPOSE 4317 4318 8888 13133",
         "HEALTHCHECK",
-        "USER ",
-        "config/gateway.yaml",
+        "\"healthcheck\"",
+        "USER nonroot",
+        "distroless",
     ] {
         assert!(text.contains(want), "Dockerfile lacks {want:?}");
     }
+    // The healthcheck command the image runs exists in this binary.
+    let (code, out, _) = run_cli(&["healthcheck", "--help"]);
+    assert_eq!(code, 0, "{out}");
 }
 
 fn manifests() -> Vec<(String, Value)> {

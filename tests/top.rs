@@ -4,7 +4,7 @@
 mod common;
 mod ops;
 
-use std::path::PathBuf;
+use std::path::Path;
 use std::process::Command;
 use std::time::Duration;
 
@@ -100,7 +100,7 @@ fn row<'a>(screen: &'a str, first: &str, signal: &str) -> Option<Vec<&'a str>> {
         .find(|c| c.len() >= 2 && c[0] == first && c[1] == signal)
 }
 
-fn top_command(metrics: u16, exit_file: &PathBuf) -> String {
+fn top_command(metrics: u16, exit_file: &Path) -> String {
     format!(
         "{} top --endpoint 127.0.0.1:{metrics} --interval 200ms; echo EXIT=$? > {}; echo TERMINAL-BACK; sleep 60",
         bin().display(),
