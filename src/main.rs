@@ -25,6 +25,9 @@ struct Cli {
     /// How long an orderly shutdown may take to flush processors and drain exporters.
     #[arg(long, global = true, default_value = "30s", value_parser = parse_duration)]
     shutdown_timeout: Duration,
+    /// otelcol's feature gates; accepted for compatibility, ferrotel has none yet.
+    #[arg(long = "feature-gates", global = true, value_name = "GATES")]
+    feature_gates: Vec<String>,
     #[command(subcommand)]
     command: Option<Command>,
 }
@@ -160,6 +163,12 @@ fn print_components() {
 }
 
 fn run(cli: Cli) -> ExitCode {
+    if !cli.feature_gates.is_empty() {
+        eprintln!(
+            "warning: --feature-gates {:?} ignored: ferrotel has no feature gates",
+            cli.feature_gates
+        );
+    }
     let plan = match load_plan(&cli) {
         Ok(p) => p,
         Err(code) => return code,
@@ -189,6 +198,14 @@ fn run(cli: Cli) -> ExitCode {
         }
     };
     rt.block_on(async move {
+        // Installed before the service starts, so that a signal is never missed (or, for SIGHUP, fatal).
+        let mut signals = match Signals::new() {
+            Ok(s) => s,
+            Err(e) => {
+                tracing::error!("cannot install signal handlers: {e}");
+                return ExitCode::FAILURE;
+            }
+        };
         let metrics_server = match ferrotel::telemetry::prometheus::start(&metrics).await {
             Ok(s) => s,
             Err(e) => {
@@ -204,7 +221,27 @@ fn run(cli: Cli) -> ExitCode {
             }
         };
         tracing::info!(version = env!("CARGO_PKG_VERSION"), "ferrotel is running");
-        wait_for_signal().await;
+        while signals.next().await == Signal::Reload {
+            // As otelcol: SIGHUP re-reads the configuration and rebuilds the whole service. An invalid
+            // new configuration is logged and the running service is kept.
+            let plan = match load_plan(&cli) {
+                Ok(p) => p,
+                Err(_) => {
+                    tracing::error!("SIGHUP: the new configuration is invalid (see above); keeping the running one");
+                    continue;
+                }
+            };
+            tracing::info!("SIGHUP: reloading the configuration");
+            service.shutdown(cli.shutdown_timeout).await;
+            service = match Service::start(plan).await {
+                Ok(s) => s,
+                Err(e) => {
+                    tracing::error!("failed to start after reload: {e}");
+                    return ExitCode::FAILURE;
+                }
+            };
+            tracing::info!("configuration reloaded");
+        }
         tracing::info!("shutting down");
         service.shutdown(cli.shutdown_timeout).await;
         if let Some(m) = metrics_server {
@@ -215,17 +252,33 @@ fn run(cli: Cli) -> ExitCode {
     })
 }
 
-async fn wait_for_signal() {
-    use tokio::signal::unix::{signal, SignalKind};
-    let (Ok(mut term), Ok(mut int)) = (
-        signal(SignalKind::terminate()),
-        signal(SignalKind::interrupt()),
-    ) else {
-        let _ = tokio::signal::ctrl_c().await;
-        return;
-    };
-    tokio::select! {
-        _ = term.recv() => {}
-        _ = int.recv() => {}
+#[derive(PartialEq)]
+enum Signal {
+    Stop,
+    Reload,
+}
+
+struct Signals {
+    term: tokio::signal::unix::Signal,
+    int: tokio::signal::unix::Signal,
+    hup: tokio::signal::unix::Signal,
+}
+
+impl Signals {
+    fn new() -> std::io::Result<Signals> {
+        use tokio::signal::unix::{signal, SignalKind};
+        Ok(Signals {
+            term: signal(SignalKind::terminate())?,
+            int: signal(SignalKind::interrupt())?,
+            hup: signal(SignalKind::hangup())?,
+        })
+    }
+
+    async fn next(&mut self) -> Signal {
+        tokio::select! {
+            _ = self.term.recv() => Signal::Stop,
+            _ = self.int.recv() => Signal::Stop,
+            _ = self.hup.recv() => Signal::Reload,
+        }
     }
 }

@@ -76,7 +76,8 @@ pub fn init_logs(cfg: &LogsTelemetry) -> Result<(), String> {
             fields: fields.clone(),
             json,
         })
-        .with_target(false);
+        .with_target(false)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()));
     let res = match cfg.encoding.as_str() {
         "json" => builder.json().try_init(),
         "console" => builder.try_init(),
