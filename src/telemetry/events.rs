@@ -5,11 +5,12 @@
 //! Counters are exact: a receiver counts a request's items once, after the pipeline has answered;
 //! an exporter counts a batch once, after its last attempt.
 
-use std::collections::BTreeMap;
-use std::sync::atomic::{AtomicU8, Ordering};
+use std::cell::RefCell;
+use std::collections::{BTreeMap, HashMap};
+use std::sync::atomic::{AtomicBool, AtomicU8, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
 
-use metrics::{counter, gauge, histogram};
+use metrics::{counter, gauge, histogram, Counter};
 
 use crate::signal::SignalKind;
 
@@ -42,7 +43,7 @@ pub fn set_level(level: Level) {
 }
 
 fn enabled(level: Level) -> bool {
-    LEVEL.load(Ordering::Relaxed) >= level as u8
+    RECORDING.load(Ordering::Acquire) && LEVEL.load(Ordering::Relaxed) >= level as u8
 }
 
 /// One name per signal: `[spans, metric_points, log_records]`.
@@ -79,39 +80,102 @@ pub const BATCH_SEND_SIZE: &str = "otelcol_processor_batch_batch_send_size";
 pub const BATCH_TIMEOUT_TRIGGER: &str = "otelcol_processor_batch_timeout_trigger_send";
 pub const BATCH_SIZE_TRIGGER: &str = "otelcol_processor_batch_batch_size_trigger_send";
 
+/// Set once a recorder is installed; until then (and with `level: none`) every event returns at once.
+static RECORDING: AtomicBool = AtomicBool::new(false);
+
+pub(crate) fn set_recording() {
+    RECORDING.store(true, Ordering::Release);
+}
+
+type CounterCache = HashMap<(&'static str, &'static str), HashMap<String, Counter>>;
+
+thread_local! {
+    /// Counter handles per (name, transport) and component id, so that counting a request is a map
+    /// lookup and an atomic add, with no allocation and no registry lock.
+    static COUNTERS: RefCell<CounterCache> = RefCell::new(HashMap::new());
+}
+
+/// Adds `n` to the counter `name` labelled with the component (`label` = `id`) and, for receivers, the
+/// transport.
+fn add(name: &'static str, label: &'static str, id: &str, transport: &'static str, n: usize) {
+    if !RECORDING.load(Ordering::Acquire) {
+        return;
+    }
+    COUNTERS.with(|c| {
+        let mut c = c.borrow_mut();
+        let by_id = c.entry((name, transport)).or_default();
+        if let Some(counter) = by_id.get(id) {
+            counter.increment(n as u64);
+            return;
+        }
+        let counter = if transport.is_empty() {
+            counter!(name, label => id.to_string())
+        } else {
+            counter!(name, label => id.to_string(), "transport" => transport)
+        };
+        counter.increment(n as u64);
+        by_id.insert(id.to_string(), counter);
+    });
+}
+
 /// Items a receiver handed to its pipeline and the pipeline took.
 pub fn receiver_accepted(receiver: &str, transport: &'static str, signal: SignalKind, n: usize) {
-    counter!(pick(&RECEIVER_ACCEPTED, signal), "receiver" => receiver.to_string(), "transport" => transport)
-        .increment(n as u64);
+    add(
+        pick(&RECEIVER_ACCEPTED, signal),
+        "receiver",
+        receiver,
+        transport,
+        n,
+    );
 }
 
 /// Items the pipeline refused with a retryable error (the sender was told to retry).
 pub fn receiver_refused(receiver: &str, transport: &'static str, signal: SignalKind, n: usize) {
-    counter!(pick(&RECEIVER_REFUSED, signal), "receiver" => receiver.to_string(), "transport" => transport)
-        .increment(n as u64);
+    add(
+        pick(&RECEIVER_REFUSED, signal),
+        "receiver",
+        receiver,
+        transport,
+        n,
+    );
 }
 
 /// Items the pipeline failed permanently.
 pub fn receiver_failed(receiver: &str, transport: &'static str, signal: SignalKind, n: usize) {
-    counter!(pick(&RECEIVER_FAILED, signal), "receiver" => receiver.to_string(), "transport" => transport)
-        .increment(n as u64);
+    add(
+        pick(&RECEIVER_FAILED, signal),
+        "receiver",
+        receiver,
+        transport,
+        n,
+    );
 }
 
 /// Items the destination acknowledged.
 pub fn exporter_sent(exporter: &str, signal: SignalKind, n: usize) {
-    counter!(pick(&EXPORTER_SENT, signal), "exporter" => exporter.to_string()).increment(n as u64);
+    add(pick(&EXPORTER_SENT, signal), "exporter", exporter, "", n);
 }
 
 /// Items dropped after the last attempt (permanent error, retries exhausted, shutdown deadline).
 pub fn exporter_send_failed(exporter: &str, signal: SignalKind, n: usize) {
-    counter!(pick(&EXPORTER_SEND_FAILED, signal), "exporter" => exporter.to_string())
-        .increment(n as u64);
+    add(
+        pick(&EXPORTER_SEND_FAILED, signal),
+        "exporter",
+        exporter,
+        "",
+        n,
+    );
 }
 
 /// Items refused because the sending queue was full.
 pub fn exporter_enqueue_failed(exporter: &str, signal: SignalKind, n: usize) {
-    counter!(pick(&EXPORTER_ENQUEUE_FAILED, signal), "exporter" => exporter.to_string())
-        .increment(n as u64);
+    add(
+        pick(&EXPORTER_ENQUEUE_FAILED, signal),
+        "exporter",
+        exporter,
+        "",
+        n,
+    );
 }
 
 /// How full a sending queue is, read when metrics are scraped: `None` once the queue is gone.

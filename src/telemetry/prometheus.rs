@@ -178,6 +178,7 @@ pub fn install(settings: &MetricsSettings) {
             tracing::debug!("a metrics recorder was already installed");
         }
         events::describe();
+        events::set_recording();
         Recorder {
             handle,
             started: Instant::now(),
