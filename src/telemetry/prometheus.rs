@@ -342,4 +342,46 @@ mod tests {
         .unwrap_err();
         assert!(e[0].message.contains("not supported"), "{}", e[0].message);
     }
+
+    #[test]
+    fn render_has_otelcol_names_labels_and_buckets() {
+        use crate::signal::SignalKind;
+        install(&settings(&metrics_cfg("{}")).unwrap());
+        events::receiver_accepted("otlp/unit", "grpc", SignalKind::Traces, 3);
+        events::receiver_accepted("otlp/unit", "grpc", SignalKind::Traces, 4);
+        events::exporter_sent("otlp/unit-out", SignalKind::Logs, 5);
+        events::exporter_enqueue_failed("otlp/unit-out", SignalKind::Metrics, 2);
+        events::processor_batch_batch_send_size("batch/unit", 120);
+        events::processor_batch_timeout_trigger_send("batch/unit");
+        events::processor_batch_size_trigger_send("batch/unit");
+        let gone = std::sync::Arc::new(());
+        let weak = std::sync::Arc::downgrade(&gone);
+        events::exporter_queue("otlp/unit-out", SignalKind::Logs, 10, move || {
+            weak.upgrade().map(|_| 4)
+        });
+        let text = render();
+        for line in [
+            r#"otelcol_receiver_accepted_spans_total{receiver="otlp/unit",transport="grpc"} 7"#,
+            r#"otelcol_exporter_sent_log_records_total{exporter="otlp/unit-out"} 5"#,
+            r#"otelcol_exporter_enqueue_failed_metric_points_total{exporter="otlp/unit-out"} 2"#,
+            r#"otelcol_exporter_queue_size{exporter="otlp/unit-out",data_type="logs"} 4"#,
+            r#"otelcol_exporter_queue_capacity{exporter="otlp/unit-out",data_type="logs"} 10"#,
+            r#"otelcol_processor_batch_batch_send_size_bucket{processor="batch/unit",le="250"} 1"#,
+            r#"otelcol_processor_batch_batch_send_size_bucket{processor="batch/unit",le="100"} 0"#,
+            r#"otelcol_processor_batch_batch_send_size_sum{processor="batch/unit"} 120"#,
+            r#"otelcol_processor_batch_timeout_trigger_send_total{processor="batch/unit"} 1"#,
+            r#"otelcol_processor_batch_batch_size_trigger_send_total{processor="batch/unit"} 1"#,
+            "# HELP otelcol_receiver_accepted_spans_total Number of spans successfully pushed into the pipeline.",
+            "# TYPE otelcol_process_cpu_seconds_total counter",
+        ] {
+            assert!(text.lines().any(|l| l == line), "missing {line:?} in\n{text}");
+        }
+        // A queue that is gone stops being reported.
+        drop(gone);
+        events::update_queue_gauges();
+        events::exporter_queue("otlp/unit-out", SignalKind::Logs, 10, || Some(1));
+        assert!(render().contains(
+            r#"otelcol_exporter_queue_size{exporter="otlp/unit-out",data_type="logs"} 1"#
+        ));
+    }
 }
