@@ -142,7 +142,10 @@ pub fn receivers() -> Vec<Box<dyn ReceiverFactory>> {
 }
 
 pub fn processors() -> Vec<Box<dyn ProcessorFactory>> {
-    vec![]
+    vec![
+        Box::new(crate::processors::attributes::Factory),
+        Box::new(crate::processors::resource::Factory),
+    ]
 }
 
 pub fn exporters() -> Vec<Box<dyn ExporterFactory>> {
