@@ -144,6 +144,7 @@ pub fn receivers() -> Vec<Box<dyn ReceiverFactory>> {
 pub fn processors() -> Vec<Box<dyn ProcessorFactory>> {
     vec![
         Box::new(crate::processors::attributes::Factory),
+        Box::new(crate::processors::batch::Factory),
         Box::new(crate::processors::resource::Factory),
     ]
 }

@@ -8,6 +8,7 @@
 
 pub mod attraction;
 pub mod attributes;
+pub mod batch;
 
 pub mod resource;
 #[cfg(test)]
