@@ -145,6 +145,7 @@ pub fn processors() -> Vec<Box<dyn ProcessorFactory>> {
     vec![
         Box::new(crate::processors::attributes::Factory),
         Box::new(crate::processors::batch::Factory),
+        Box::new(crate::processors::memory_limiter::Factory),
         Box::new(crate::processors::resource::Factory),
     ]
 }

@@ -9,6 +9,7 @@
 pub mod attraction;
 pub mod attributes;
 pub mod batch;
+pub mod memory_limiter;
 
 pub mod resource;
 #[cfg(test)]
