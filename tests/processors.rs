@@ -151,7 +151,11 @@ service:
         200
     );
     assert_eq!(
-        rt.block_on(post(h, request("browse", 1, attrs), &[("x-tenant", "acme")])),
+        rt.block_on(post(
+            h,
+            request("browse", 1, attrs),
+            &[("x-tenant", "acme")]
+        )),
         200
     );
     assert!(
@@ -163,7 +167,10 @@ service:
     let rs = &st.traces[0];
     assert_eq!(
         rs.resource.as_ref().unwrap().attributes,
-        vec![kv("service.name", "checkout"), kv("deployment.environment", "prod")]
+        vec![
+            kv("service.name", "checkout"),
+            kv("deployment.environment", "prod")
+        ]
     );
     let spans: Vec<&Span> = st
         .traces
@@ -222,7 +229,10 @@ service:
         all.contains("processors::memory_limiter::check_interval"),
         "{all}"
     );
-    assert!(all.contains("processors::batch::send_batch_max_size"), "{all}");
+    assert!(
+        all.contains("processors::batch::send_batch_max_size"),
+        "{all}"
+    );
     assert!(
         all.contains("processors::attributes::actions::0::action"),
         "{all}"
