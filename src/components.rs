@@ -137,6 +137,26 @@ pub trait ExtensionFactory: Send + Sync {
     fn prepare(&self, cfg: &Value, path: &str) -> ConfigResult<Arc<dyn PreparedExtension>>;
 }
 
+/// Every known component factory, by kind.
+pub struct Registry {
+    pub receivers: Vec<Box<dyn ReceiverFactory>>,
+    pub processors: Vec<Box<dyn ProcessorFactory>>,
+    pub exporters: Vec<Box<dyn ExporterFactory>>,
+    pub extensions: Vec<Box<dyn ExtensionFactory>>,
+}
+
+impl Registry {
+    /// The components built into this binary.
+    pub fn builtin() -> Registry {
+        Registry {
+            receivers: receivers(),
+            processors: processors(),
+            exporters: exporters(),
+            extensions: extensions(),
+        }
+    }
+}
+
 pub fn receivers() -> Vec<Box<dyn ReceiverFactory>> {
     vec![Box::new(crate::receivers::otlp::Factory)]
 }
@@ -147,6 +167,7 @@ pub fn processors() -> Vec<Box<dyn ProcessorFactory>> {
         Box::new(crate::processors::batch::Factory),
         Box::new(crate::processors::memory_limiter::Factory),
         Box::new(crate::processors::resource::Factory),
+        Box::new(crate::processors::resourcedetection::Factory),
     ]
 }
 
@@ -159,5 +180,5 @@ pub fn exporters() -> Vec<Box<dyn ExporterFactory>> {
 }
 
 pub fn extensions() -> Vec<Box<dyn ExtensionFactory>> {
-    vec![]
+    vec![Box::new(crate::extensions::health_check::Factory)]
 }

@@ -2,6 +2,7 @@
 //! resource processors change what reaches the destination, including values from request headers.
 
 mod common;
+mod ops;
 
 use std::time::Duration;
 
@@ -237,4 +238,70 @@ service:
         all.contains("processors::attributes::actions::0::action"),
         "{all}"
     );
+}
+
+#[test]
+fn batch_reports_otelcol_send_size_and_trigger_metrics_exactly() {
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let sink = Sink::start(&rt);
+    let (h, m) = (free_port(), free_port());
+    let yaml = format!(
+        r#"
+receivers:
+  otlp:
+    protocols:
+      http: {{endpoint: "127.0.0.1:{h}"}}
+processors:
+  batch/b: {{send_batch_size: 10, timeout: 100ms}}
+exporters:
+  otlp_grpc:
+    endpoint: {}
+    tls: {{insecure: true}}
+service:
+  telemetry:
+    metrics:
+      readers:
+        - pull: {{exporter: {{prometheus: {{host: 127.0.0.1, port: {m}}}}}}}
+  pipelines:
+    traces: {{receivers: [otlp], processors: [batch/b], exporters: [otlp_grpc]}}
+"#,
+        sink.grpc_endpoint()
+    );
+    let f = Ferrotel::start(&yaml, &[h, m]);
+    // 5 + 5 reach send_batch_size (a size trigger); the last 5 leave on the timeout.
+    for i in 0..3 {
+        assert_eq!(
+            rt.block_on(post(h, request(&format!("r{i}-"), 5, vec![]), &[])),
+            200
+        );
+    }
+    assert!(
+        wait_until(Duration::from_secs(10), || sink.span_count() == 15),
+        "{}",
+        f.logs()
+    );
+    let p = [("processor", "batch/b")];
+    let text = ops::scrape(m);
+    let v = |name: &str| ops::value(&text, name, &p);
+    assert_eq!(
+        v("otelcol_processor_batch_batch_size_trigger_send_total"),
+        1.0,
+        "{text}"
+    );
+    assert_eq!(
+        v("otelcol_processor_batch_timeout_trigger_send_total"),
+        1.0,
+        "{text}"
+    );
+    assert_eq!(
+        v("otelcol_processor_batch_batch_send_size_count"),
+        2.0,
+        "{text}"
+    );
+    assert_eq!(
+        v("otelcol_processor_batch_batch_send_size_sum"),
+        15.0,
+        "{text}"
+    );
+    assert!(f.stop(Duration::from_secs(10)).success());
 }

@@ -1,1 +1,3 @@
 //! Extensions: components outside pipelines (health, storage, authentication).
+
+pub mod health_check;

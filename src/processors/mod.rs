@@ -5,12 +5,14 @@
 //! - [`attributes`]: attribute actions on spans, metric data points and log records.
 //! - [`resource`]: the same actions on resource attributes.
 //! - [`attraction`]: the attribute actions both share.
+//! - [`resourcedetection`]: resource attributes detected from the environment and the host.
 
 pub mod attraction;
 pub mod attributes;
 pub mod batch;
 pub mod memory_limiter;
-
 pub mod resource;
+pub mod resourcedetection;
+
 #[cfg(test)]
 pub(crate) mod testutil;

@@ -28,6 +28,7 @@ use crate::components::{ConfigResult, Host, PreparedProcessor, ProcessorFactory,
 use crate::config::ComponentId;
 use crate::pipeline::{AnyConsumer, BuildFor, ConsumeError, Consumer};
 use crate::signal::{Batch, ClientMetadata, Logs, Metrics, SignalKind, Traces};
+use crate::telemetry::events;
 pub use config::Config;
 use split::Split;
 
@@ -55,6 +56,7 @@ impl ProcessorFactory for Factory {
 
 struct Prepared {
     cfg: Config,
+    /// The component id, as otelcol's `processor` metric label.
     id: String,
 }
 
@@ -66,9 +68,10 @@ impl PreparedProcessor for Prepared {
         next: AnyConsumer,
         _host: &Host,
     ) -> Result<AnyConsumer, StartError> {
+        let _ = pipeline;
         let named = Prepared {
             cfg: self.cfg.clone(),
-            id: format!("{id} in {pipeline}"),
+            id: id.to_string(),
         };
         Ok(next.wrap(&named))
     }
@@ -84,6 +87,13 @@ impl BuildFor for Prepared {
     fn logs(&self, next: Arc<dyn Consumer<Logs>>) -> Arc<dyn Consumer<Logs>> {
         Arc::new(BatchProcessor::new(self.cfg.clone(), next, &self.id))
     }
+}
+
+/// Why a batch was sent, for otelcol's trigger counters (shutdown counts as timeout, as otelcol).
+#[derive(Clone, Copy)]
+enum Trigger {
+    Size,
+    Timeout,
 }
 
 /// The values of `metadata_keys`, in order; no values and an empty value are different keys.
@@ -217,7 +227,7 @@ impl<S: Split> Inner<S> {
         Ok(out)
     }
 
-    fn spawn_sends(self: &Arc<Self>, batches: Vec<Batch<S>>) {
+    fn spawn_sends(self: &Arc<Self>, batches: Vec<Batch<S>>, trigger: Trigger) {
         if batches.is_empty() {
             return;
         }
@@ -225,17 +235,24 @@ impl<S: Split> Inner<S> {
         while sends.try_join_next().is_some() {}
         for b in batches {
             let inner = self.clone();
-            sends.spawn(async move { inner.send(b).await });
+            sends.spawn(async move { inner.send(b, trigger).await });
         }
     }
 
     /// Hands a batch on, retrying retryable refusals until the shutdown deadline.
-    async fn send(&self, batch: Batch<S>) {
+    async fn send(&self, batch: Batch<S>, trigger: Trigger) {
         let n = batch.items();
         let mut backoff = RETRY_INITIAL;
         loop {
             match self.next.consume(batch.clone()).await {
-                Ok(()) => break,
+                Ok(()) => {
+                    events::processor_batch_batch_send_size(&self.id, n);
+                    match trigger {
+                        Trigger::Size => events::processor_batch_size_trigger_send(&self.id),
+                        Trigger::Timeout => events::processor_batch_timeout_trigger_send(&self.id),
+                    }
+                    break;
+                }
                 Err(e) if e.is_retryable() => {
                     let wait = e.retry_after().unwrap_or(backoff).max(backoff);
                     backoff = (backoff * 2).min(RETRY_MAX);
@@ -290,7 +307,7 @@ impl<S: Split> Inner<S> {
             }
             st.shards.values().map(|s| s.deadline).min()
         };
-        self.spawn_sends(ready);
+        self.spawn_sends(ready, Trigger::Timeout);
         next
     }
 }
@@ -325,7 +342,7 @@ impl<S: Split> Consumer<S> for BatchProcessor<S> {
         }
         let inner = &self.inner;
         let (key, metadata) = inner.shard_key(batch.metadata.as_deref());
-        let ready = {
+        let (ready, trigger) = {
             let mut st = lock(&inner.state);
             if st.stopped {
                 return Err(ConsumeError::retryable(
@@ -360,7 +377,9 @@ impl<S: Split> Consumer<S> for BatchProcessor<S> {
                 shard.pending.append(batch.with_metadata(None))?;
             }
             let size = inner.cfg.send_batch_size as usize;
+            let mut trigger = Trigger::Size;
             let ready = if timeout.is_zero() {
+                // otelcol counts a send without a timer as a size trigger.
                 inner.take_ready(shard, |_| true)?
             } else if size > 0 && shard.pending.items() >= size {
                 let b = inner.take_ready(shard, |items| items >= size)?;
@@ -368,6 +387,7 @@ impl<S: Split> Consumer<S> for BatchProcessor<S> {
                 shard.deadline = Instant::now() + timeout;
                 b
             } else {
+                trigger = Trigger::Timeout;
                 Vec::new()
             };
             if shard.pending.items() == 0 {
@@ -377,9 +397,9 @@ impl<S: Split> Consumer<S> for BatchProcessor<S> {
             if new_deadline {
                 inner.timer.notify_one();
             }
-            ready
+            (ready, trigger)
         };
-        inner.spawn_sends(ready);
+        inner.spawn_sends(ready, trigger);
         Ok(())
     }
 
