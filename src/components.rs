@@ -162,7 +162,13 @@ pub fn receivers() -> Vec<Box<dyn ReceiverFactory>> {
 }
 
 pub fn processors() -> Vec<Box<dyn ProcessorFactory>> {
-    vec![Box::new(crate::processors::resourcedetection::Factory)]
+    vec![
+        Box::new(crate::processors::attributes::Factory),
+        Box::new(crate::processors::batch::Factory),
+        Box::new(crate::processors::memory_limiter::Factory),
+        Box::new(crate::processors::resource::Factory),
+        Box::new(crate::processors::resourcedetection::Factory),
+    ]
 }
 
 pub fn exporters() -> Vec<Box<dyn ExporterFactory>> {

@@ -312,7 +312,6 @@ fn shipped_configs_validate_with_the_processors_this_build_has() {
 }
 
 #[test]
-#[ignore = "needs the memory_limiter and batch processors (branch proc); enable once merged"]
 fn shipped_configs_validate_as_shipped() {
     for (rel, env) in [
         ("config/agent.yaml", ("GATEWAY_ENDPOINT", "gateway:4317")),
