@@ -174,7 +174,13 @@ pub fn receivers() -> Vec<Box<dyn ReceiverFactory>> {
 }
 
 pub fn processors() -> Vec<Box<dyn ProcessorFactory>> {
-    vec![]
+    vec![
+        Box::new(crate::processors::attributes::Factory),
+        Box::new(crate::processors::batch::Factory),
+        Box::new(crate::processors::memory_limiter::Factory),
+        Box::new(crate::processors::resource::Factory),
+        Box::new(crate::processors::resourcedetection::Factory),
+    ]
 }
 
 pub fn exporters() -> Vec<Box<dyn ExporterFactory>> {
@@ -190,5 +196,6 @@ pub fn extensions() -> Vec<Box<dyn ExtensionFactory>> {
         Box::new(crate::extensions::basicauth::Factory),
         Box::new(crate::extensions::bearertokenauth::Factory),
         Box::new(crate::extensions::headers_setter::Factory),
+        Box::new(crate::extensions::health_check::Factory),
     ]
 }

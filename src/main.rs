@@ -1,4 +1,4 @@
-//! The ferrotel command line: run, validate, components, print-config.
+//! The ferrotel command line: run, validate, components, print-config, top, healthcheck.
 
 use std::process::ExitCode;
 use std::time::Duration;
@@ -40,6 +40,23 @@ enum Command {
     Components,
     /// Print the merged, expanded configuration.
     PrintConfig,
+    /// A live view of a running ferrotel, read from its metrics endpoint (q or Ctrl-C quits).
+    Top {
+        /// The running collector's metrics endpoint (`host:port` or a URL).
+        #[arg(long, default_value = "http://localhost:8888/metrics")]
+        endpoint: String,
+        /// How often to refresh.
+        #[arg(long, default_value = "1s", value_parser = parse_duration)]
+        interval: Duration,
+        /// Print one frame (rates over one interval) and exit, as when stdout is not a terminal.
+        #[arg(long)]
+        once: bool,
+    },
+    /// Exit 0 if a health_check endpoint answers 200, else 1 (for container HEALTHCHECKs).
+    Healthcheck {
+        #[arg(long, default_value = "http://localhost:13133/")]
+        url: String,
+    },
 }
 
 fn parse_duration(s: &str) -> Result<Duration, String> {
@@ -58,9 +75,8 @@ fn main() -> ExitCode {
                 for w in &plan.warnings {
                     eprintln!("warning: {w}");
                 }
-                if let Err(e) = ferrotel::telemetry::check_logs(&plan.config.service.telemetry.logs)
-                {
-                    eprintln!("{e}");
+                if let Err(e) = ferrotel::telemetry::check(&plan.config.service.telemetry) {
+                    eprintln!("invalid configuration:\n{}", config::ConfigErrors(e));
                     return ExitCode::FAILURE;
                 }
                 println!("configuration is valid");
@@ -80,6 +96,30 @@ fn main() -> ExitCode {
                 ExitCode::FAILURE
             }
         },
+        Some(Command::Top {
+            ref endpoint,
+            interval,
+            once,
+        }) => match ferrotel::telemetry::top::run(endpoint, interval, once) {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => {
+                eprintln!("ferrotel top: {e}");
+                ExitCode::FAILURE
+            }
+        },
+        Some(Command::Healthcheck { ref url }) => {
+            match ferrotel::telemetry::http_get::get(url, Duration::from_secs(3)) {
+                Ok(r) if r.status == 200 => ExitCode::SUCCESS,
+                Ok(r) => {
+                    eprintln!("{url}: HTTP {} {}", r.status, r.body.trim());
+                    ExitCode::FAILURE
+                }
+                Err(e) => {
+                    eprintln!("{url}: {e}");
+                    ExitCode::FAILURE
+                }
+            }
+        }
         None => run(cli),
     }
 }
@@ -135,10 +175,16 @@ fn run(cli: Cli) -> ExitCode {
         Ok(p) => p,
         Err(code) => return code,
     };
+    if let Err(e) = ferrotel::telemetry::check(&plan.config.service.telemetry) {
+        eprintln!("invalid configuration:\n{}", config::ConfigErrors(e));
+        return ExitCode::FAILURE;
+    }
     if let Err(e) = ferrotel::telemetry::init_logs(&plan.config.service.telemetry.logs) {
         eprintln!("{e}");
         return ExitCode::FAILURE;
     }
+    let metrics = ferrotel::telemetry::prometheus::settings(&plan.config.service.telemetry.metrics)
+        .expect("checked above");
     for w in &plan.warnings {
         tracing::warn!("{w}");
     }
@@ -159,6 +205,13 @@ fn run(cli: Cli) -> ExitCode {
             Ok(s) => s,
             Err(e) => {
                 tracing::error!("cannot install signal handlers: {e}");
+                return ExitCode::FAILURE;
+            }
+        };
+        let metrics_server = match ferrotel::telemetry::prometheus::start(&metrics).await {
+            Ok(s) => s,
+            Err(e) => {
+                tracing::error!("failed to start: {e}");
                 return ExitCode::FAILURE;
             }
         };
@@ -193,6 +246,9 @@ fn run(cli: Cli) -> ExitCode {
         }
         tracing::info!("shutting down");
         service.shutdown(cli.shutdown_timeout).await;
+        if let Some(m) = metrics_server {
+            m.shutdown().await;
+        }
         tracing::info!("shutdown complete");
         ExitCode::SUCCESS
     })

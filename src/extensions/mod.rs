@@ -4,3 +4,4 @@ pub mod auth;
 pub mod basicauth;
 pub mod bearertokenauth;
 pub mod headers_setter;
+pub mod health_check;

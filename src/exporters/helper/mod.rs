@@ -120,9 +120,16 @@ impl<S: Signal> Exporter<S> {
             let permits = usize::try_from(queue.queue_size)
                 .unwrap_or(usize::MAX)
                 .min(Semaphore::MAX_PERMITS);
+            let capacity = Arc::new(Semaphore::new(permits));
+            let probe = Arc::downgrade(&capacity);
+            events::exporter_queue(&inner.id, S::KIND, permits as u64, move || {
+                probe
+                    .upgrade()
+                    .map(|c| (permits - c.available_permits()) as u64)
+            });
             QueueSide {
                 tx: std::sync::Mutex::new(Some(tx)),
-                capacity: Arc::new(Semaphore::new(permits)),
+                capacity,
                 workers: Mutex::new(workers),
                 settings: queue,
             }

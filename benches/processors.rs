@@ -1,0 +1,186 @@
+//! The processors on a realistic payload: one request of 1,000 spans with 10 attributes each.
+//!
+//! `cargo bench --bench processors`
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use criterion::{criterion_group, criterion_main, BatchSize, Criterion, Throughput};
+use opentelemetry_proto::tonic::common::v1::{any_value::Value as V, AnyValue, KeyValue};
+use opentelemetry_proto::tonic::resource::v1::Resource;
+use opentelemetry_proto::tonic::trace::v1::{ResourceSpans, ScopeSpans, Span};
+
+use ferrotel::pipeline::{ConsumeError, Consumer};
+use ferrotel::processors::attributes::{AttributesProcessor, Rules};
+use ferrotel::processors::batch::{BatchProcessor, Config};
+use ferrotel::signal::{Batch, Traces};
+
+struct Discard;
+
+#[async_trait]
+impl Consumer<Traces> for Discard {
+    async fn consume(&self, batch: Batch<Traces>) -> Result<(), ConsumeError> {
+        std::hint::black_box(batch);
+        Ok(())
+    }
+}
+
+fn kv(k: &str, v: V) -> KeyValue {
+    KeyValue {
+        key: k.into(),
+        value: Some(AnyValue { value: Some(v) }),
+        ..Default::default()
+    }
+}
+
+/// 1,000 spans, 10 attributes each, encoded as they arrive from a receiver.
+fn request() -> bytes::Bytes {
+    let spans = (0..1000)
+        .map(|i| Span {
+            trace_id: vec![(i % 251) as u8; 16],
+            span_id: vec![(i % 241) as u8; 8],
+            name: format!("GET /api/v1/items/{i}"),
+            kind: 2,
+            start_time_unix_nano: 1_700_000_000_000_000_000 + i,
+            end_time_unix_nano: 1_700_000_000_001_000_000 + i,
+            attributes: vec![
+                kv("http.method", V::StringValue("GET".into())),
+                kv("http.route", V::StringValue("/api/v1/items/{id}".into())),
+                kv("http.status_code", V::IntValue(200)),
+                kv(
+                    "http.url",
+                    V::StringValue(format!("https://shop.example.com/api/v1/items/{i}?q=x")),
+                ),
+                kv("net.peer.ip", V::StringValue("10.1.2.3".into())),
+                kv("user.email", V::StringValue(format!("user{i}@example.com"))),
+                kv("user.id", V::IntValue(i as i64)),
+                kv(
+                    "db.statement",
+                    V::StringValue("SELECT * FROM items WHERE id = ?".into()),
+                ),
+                kv("cache.hit", V::BoolValue(i % 2 == 0)),
+                kv("duration.ms", V::DoubleValue(12.5)),
+            ],
+            ..Default::default()
+        })
+        .collect();
+    let r = vec![ResourceSpans {
+        resource: Some(Resource {
+            attributes: vec![kv("service.name", V::StringValue("shop".into()))],
+            ..Default::default()
+        }),
+        scope_spans: vec![ScopeSpans {
+            spans,
+            ..Default::default()
+        }],
+        ..Default::default()
+    }];
+    Batch::<Traces>::from_resources(r).encode_to_bytes()
+}
+
+fn batch_config(yaml: &str) -> Config {
+    let v: serde_yaml::Value = serde_yaml::from_str(yaml).unwrap();
+    ferrotel::config::parse(&v, "processors::batch").unwrap()
+}
+
+fn bench_batch(c: &mut Criterion) {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let bytes = request();
+    let mut g = c.benchmark_group("batch");
+    g.throughput(Throughput::Elements(1000));
+    // Joining encoded requests: a send every 8 requests (send_batch_size 8000).
+    let p = rt.block_on(async {
+        BatchProcessor::<Traces>::new(
+            batch_config("{send_batch_size: 8000, timeout: 10s}"),
+            Arc::new(Discard),
+            "batch",
+        )
+    });
+    g.bench_function("consume 1000 spans (encoded, joined)", |b| {
+        b.iter(|| {
+            rt.block_on(async {
+                p.consume(Batch::from_encoded(bytes.clone()).unwrap())
+                    .await
+                    .unwrap();
+                tokio::task::yield_now().await;
+            })
+        })
+    });
+    // Splitting at send_batch_max_size decodes: 1000 spans into two batches of 500.
+    let p = rt.block_on(async {
+        BatchProcessor::<Traces>::new(
+            batch_config("{send_batch_size: 500, send_batch_max_size: 500, timeout: 10s}"),
+            Arc::new(Discard),
+            "batch",
+        )
+    });
+    g.bench_function("consume 1000 spans split at 500 (decodes)", |b| {
+        b.iter(|| {
+            rt.block_on(async {
+                p.consume(Batch::from_encoded(bytes.clone()).unwrap())
+                    .await
+                    .unwrap();
+                tokio::task::yield_now().await;
+            })
+        })
+    });
+    g.finish();
+}
+
+fn bench_attributes(c: &mut Criterion) {
+    let bytes = request();
+    let v: serde_yaml::Value = serde_yaml::from_str(
+        r#"
+actions:
+  - {key: environment, value: production, action: insert}
+  - {key: db.statement, action: delete}
+  - {key: user.email, action: hash}
+  - {key: http.status_code, action: convert, converted_type: string}
+  - {key: http.url, pattern: '^(?P<url_scheme>\w+)://(?P<url_host>[^/]+)', action: extract}
+"#,
+    )
+    .unwrap();
+    let rules = Arc::new(Rules::prepare(&v, "processors::attributes").unwrap());
+    let p = AttributesProcessor::<Traces>::new(rules, Arc::new(Discard));
+    let mut g = c.benchmark_group("attributes");
+    g.throughput(Throughput::Elements(1000));
+    g.measurement_time(Duration::from_secs(5));
+    g.bench_function("decode + 5 actions on 1000 spans", |b| {
+        b.iter_batched(
+            || Batch::<Traces>::from_encoded(bytes.clone()).unwrap(),
+            |mut batch| {
+                p.process(&mut batch).unwrap();
+                batch
+            },
+            BatchSize::SmallInput,
+        )
+    });
+    g.bench_function("decode + 5 actions + encode on 1000 spans", |b| {
+        b.iter_batched(
+            || Batch::<Traces>::from_encoded(bytes.clone()).unwrap(),
+            |mut batch| {
+                p.process(&mut batch).unwrap();
+                batch.encode_to_bytes()
+            },
+            BatchSize::SmallInput,
+        )
+    });
+    g.bench_function("decode + encode only (baseline)", |b| {
+        b.iter_batched(
+            || Batch::<Traces>::from_encoded(bytes.clone()).unwrap(),
+            |mut batch| {
+                batch.resources_mut().unwrap();
+                batch.encode_to_bytes()
+            },
+            BatchSize::SmallInput,
+        )
+    });
+    g.finish();
+}
+
+criterion_group!(benches, bench_batch, bench_attributes);
+criterion_main!(benches);
