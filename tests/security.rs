@@ -310,19 +310,20 @@ fn bearer_token_refusals_and_rotation_without_secrets_in_logs() {
         ", tls: {}, auth: {{authenticator: bearertokenauth}}",
         pki.server_tls(false, "")
     );
-    let gateway = Ferrotel::start_with(
-        &gateway_yaml(
-            gg,
-            gh,
-            ", auth: {authenticator: bearertokenauth}",
-            &http_extra,
-            &ext,
-            &sink,
-        ),
-        &[gg, gh],
-        &[],
-        &[("FERROTEL_LOG", "debug")],
+    let m = free_port();
+    let yaml = gateway_yaml(
+        gg,
+        gh,
+        ", auth: {authenticator: bearertokenauth}",
+        &http_extra,
+        &ext,
+        &sink,
+    )
+    .replace(
+        "\nservice:\n",
+        &format!("\nservice:\n  telemetry: {{metrics: {{readers: [{{pull: {{exporter: {{prometheus: {{host: 127.0.0.1, port: {m}}}}}}}}}]}}}}\n"),
     );
+    let gateway = Ferrotel::start_with(&yaml, &[gg, gh, m], &[], &[("FERROTEL_LOG", "debug")]);
     let client = https_client(&pki.ca.cert_pem, None);
     let url = format!("https://localhost:{gh}/v1/traces");
     assert_eq!(post_json(&client, &url, None), Ok(401));
@@ -370,6 +371,24 @@ fn bearer_token_refusals_and_rotation_without_secrets_in_logs() {
         Ok(401)
     );
     assert!(wait_until(Duration::from_secs(10), || sink.span_count() == 3));
+
+    // Every refusal is counted, per receiver and transport: 2 over gRPC; over HTTP 4 and the refusals
+    // of the new token seen while waiting for the rotation.
+    let metrics = reqwest::blocking::get(format!("http://127.0.0.1:{m}/metrics"))
+        .unwrap()
+        .text()
+        .unwrap();
+    let count = |transport: &str| {
+        metrics
+            .lines()
+            .find(|l| {
+                l.starts_with("ferrotel_receiver_unauthenticated_requests")
+                    && l.contains(&format!("transport=\"{transport}\""))
+            })
+            .and_then(|l| l.rsplit(' ').next()?.parse::<u64>().ok())
+    };
+    assert!(count("http").is_some_and(|n| n >= 4), "{metrics}");
+    assert_eq!(count("grpc"), Some(2), "{metrics}");
 
     let logs = gateway.logs();
     assert!(logs.contains("unauthenticated"), "{logs}");
