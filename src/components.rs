@@ -154,5 +154,5 @@ pub fn exporters() -> Vec<Box<dyn ExporterFactory>> {
 }
 
 pub fn extensions() -> Vec<Box<dyn ExtensionFactory>> {
-    vec![]
+    vec![Box::new(crate::extensions::file_storage::Factory)]
 }

@@ -1,1 +1,3 @@
 //! Extensions: components outside pipelines (health, storage, authentication).
+
+pub mod file_storage;

@@ -97,4 +97,9 @@ pub mod events {
     pub fn exporter_enqueue_failed(exporter: &str, signal: SignalKind, n: usize) {
         let _ = (exporter, item(signal), n);
     }
+
+    /// Batches of a persistent queue that could not be read back (damaged files).
+    pub fn exporter_queue_lost(exporter: &str, signal: SignalKind, batches: usize) {
+        let _ = (exporter, item(signal), batches);
+    }
 }
