@@ -362,3 +362,6 @@ impl<S: Signal> Consumer<S> for Exporter<S> {
         }
     }
 }
+
+#[cfg(test)]
+mod tests;
