@@ -9,12 +9,15 @@ use super::*;
 use crate::components::{ExtensionFactory, Host};
 use crate::signal::Traces;
 
+/// When an attempt was made, and the span names it carried.
+type Attempt = (Instant, Vec<String>);
+
 #[derive(Clone, Default)]
 struct Script {
     /// Answers to give, in order; `Ok` once they run out (or `hang` when set).
     answers: Arc<Mutex<VecDeque<Result<(), ExportError>>>>,
     /// Span names of every attempt, and when it happened.
-    attempts: Arc<Mutex<Vec<(Instant, Vec<String>)>>>,
+    attempts: Arc<Mutex<Vec<Attempt>>>,
     hang: Arc<Mutex<bool>>,
 }
 
