@@ -29,7 +29,7 @@ use std::fs::{File, OpenOptions};
 use std::io::{self, Write};
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
-use std::sync::mpsc;
+use std::sync::{mpsc, Arc};
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -92,7 +92,8 @@ enum Cmd {
         items: u32,
         reply: AppendReply,
     },
-    Ack(Vec<u64>),
+    /// Acks are waiting in the shared list.
+    Acks,
     Close(oneshot::Sender<()>),
 }
 
@@ -101,6 +102,8 @@ pub struct Store {
     dir: PathBuf,
     tx: std::sync::Mutex<Option<mpsc::Sender<Cmd>>>,
     signal: SignalKind,
+    /// Acks gathered between two rounds of the writer, which is woken once for all of them.
+    acks: Arc<std::sync::Mutex<Vec<u64>>>,
 }
 
 fn seg_name(first: u64) -> String {
@@ -265,6 +268,7 @@ struct Writer {
     dir: PathBuf,
     signal: SignalKind,
     fsync: bool,
+    pending_acks: Arc<std::sync::Mutex<Vec<u64>>>,
     segments: BTreeMap<u64, Segment>,
     active: u64,
     active_file: File,
@@ -409,10 +413,12 @@ impl Store {
             live: 0,
             size: active_size,
         });
+        let pending_acks = Arc::new(std::sync::Mutex::new(Vec::new()));
         let mut writer = Writer {
             dir: dir.to_path_buf(),
             signal,
             fsync: opts.fsync,
+            pending_acks: pending_acks.clone(),
             segments,
             active: next_seq,
             active_file,
@@ -434,6 +440,7 @@ impl Store {
                 dir: dir.to_path_buf(),
                 tx: std::sync::Mutex::new(Some(tx)),
                 signal,
+                acks: pending_acks,
             },
             recovery,
         ))
@@ -459,8 +466,15 @@ impl Store {
 
     /// Marks records as done with; their space is returned when their segment is all done.
     pub fn ack(&self, seqs: Vec<u64>) {
-        if !seqs.is_empty() {
-            self.send(Cmd::Ack(seqs));
+        if seqs.is_empty() {
+            return;
+        }
+        let mut acks = self.acks.lock().unwrap_or_else(|e| e.into_inner());
+        let wake = acks.is_empty();
+        acks.extend(seqs);
+        drop(acks);
+        if wake {
+            self.send(Cmd::Acks);
         }
     }
 
@@ -538,7 +552,7 @@ impl Writer {
                         };
                         replies.push((reply, seq, loc));
                     }
-                    Cmd::Ack(seqs) => acks.extend(seqs),
+                    Cmd::Acks => {}
                     Cmd::Close(tx) => close = Some(tx),
                 }
             }
@@ -550,6 +564,7 @@ impl Writer {
             for (reply, _, _) in replies.drain(..) {
                 let _ = reply.send(Err(io::Error::other("write failed")));
             }
+            acks.append(&mut self.pending_acks.lock().unwrap_or_else(|e| e.into_inner()));
             if !acks.is_empty() {
                 if let Err(e) = self.ack(&acks) {
                     tracing::warn!(queue = %self.dir.display(), error = %e, "cannot record sent items in the persistent queue; they may be sent again after a restart");
