@@ -137,12 +137,32 @@ pub trait ExtensionFactory: Send + Sync {
     fn prepare(&self, cfg: &Value, path: &str) -> ConfigResult<Arc<dyn PreparedExtension>>;
 }
 
+/// Every known component factory, by kind.
+pub struct Registry {
+    pub receivers: Vec<Box<dyn ReceiverFactory>>,
+    pub processors: Vec<Box<dyn ProcessorFactory>>,
+    pub exporters: Vec<Box<dyn ExporterFactory>>,
+    pub extensions: Vec<Box<dyn ExtensionFactory>>,
+}
+
+impl Registry {
+    /// The components built into this binary.
+    pub fn builtin() -> Registry {
+        Registry {
+            receivers: receivers(),
+            processors: processors(),
+            exporters: exporters(),
+            extensions: extensions(),
+        }
+    }
+}
+
 pub fn receivers() -> Vec<Box<dyn ReceiverFactory>> {
     vec![Box::new(crate::receivers::otlp::Factory)]
 }
 
 pub fn processors() -> Vec<Box<dyn ProcessorFactory>> {
-    vec![]
+    vec![Box::new(crate::processors::resourcedetection::Factory)]
 }
 
 pub fn exporters() -> Vec<Box<dyn ExporterFactory>> {
@@ -154,5 +174,8 @@ pub fn exporters() -> Vec<Box<dyn ExporterFactory>> {
 }
 
 pub fn extensions() -> Vec<Box<dyn ExtensionFactory>> {
-    vec![Box::new(crate::extensions::file_storage::Factory)]
+    vec![
+        Box::new(crate::extensions::file_storage::Factory),
+        Box::new(crate::extensions::health_check::Factory),
+    ]
 }

@@ -1,4 +1,4 @@
-//! The ferrotel command line: run, validate, components, print-config.
+//! The ferrotel command line: run, validate, components, print-config, top, healthcheck.
 
 use std::process::ExitCode;
 use std::time::Duration;
@@ -25,6 +25,9 @@ struct Cli {
     /// How long an orderly shutdown may take to flush processors and drain exporters.
     #[arg(long, global = true, default_value = "30s", value_parser = parse_duration)]
     shutdown_timeout: Duration,
+    /// otelcol's feature gates; accepted for compatibility, ferrotel has none yet.
+    #[arg(long = "feature-gates", global = true, value_name = "GATES")]
+    feature_gates: Vec<String>,
     #[command(subcommand)]
     command: Option<Command>,
 }
@@ -37,6 +40,23 @@ enum Command {
     Components,
     /// Print the merged, expanded configuration.
     PrintConfig,
+    /// A live view of a running ferrotel, read from its metrics endpoint (q or Ctrl-C quits).
+    Top {
+        /// The running collector's metrics endpoint (`host:port` or a URL).
+        #[arg(long, default_value = "http://localhost:8888/metrics")]
+        endpoint: String,
+        /// How often to refresh.
+        #[arg(long, default_value = "1s", value_parser = parse_duration)]
+        interval: Duration,
+        /// Print one frame (rates over one interval) and exit, as when stdout is not a terminal.
+        #[arg(long)]
+        once: bool,
+    },
+    /// Exit 0 if a health_check endpoint answers 200, else 1 (for container HEALTHCHECKs).
+    Healthcheck {
+        #[arg(long, default_value = "http://localhost:13133/")]
+        url: String,
+    },
 }
 
 fn parse_duration(s: &str) -> Result<Duration, String> {
@@ -55,9 +75,8 @@ fn main() -> ExitCode {
                 for w in &plan.warnings {
                     eprintln!("warning: {w}");
                 }
-                if let Err(e) = ferrotel::telemetry::check_logs(&plan.config.service.telemetry.logs)
-                {
-                    eprintln!("{e}");
+                if let Err(e) = ferrotel::telemetry::check(&plan.config.service.telemetry) {
+                    eprintln!("invalid configuration:\n{}", config::ConfigErrors(e));
                     return ExitCode::FAILURE;
                 }
                 println!("configuration is valid");
@@ -75,6 +94,30 @@ fn main() -> ExitCode {
                 ExitCode::FAILURE
             }
         },
+        Some(Command::Top {
+            ref endpoint,
+            interval,
+            once,
+        }) => match ferrotel::telemetry::top::run(endpoint, interval, once) {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => {
+                eprintln!("ferrotel top: {e}");
+                ExitCode::FAILURE
+            }
+        },
+        Some(Command::Healthcheck { ref url }) => {
+            match ferrotel::telemetry::http_get::get(url, Duration::from_secs(3)) {
+                Ok(r) if r.status == 200 => ExitCode::SUCCESS,
+                Ok(r) => {
+                    eprintln!("{url}: HTTP {} {}", r.status, r.body.trim());
+                    ExitCode::FAILURE
+                }
+                Err(e) => {
+                    eprintln!("{url}: {e}");
+                    ExitCode::FAILURE
+                }
+            }
+        }
         None => run(cli),
     }
 }
@@ -120,14 +163,26 @@ fn print_components() {
 }
 
 fn run(cli: Cli) -> ExitCode {
+    if !cli.feature_gates.is_empty() {
+        eprintln!(
+            "warning: --feature-gates {:?} ignored: ferrotel has no feature gates",
+            cli.feature_gates
+        );
+    }
     let plan = match load_plan(&cli) {
         Ok(p) => p,
         Err(code) => return code,
     };
+    if let Err(e) = ferrotel::telemetry::check(&plan.config.service.telemetry) {
+        eprintln!("invalid configuration:\n{}", config::ConfigErrors(e));
+        return ExitCode::FAILURE;
+    }
     if let Err(e) = ferrotel::telemetry::init_logs(&plan.config.service.telemetry.logs) {
         eprintln!("{e}");
         return ExitCode::FAILURE;
     }
+    let metrics = ferrotel::telemetry::prometheus::settings(&plan.config.service.telemetry.metrics)
+        .expect("checked above");
     for w in &plan.warnings {
         tracing::warn!("{w}");
     }
@@ -143,6 +198,21 @@ fn run(cli: Cli) -> ExitCode {
         }
     };
     rt.block_on(async move {
+        // Installed before the service starts, so that a signal is never missed (or, for SIGHUP, fatal).
+        let mut signals = match Signals::new() {
+            Ok(s) => s,
+            Err(e) => {
+                tracing::error!("cannot install signal handlers: {e}");
+                return ExitCode::FAILURE;
+            }
+        };
+        let metrics_server = match ferrotel::telemetry::prometheus::start(&metrics).await {
+            Ok(s) => s,
+            Err(e) => {
+                tracing::error!("failed to start: {e}");
+                return ExitCode::FAILURE;
+            }
+        };
         let mut service = match Service::start(plan).await {
             Ok(s) => s,
             Err(e) => {
@@ -151,25 +221,64 @@ fn run(cli: Cli) -> ExitCode {
             }
         };
         tracing::info!(version = env!("CARGO_PKG_VERSION"), "ferrotel is running");
-        wait_for_signal().await;
+        while signals.next().await == Signal::Reload {
+            // As otelcol: SIGHUP re-reads the configuration and rebuilds the whole service. An invalid
+            // new configuration is logged and the running service is kept.
+            let plan = match load_plan(&cli) {
+                Ok(p) => p,
+                Err(_) => {
+                    tracing::error!("SIGHUP: the new configuration is invalid (see above); keeping the running one");
+                    continue;
+                }
+            };
+            tracing::info!("SIGHUP: reloading the configuration");
+            service.shutdown(cli.shutdown_timeout).await;
+            service = match Service::start(plan).await {
+                Ok(s) => s,
+                Err(e) => {
+                    tracing::error!("failed to start after reload: {e}");
+                    return ExitCode::FAILURE;
+                }
+            };
+            tracing::info!("configuration reloaded");
+        }
         tracing::info!("shutting down");
         service.shutdown(cli.shutdown_timeout).await;
+        if let Some(m) = metrics_server {
+            m.shutdown().await;
+        }
         tracing::info!("shutdown complete");
         ExitCode::SUCCESS
     })
 }
 
-async fn wait_for_signal() {
-    use tokio::signal::unix::{signal, SignalKind};
-    let (Ok(mut term), Ok(mut int)) = (
-        signal(SignalKind::terminate()),
-        signal(SignalKind::interrupt()),
-    ) else {
-        let _ = tokio::signal::ctrl_c().await;
-        return;
-    };
-    tokio::select! {
-        _ = term.recv() => {}
-        _ = int.recv() => {}
+#[derive(PartialEq)]
+enum Signal {
+    Stop,
+    Reload,
+}
+
+struct Signals {
+    term: tokio::signal::unix::Signal,
+    int: tokio::signal::unix::Signal,
+    hup: tokio::signal::unix::Signal,
+}
+
+impl Signals {
+    fn new() -> std::io::Result<Signals> {
+        use tokio::signal::unix::{signal, SignalKind};
+        Ok(Signals {
+            term: signal(SignalKind::terminate())?,
+            int: signal(SignalKind::interrupt())?,
+            hup: signal(SignalKind::hangup())?,
+        })
+    }
+
+    async fn next(&mut self) -> Signal {
+        tokio::select! {
+            _ = self.term.recv() => Signal::Stop,
+            _ = self.int.recv() => Signal::Stop,
+            _ = self.hup.recv() => Signal::Reload,
+        }
     }
 }

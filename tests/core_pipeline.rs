@@ -62,3 +62,51 @@ fn json_over_http_reaches_grpc_destination() {
 fn hex(b: &[u8]) -> String {
     b.iter().map(|x| format!("{x:02x}")).collect()
 }
+
+#[test]
+fn fan_out_to_pipelines_and_fan_in_to_a_shared_exporter() {
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let (a, b, shared) = (Sink::start(&rt), Sink::start(&rt), Sink::start(&rt));
+    let h = free_port();
+    let f = Ferrotel::start(
+        &format!(
+            r#"
+receivers:
+  otlp:
+    protocols:
+      http: {{endpoint: "127.0.0.1:{h}"}}
+exporters:
+  otlp/a: {{endpoint: "{}", tls: {{insecure: true}}}}
+  otlp_http/b: {{endpoint: "{}"}}
+  otlp/shared: {{endpoint: "{}", tls: {{insecure: true}}}}
+service:
+  pipelines:
+    traces/a: {{receivers: [otlp], exporters: [otlp/a, otlp/shared]}}
+    traces/b: {{receivers: [otlp], exporters: [otlp_http/b, otlp/shared]}}
+"#,
+            a.grpc_endpoint(),
+            b.http_endpoint(),
+            shared.grpc_endpoint()
+        ),
+        &[h],
+    );
+    let body = r#"{"resourceSpans":[{"scopeSpans":[{"spans":[{"traceId":"5b8efff798038103d269b633813fc60c","spanId":"eee19b7ec3c1b174","name":"fan"}]}]}]}"#;
+    let resp = reqwest::blocking::Client::new()
+        .post(format!("http://127.0.0.1:{h}/v1/traces"))
+        .header("content-type", "application/json")
+        .body(body)
+        .send()
+        .unwrap();
+    assert_eq!(resp.status(), 200);
+    assert!(
+        wait_until(Duration::from_secs(10), || a.span_count() == 1
+            && b.span_count() == 1
+            && shared.span_count() == 2),
+        "a {} b {} shared {}\n{}",
+        a.span_count(),
+        b.span_count(),
+        shared.span_count(),
+        f.logs()
+    );
+    assert!(f.stop(Duration::from_secs(10)).success());
+}

@@ -7,3 +7,8 @@ if [[ ! -x .venv/bin/python ]]; then
 fi
 .venv/bin/pip install -q --disable-pip-version-check -r tests/sdk/python/requirements.txt
 (cd tests/sdk/node && npm install --no-audit --no-fund --loglevel=error)
+# `ferrotel top` is tested in a real terminal under tmux (tests/top.rs).
+if ! command -v tmux >/dev/null 2>&1; then
+  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq tmux) \
+    || echo "warning: could not install tmux; tests/top.rs needs it" >&2
+fi

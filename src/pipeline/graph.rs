@@ -36,6 +36,15 @@ fn kinds_list(names: impl Iterator<Item = &'static str>) -> String {
 
 /// Validates `merged` (the merged, expanded YAML) and prepares every component.
 pub fn plan(merged: &Value, sources: &Sources) -> Result<Plan, ConfigErrors> {
+    plan_with(&components::Registry::builtin(), merged, sources)
+}
+
+/// [`plan`] with a given set of component factories.
+pub fn plan_with(
+    registry: &components::Registry,
+    merged: &Value,
+    sources: &Sources,
+) -> Result<Plan, ConfigErrors> {
     let attribute = |mut errs: Vec<ConfigError>| {
         for e in &mut errs {
             if e.source.is_none() {
@@ -48,10 +57,10 @@ pub fn plan(merged: &Value, sources: &Sources) -> Result<Plan, ConfigErrors> {
     let mut errors = Vec::new();
     let mut warnings = Vec::new();
 
-    let rf = components::receivers();
-    let pf = components::processors();
-    let ef = components::exporters();
-    let xf = components::extensions();
+    let rf = &registry.receivers;
+    let pf = &registry.processors;
+    let ef = &registry.exporters;
+    let xf = &registry.extensions;
 
     let mut receivers = BTreeMap::new();
     let mut receiver_signals: BTreeMap<ComponentId, &'static [SignalKind]> = BTreeMap::new();
@@ -383,5 +392,56 @@ mod tests {
         assert!(endpoints_clash("0.0.0.0:4317", "127.0.0.1:4317"));
         assert!(!endpoints_clash("localhost:4317", "localhost:4318"));
         assert!(!endpoints_clash("127.0.0.1:0", "127.0.0.1:0"));
+    }
+}
+
+#[cfg(test)]
+mod signal_tests {
+    use std::sync::Arc;
+
+    use super::*;
+    use crate::components::{
+        ConfigResult, ExporterFactory, Host, PreparedExporter, Registry, StartError,
+    };
+    use crate::pipeline::AnyConsumer;
+
+    /// An exporter that only takes traces, to check the signal-support error.
+    struct TracesOnly;
+    impl PreparedExporter for TracesOnly {
+        fn create(
+            &self,
+            _: &ComponentId,
+            _: SignalKind,
+            _: &Host,
+        ) -> Result<AnyConsumer, StartError> {
+            Err(StartError::new("x", "not used"))
+        }
+    }
+    impl ExporterFactory for TracesOnly {
+        fn type_name(&self) -> &'static str {
+            "tracesonly"
+        }
+        fn signals(&self) -> &'static [SignalKind] {
+            &[SignalKind::Traces]
+        }
+        fn prepare(&self, _: &Value, _: &str) -> ConfigResult<Arc<dyn PreparedExporter>> {
+            Ok(Arc::new(TracesOnly))
+        }
+    }
+
+    #[test]
+    fn component_used_with_a_signal_it_does_not_support() {
+        let mut registry = Registry::builtin();
+        registry.exporters.push(Box::new(TracesOnly));
+        let yaml = "receivers: {otlp: {protocols: {grpc: {endpoint: 'localhost:0'}}}}\nexporters: {tracesonly: }\nservice: {pipelines: {logs: {receivers: [otlp], exporters: [tracesonly]}}}";
+        let v: Value = serde_yaml::from_str(yaml).unwrap();
+        let err = plan_with(&registry, &v, &Sources::default())
+            .err()
+            .expect("must fail")
+            .to_string();
+        assert!(
+            err.contains("service::pipelines::logs::exporters::0: exporter \"tracesonly\" does not support logs (it supports: traces)"),
+            "{err}"
+        );
     }
 }

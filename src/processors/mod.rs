@@ -1,1 +1,3 @@
 //! Processors: components between receivers and exporters.
+
+pub mod resourcedetection;

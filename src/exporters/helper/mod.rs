@@ -182,6 +182,10 @@ impl<S: Signal> Exporter<S> {
         });
         let mut tasks = Vec::new();
         if let Some(q) = &queue {
+            let probe = Arc::downgrade(q);
+            events::exporter_queue(&inner.id, S::KIND, q.capacity(), move || {
+                probe.upgrade().map(|q| q.used())
+            });
             let source = match &settings.batch {
                 Some(b) => {
                     let (tx, rx) = mpsc::channel(settings.num_consumers.max(1));

@@ -144,6 +144,15 @@ impl<S: Signal> Queue<S> {
         q
     }
 
+    /// Capacity in use, in sizer units (`otelcol_exporter_queue_size`).
+    pub fn used(&self) -> u64 {
+        self.lock().used
+    }
+
+    pub fn capacity(&self) -> u64 {
+        self.limit
+    }
+
     pub fn is_persistent(&self) -> bool {
         self.store.is_some()
     }

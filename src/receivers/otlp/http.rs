@@ -1,5 +1,5 @@
 //! OTLP/HTTP: protobuf and JSON bodies, compressed or not, with otelcol's status codes. Limits are
-//! checked before allocation: the declared length, the body as read, and the body as decompressed.
+//! checked before allocation: the body as read, and the body as decompressed.
 
 use std::convert::Infallible;
 use std::io::Read;
@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use http::{header, HeaderValue, Method, Request, Response, StatusCode};
-use http_body_util::{BodyExt, Full, Limited};
+use http_body_util::{BodyExt, Full};
 use hyper::body::Incoming;
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use prost::Message;
@@ -370,13 +370,6 @@ async fn export<S: Signal>(
             enc,
         )
     };
-    let declared = req
-        .headers()
-        .get(header::CONTENT_LENGTH)
-        .and_then(|v| v.to_str().ok()?.parse::<u64>().ok());
-    if declared.is_some_and(|n| n > limit as u64) {
-        return too_large("request body");
-    }
     let content_encoding = req
         .headers()
         .get(header::CONTENT_ENCODING)
@@ -388,8 +381,9 @@ async fn export<S: Signal>(
         .cfg
         .include_metadata
         .then(|| metadata_from_headers(req.headers(), Some(peer)));
-    let body = Limited::new(req.into_body(), limit);
-    let raw = match tokio::time::timeout(st.cfg.idle_timeout, body.collect()).await {
+    let raw = match tokio::time::timeout(st.cfg.idle_timeout, read_limited(req.into_body(), limit))
+        .await
+    {
         Err(_) => {
             return status_body(
                 StatusCode::REQUEST_TIMEOUT,
@@ -398,10 +392,8 @@ async fn export<S: Signal>(
                 enc,
             )
         }
-        Ok(Err(e)) if e.is::<http_body_util::LengthLimitError>() => {
-            return too_large("request body")
-        }
-        Ok(Err(e)) => {
+        Ok(Err(BodyError::TooLarge)) => return too_large("request body"),
+        Ok(Err(BodyError::Read(e))) => {
             return status_body(
                 StatusCode::BAD_REQUEST,
                 tonic::Code::InvalidArgument,
@@ -409,7 +401,7 @@ async fn export<S: Signal>(
                 enc,
             )
         }
-        Ok(Ok(c)) => c.to_bytes(),
+        Ok(Ok(b)) => b,
     };
     let allowed = &st.cfg.compression_algorithms;
     let enabled = |a: &str| {
@@ -500,6 +492,37 @@ fn decode_json<S: Signal>(body: &[u8]) -> Result<Batch<S>, String> {
         serde_json::from_slice(body).map_err(|e| format!("cannot decode the JSON request: {e}"))?;
     Batch::<S>::from_encoded(Bytes::from(req.encode_to_vec()))
         .map_err(|e| format!("invalid OTLP data: {e}"))
+}
+
+enum BodyError {
+    TooLarge,
+    Read(hyper::Error),
+}
+
+/// Reads at most `limit` bytes of body. Past the limit the rest is read and discarded (up to a bound),
+/// so that the client gets the 413 answer instead of a broken connection it would retry.
+async fn read_limited(mut body: Incoming, limit: usize) -> Result<Bytes, BodyError> {
+    const DISCARD_AT_MOST: usize = 64 << 20;
+    let mut buf = bytes::BytesMut::new();
+    let mut total = 0usize;
+    while let Some(frame) = body.frame().await {
+        let frame = frame.map_err(BodyError::Read)?;
+        if let Ok(data) = frame.into_data() {
+            total += data.len();
+            if total > limit {
+                buf = bytes::BytesMut::new();
+                if total > limit + DISCARD_AT_MOST {
+                    return Err(BodyError::TooLarge);
+                }
+            } else {
+                buf.extend_from_slice(&data);
+            }
+        }
+    }
+    if total > limit {
+        return Err(BodyError::TooLarge);
+    }
+    Ok(buf.freeze())
 }
 
 enum InflateError {

@@ -1,0 +1,315 @@
+//! Every metric the collector reports about itself, one function per event, under otelcol's names and
+//! labels. The `metrics` crate makes each call a no-op until [`super::prometheus`] installs a recorder
+//! (`service::telemetry::metrics::level: none` never does).
+//!
+//! Counters are exact: a receiver counts a request's items once, after the pipeline has answered;
+//! an exporter counts a batch once, after its last attempt.
+
+use std::cell::RefCell;
+use std::collections::{BTreeMap, HashMap};
+use std::sync::atomic::{AtomicBool, AtomicU8, Ordering};
+use std::sync::{Arc, Mutex, OnceLock};
+
+use metrics::{counter, gauge, histogram, Counter};
+
+use crate::signal::SignalKind;
+
+/// How much is reported (`service::telemetry::metrics::level`), as otelcol's levels.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Level {
+    None = 0,
+    Basic = 1,
+    Normal = 2,
+    Detailed = 3,
+}
+
+impl Level {
+    pub fn parse(s: &str) -> Option<Level> {
+        Some(match s.to_ascii_lowercase().as_str() {
+            "none" => Level::None,
+            "basic" => Level::Basic,
+            "normal" => Level::Normal,
+            "detailed" => Level::Detailed,
+            _ => return None,
+        })
+    }
+}
+
+static LEVEL: AtomicU8 = AtomicU8::new(Level::Detailed as u8);
+
+/// Sets the level the `normal`-level events check (receiver and exporter counters are `basic`).
+pub fn set_level(level: Level) {
+    LEVEL.store(level as u8, Ordering::Relaxed);
+}
+
+fn enabled(level: Level) -> bool {
+    RECORDING.load(Ordering::Acquire) && LEVEL.load(Ordering::Relaxed) >= level as u8
+}
+
+/// One name per signal: `[spans, metric_points, log_records]`.
+type Names = [&'static str; 3];
+
+fn pick(names: &Names, signal: SignalKind) -> &'static str {
+    match signal {
+        SignalKind::Traces => names[0],
+        SignalKind::Metrics => names[1],
+        SignalKind::Logs => names[2],
+    }
+}
+
+macro_rules! per_signal {
+    ($prefix:literal) => {
+        [
+            concat!($prefix, "spans"),
+            concat!($prefix, "metric_points"),
+            concat!($prefix, "log_records"),
+        ]
+    };
+}
+
+const RECEIVER_ACCEPTED: Names = per_signal!("otelcol_receiver_accepted_");
+const RECEIVER_REFUSED: Names = per_signal!("otelcol_receiver_refused_");
+const RECEIVER_FAILED: Names = per_signal!("otelcol_receiver_failed_");
+const EXPORTER_SENT: Names = per_signal!("otelcol_exporter_sent_");
+const EXPORTER_SEND_FAILED: Names = per_signal!("otelcol_exporter_send_failed_");
+const EXPORTER_ENQUEUE_FAILED: Names = per_signal!("otelcol_exporter_enqueue_failed_");
+
+pub const QUEUE_SIZE: &str = "otelcol_exporter_queue_size";
+pub const QUEUE_CAPACITY: &str = "otelcol_exporter_queue_capacity";
+pub const BATCH_SEND_SIZE: &str = "otelcol_processor_batch_batch_send_size";
+pub const BATCH_TIMEOUT_TRIGGER: &str = "otelcol_processor_batch_timeout_trigger_send";
+pub const BATCH_SIZE_TRIGGER: &str = "otelcol_processor_batch_batch_size_trigger_send";
+
+/// Set once a recorder is installed; until then (and with `level: none`) every event returns at once.
+static RECORDING: AtomicBool = AtomicBool::new(false);
+
+pub(crate) fn set_recording() {
+    RECORDING.store(true, Ordering::Release);
+}
+
+type CounterCache = HashMap<(&'static str, &'static str), HashMap<String, Counter>>;
+
+thread_local! {
+    /// Counter handles per (name, transport) and component id, so that counting a request is a map
+    /// lookup and an atomic add, with no allocation and no registry lock.
+    static COUNTERS: RefCell<CounterCache> = RefCell::new(HashMap::new());
+}
+
+/// Adds `n` to the counter `name` labelled with the component (`label` = `id`) and, for receivers, the
+/// transport.
+fn add(name: &'static str, label: &'static str, id: &str, transport: &'static str, n: usize) {
+    if !RECORDING.load(Ordering::Acquire) {
+        return;
+    }
+    COUNTERS.with(|c| {
+        let mut c = c.borrow_mut();
+        let by_id = c.entry((name, transport)).or_default();
+        if let Some(counter) = by_id.get(id) {
+            counter.increment(n as u64);
+            return;
+        }
+        let counter = if transport.is_empty() {
+            counter!(name, label => id.to_string())
+        } else {
+            counter!(name, label => id.to_string(), "transport" => transport)
+        };
+        counter.increment(n as u64);
+        by_id.insert(id.to_string(), counter);
+    });
+}
+
+/// Items a receiver handed to its pipeline and the pipeline took.
+pub fn receiver_accepted(receiver: &str, transport: &'static str, signal: SignalKind, n: usize) {
+    add(
+        pick(&RECEIVER_ACCEPTED, signal),
+        "receiver",
+        receiver,
+        transport,
+        n,
+    );
+}
+
+/// Items the pipeline refused with a retryable error (the sender was told to retry).
+pub fn receiver_refused(receiver: &str, transport: &'static str, signal: SignalKind, n: usize) {
+    add(
+        pick(&RECEIVER_REFUSED, signal),
+        "receiver",
+        receiver,
+        transport,
+        n,
+    );
+}
+
+/// Items the pipeline failed permanently.
+pub fn receiver_failed(receiver: &str, transport: &'static str, signal: SignalKind, n: usize) {
+    add(
+        pick(&RECEIVER_FAILED, signal),
+        "receiver",
+        receiver,
+        transport,
+        n,
+    );
+}
+
+/// Items the destination acknowledged.
+pub fn exporter_sent(exporter: &str, signal: SignalKind, n: usize) {
+    add(pick(&EXPORTER_SENT, signal), "exporter", exporter, "", n);
+}
+
+/// Items dropped after the last attempt (permanent error, retries exhausted, shutdown deadline).
+pub fn exporter_send_failed(exporter: &str, signal: SignalKind, n: usize) {
+    add(
+        pick(&EXPORTER_SEND_FAILED, signal),
+        "exporter",
+        exporter,
+        "",
+        n,
+    );
+}
+
+/// Items refused because the sending queue was full.
+pub fn exporter_enqueue_failed(exporter: &str, signal: SignalKind, n: usize) {
+    add(
+        pick(&EXPORTER_ENQUEUE_FAILED, signal),
+        "exporter",
+        exporter,
+        "",
+        n,
+    );
+}
+
+/// Batches of a persistent queue lost to damaged files (ferrotel's own metric; otelcol has none).
+pub const EXPORTER_QUEUE_LOST: &str = "ferrotel_exporter_queue_lost_batches";
+
+/// Batches of a persistent queue that could not be read back (damaged files). Rare: not cached.
+pub fn exporter_queue_lost(exporter: &str, signal: SignalKind, batches: usize) {
+    if !RECORDING.load(Ordering::Acquire) {
+        return;
+    }
+    counter!(EXPORTER_QUEUE_LOST, "exporter" => exporter.to_string(), "data_type" => signal.as_str())
+        .increment(batches as u64);
+}
+
+/// How full a sending queue is, read when metrics are scraped: `None` once the queue is gone.
+pub type QueueProbe = Arc<dyn Fn() -> Option<u64> + Send + Sync>;
+
+struct Queue {
+    capacity: u64,
+    size: QueueProbe,
+}
+
+type QueueKey = (String, SignalKind);
+
+fn queues() -> &'static Mutex<BTreeMap<QueueKey, Queue>> {
+    static QUEUES: OnceLock<Mutex<BTreeMap<QueueKey, Queue>>> = OnceLock::new();
+    QUEUES.get_or_init(Default::default)
+}
+
+/// Registers an exporter's sending queue for `otelcol_exporter_queue_size` and
+/// `otelcol_exporter_queue_capacity` (in the queue's sizer units). A later registration under the same
+/// exporter and signal (a reloaded service) replaces it.
+pub fn exporter_queue(
+    exporter: &str,
+    signal: SignalKind,
+    capacity: u64,
+    size: impl Fn() -> Option<u64> + Send + Sync + 'static,
+) {
+    queues().lock().unwrap_or_else(|e| e.into_inner()).insert(
+        (exporter.to_string(), signal),
+        Queue {
+            capacity,
+            size: Arc::new(size),
+        },
+    );
+}
+
+/// Reads every registered queue into its gauges; called before each scrape.
+pub fn update_queue_gauges() {
+    let mut queues = queues().lock().unwrap_or_else(|e| e.into_inner());
+    queues.retain(|(exporter, signal), q| {
+        let labels = [
+            ("exporter", exporter.clone()),
+            ("data_type", signal.as_str().to_string()),
+        ];
+        match (q.size)() {
+            Some(size) => {
+                gauge!(QUEUE_SIZE, &labels).set(size as f64);
+                gauge!(QUEUE_CAPACITY, &labels).set(q.capacity as f64);
+                true
+            }
+            None => false,
+        }
+    });
+}
+
+/// The batch processor sent a batch of `items` (spans, metric points or log records); `normal` level,
+/// as otelcol.
+pub fn processor_batch_batch_send_size(processor: &str, items: usize) {
+    if enabled(Level::Normal) {
+        histogram!(BATCH_SEND_SIZE, "processor" => processor.to_string()).record(items as f64);
+    }
+}
+
+/// `otelcol_processor_batch_timeout_trigger_send`: a batch was sent because `timeout` passed.
+pub fn processor_batch_timeout_trigger_send(processor: &str) {
+    if enabled(Level::Normal) {
+        counter!(BATCH_TIMEOUT_TRIGGER, "processor" => processor.to_string()).increment(1);
+    }
+}
+
+/// `otelcol_processor_batch_batch_size_trigger_send`: a batch was sent because it reached its size.
+pub fn processor_batch_size_trigger_send(processor: &str) {
+    if enabled(Level::Normal) {
+        counter!(BATCH_SIZE_TRIGGER, "processor" => processor.to_string()).increment(1);
+    }
+}
+
+/// otelcol's histogram boundaries for `otelcol_processor_batch_batch_send_size`.
+pub const BATCH_SEND_SIZE_BUCKETS: &[f64] = &[
+    10.0, 25.0, 50.0, 75.0, 100.0, 250.0, 500.0, 750.0, 1000.0, 2000.0, 3000.0, 4000.0, 5000.0,
+    6000.0, 7000.0, 8000.0, 9000.0, 10000.0, 20000.0, 30000.0, 50000.0, 100000.0,
+];
+
+/// Registers otelcol's help texts (the `# HELP` lines) with the installed recorder.
+pub fn describe() {
+    use metrics::{describe_counter, describe_gauge, describe_histogram};
+    let per_item = [
+        (&RECEIVER_ACCEPTED, "successfully pushed into the pipeline"),
+        (
+            &RECEIVER_REFUSED,
+            "that could not be pushed into the pipeline",
+        ),
+        (
+            &RECEIVER_FAILED,
+            "that failed to be processed by the pipeline",
+        ),
+        (&EXPORTER_SENT, "successfully sent to destination"),
+        (
+            &EXPORTER_SEND_FAILED,
+            "in failed attempts to send to destination",
+        ),
+        (
+            &EXPORTER_ENQUEUE_FAILED,
+            "failed to be added to the sending queue",
+        ),
+    ];
+    for (names, what) in per_item {
+        for (name, item) in names.iter().zip(["spans", "metric points", "log records"]) {
+            describe_counter!(*name, format!("Number of {item} {what}."));
+        }
+    }
+    describe_gauge!(QUEUE_SIZE, "Current size of the retry queue (in batches).");
+    describe_gauge!(
+        QUEUE_CAPACITY,
+        "Fixed capacity of the retry queue (in batches)."
+    );
+    describe_histogram!(BATCH_SEND_SIZE, "Number of units in the batch");
+    describe_counter!(
+        BATCH_TIMEOUT_TRIGGER,
+        "Number of times the batch was sent due to a timeout trigger"
+    );
+    describe_counter!(
+        BATCH_SIZE_TRIGGER,
+        "Number of times the batch was sent due to a size trigger"
+    );
+}

@@ -1,0 +1,252 @@
+//! `ferrotel validate`, `print-config`, `components`, `--version`: every config error class names its
+//! file and key path; expansion, merging and `--set` behave as otelcol's.
+
+mod common;
+
+use common::run_cli;
+
+fn write(dir: &tempfile::TempDir, name: &str, text: &str) -> String {
+    let p = dir.path().join(name);
+    std::fs::write(&p, text).unwrap();
+    p.to_string_lossy().into_owned()
+}
+
+const GOOD: &str = r#"
+receivers:
+  otlp:
+    protocols:
+      grpc:
+        endpoint: 127.0.0.1:14317
+exporters:
+  debug:
+service:
+  pipelines:
+    traces:
+      receivers: [otlp]
+      exporters: [debug]
+"#;
+
+fn validate(files: &[&str], extra: &[&str]) -> (i32, String, String) {
+    let mut args = vec!["validate"];
+    for f in files {
+        args.push("--config");
+        args.push(f);
+    }
+    args.extend_from_slice(extra);
+    run_cli(&args)
+}
+
+#[test]
+fn default_and_example_configs_are_valid() {
+    let (code, out, err) = run_cli(&["validate"]);
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(out.contains("configuration is valid"));
+    let dir = tempfile::tempdir().unwrap();
+    let f = write(&dir, "good.yaml", GOOD);
+    assert_eq!(validate(&[&f], &[]).0, 0);
+}
+
+#[test]
+fn unknown_key_names_file_path_and_accepted_keys() {
+    let dir = tempfile::tempdir().unwrap();
+    let f = write(
+        &dir,
+        "bad.yaml",
+        &GOOD.replace("endpoint: 127.0.0.1:14317", "endpont: 127.0.0.1:14317"),
+    );
+    let (code, _, err) = validate(&[&f], &[]);
+    assert_eq!(code, 1);
+    assert!(err.contains(&format!("{f}: receivers::otlp::protocols::grpc::endpont: unknown key \"endpont\"; accepted keys: endpoint,")), "{err}");
+}
+
+#[test]
+fn wrong_type_names_path() {
+    let dir = tempfile::tempdir().unwrap();
+    let f = write(
+        &dir,
+        "bad.yaml",
+        &GOOD.replace(
+            "        endpoint: 127.0.0.1:14317",
+            "        endpoint: 127.0.0.1:14317\n        max_recv_msg_size_mib: lots",
+        ),
+    );
+    let (code, _, err) = validate(&[&f], &[]);
+    assert_eq!(code, 1);
+    assert!(err.contains("receivers::otlp::protocols::grpc::max_recv_msg_size_mib: invalid type: string \"lots\", expected u64"), "{err}");
+}
+
+#[test]
+fn every_graph_error_is_reported_at_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let f = write(
+        &dir,
+        "bad.yaml",
+        r#"
+receivers:
+  otlp:
+    protocols:
+      grpc: {endpoint: "127.0.0.1:14317"}
+      http: {endpoint: "127.0.0.1:14317"}
+  otlp/unused:
+    protocols:
+      grpc: {endpoint: "127.0.0.1:14400"}
+exporters:
+  debug:
+  nosuch/x:
+service:
+  pipelines:
+    traces:
+      receivers: [otlp, missing]
+      processors: [batch/none]
+      exporters: [debug]
+    logs:
+      receivers: [otlp]
+    metrics/extra:
+      exporters: [debug]
+    spans:
+      receivers: [otlp]
+      exporters: [debug]
+"#,
+    );
+    let (code, _, err) = validate(&[&f], &[]);
+    assert_eq!(code, 1, "{err}");
+    for want in [
+        "exporters::nosuch/x: unknown exporter type \"nosuch\"; known exporters:",
+        "service::pipelines::traces::receivers::1: references receiver \"missing\", which is not configured under receivers",
+        "service::pipelines::traces::processors::0: references processor \"batch/none\", which is not configured under processors",
+        "service::pipelines::logs::exporters: a pipeline needs at least one exporter",
+        "service::pipelines::metrics/extra::receivers: a pipeline needs at least one receiver",
+        "service::pipelines::spans: invalid pipeline id \"spans\"",
+        "receivers::otlp: listens on 127.0.0.1:14317, which receivers::otlp also uses",
+    ] {
+        assert!(err.contains(want), "missing {want:?} in:\n{err}");
+        assert!(err.contains(&f), "errors name the file:\n{err}");
+    }
+}
+
+#[test]
+fn unused_component_is_a_warning_not_an_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let f = write(
+        &dir,
+        "warn.yaml",
+        &GOOD.replace(
+            "exporters:\n  debug:",
+            "exporters:\n  debug:\n  debug/spare:",
+        ),
+    );
+    let (code, _, err) = validate(&[&f], &[]);
+    assert_eq!(code, 0, "{err}");
+    assert!(
+        err.contains("warning: exporters::debug/spare is configured but not used in any pipeline"),
+        "{err}"
+    );
+}
+
+#[test]
+fn environment_expansion() {
+    let dir = tempfile::tempdir().unwrap();
+    let f = write(
+        &dir,
+        "env.yaml",
+        &GOOD
+            .replace("127.0.0.1:14317", "${env:FT_HOST}:${FT_PORT}")
+            .replace("  debug:", "  debug:\n    verbosity: ${env:FT_VERBOSITY:-detailed}\n  debug/dollar:\n    verbosity: basic # $$ is a literal dollar"),
+    );
+    let out = std::process::Command::new(common::bin())
+        .args(["print-config", "--config", &f])
+        .env("FT_HOST", "127.0.0.2")
+        .env("FT_PORT", "4999")
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("endpoint: 127.0.0.2:4999"), "{text}");
+    assert!(text.contains("verbosity: detailed"), "{text}");
+    let lit = write(
+        &dir,
+        "lit.yaml",
+        &GOOD.replace("  debug:", "  debug:\n    verbosity: $${env:NOPE}"),
+    );
+    let out = run_cli(&["print-config", "--config", &lit]).1;
+    assert!(out.contains("verbosity: ${env:NOPE}"), "{out}");
+}
+
+#[test]
+fn files_merge_in_order_and_set_overrides() {
+    let dir = tempfile::tempdir().unwrap();
+    let a = write(&dir, "a.yaml", GOOD);
+    let b = write(
+        &dir,
+        "b.yaml",
+        "exporters:\n  debug:\n    verbosity: normal\nservice:\n  pipelines:\n    traces:\n      exporters: [debug, debug/2]\n",
+    );
+    let c = write(&dir, "c.yaml", "exporters:\n  debug/2:\n");
+    let (code, out, err) = run_cli(&[
+        "print-config",
+        "--config",
+        &a,
+        "--config",
+        &b,
+        "--config",
+        &c,
+        "--set",
+        "service.telemetry.logs.level=debug",
+        "--set",
+        "exporters::debug::sampling_initial=7",
+    ]);
+    assert_eq!(code, 0, "{err}");
+    let v: serde_yaml::Value = serde_yaml::from_str(&out).unwrap();
+    assert_eq!(v["exporters"]["debug"]["verbosity"], "normal");
+    assert_eq!(v["exporters"]["debug"]["sampling_initial"], 7);
+    assert_eq!(
+        v["receivers"]["otlp"]["protocols"]["grpc"]["endpoint"], "127.0.0.1:14317",
+        "maps merge deeply"
+    );
+    assert_eq!(
+        v["service"]["pipelines"]["traces"]["exporters"],
+        serde_yaml::from_str::<serde_yaml::Value>("[debug, debug/2]").unwrap(),
+        "lists are replaced"
+    );
+    assert_eq!(v["service"]["telemetry"]["logs"]["level"], "debug");
+    assert_eq!(validate(&[&a, &b, &c], &[]).0, 0);
+}
+
+#[test]
+fn unreadable_and_malformed_files() {
+    let (code, _, err) = validate(&["/nonexistent/ferrotel.yaml"], &[]);
+    assert_eq!(code, 1);
+    assert!(
+        err.contains("/nonexistent/ferrotel.yaml: cannot read"),
+        "{err}"
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let f = write(&dir, "broken.yaml", "receivers: [\n");
+    let (code, _, err) = validate(&[&f], &[]);
+    assert_eq!(code, 1);
+    assert!(err.contains(&format!("{f}: invalid YAML")), "{err}");
+}
+
+#[test]
+fn components_version_help() {
+    let (code, out, _) = run_cli(&["components"]);
+    assert_eq!(code, 0);
+    assert!(out.contains("otlp: [traces, metrics, logs]"), "{out}");
+    assert!(
+        out.contains("otlp_grpc: [traces, metrics, logs] (also: otlp)"),
+        "{out}"
+    );
+    assert!(
+        out.contains("otlp_http: [traces, metrics, logs] (also: otlphttp)"),
+        "{out}"
+    );
+    assert!(out.contains("debug: [traces, metrics, logs]"), "{out}");
+    let (code, out, _) = run_cli(&["--version"]);
+    assert_eq!(code, 0);
+    assert!(out.starts_with("ferrotel "), "{out}");
+    let (code, out, _) = run_cli(&["--help"]);
+    assert_eq!(code, 0);
+    assert!(
+        out.contains("validate") && out.contains("--config") && out.contains("--set"),
+        "{out}"
+    );
+}
