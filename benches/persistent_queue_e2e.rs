@@ -138,10 +138,12 @@ service:
 }
 
 fn main() {
+    // `cargo test --all-targets` runs this too (without `--bench`): then only a quick smoke run.
+    let bench = std::env::args().any(|a| a == "--bench");
     let millions: f64 = std::env::args()
         .skip(1)
         .find_map(|a| a.parse().ok())
-        .unwrap_or(1.0);
+        .unwrap_or(if bench { 1.0 } else { 0.01 });
     let spans = (millions * 1e6) as usize;
     println!("{spans} spans in requests of {SPANS_PER_REQUEST}, {SENDERS} concurrent gRPC senders");
     run("in-memory queue", spans, "", None);
