@@ -180,5 +180,8 @@ pub fn exporters() -> Vec<Box<dyn ExporterFactory>> {
 }
 
 pub fn extensions() -> Vec<Box<dyn ExtensionFactory>> {
-    vec![Box::new(crate::extensions::health_check::Factory)]
+    vec![
+        Box::new(crate::extensions::file_storage::Factory),
+        Box::new(crate::extensions::health_check::Factory),
+    ]
 }

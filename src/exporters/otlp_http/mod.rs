@@ -198,7 +198,7 @@ impl PreparedExporter for Config {
         &self,
         id: &ComponentId,
         signal: SignalKind,
-        _host: &Host,
+        host: &Host,
     ) -> Result<AnyConsumer, StartError> {
         let client = self
             .client()
@@ -211,19 +211,25 @@ impl PreparedExporter for Config {
             headers: self.headers.clone(),
             id: id.to_string(),
         };
-        fn build<S: Signal>(id: &ComponentId, c: &Config, sender: HttpSender) -> Arc<Exporter<S>> {
-            Arc::new(Exporter::new(
+        fn build<S: Signal>(
+            id: &ComponentId,
+            c: &Config,
+            sender: HttpSender,
+            host: &Host,
+        ) -> Result<Arc<Exporter<S>>, StartError> {
+            Ok(Arc::new(Exporter::build(
                 id.to_string(),
                 Box::new(sender),
                 c.timeout,
                 c.retry_on_failure.clone(),
                 c.sending_queue.clone(),
-            ))
+                host,
+            )?))
         }
         Ok(match signal {
-            SignalKind::Traces => AnyConsumer::Traces(build::<Traces>(id, self, sender)),
-            SignalKind::Metrics => AnyConsumer::Metrics(build::<Metrics>(id, self, sender)),
-            SignalKind::Logs => AnyConsumer::Logs(build::<Logs>(id, self, sender)),
+            SignalKind::Traces => AnyConsumer::Traces(build::<Traces>(id, self, sender, host)?),
+            SignalKind::Metrics => AnyConsumer::Metrics(build::<Metrics>(id, self, sender, host)?),
+            SignalKind::Logs => AnyConsumer::Logs(build::<Logs>(id, self, sender, host)?),
         })
     }
 }
