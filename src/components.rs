@@ -196,6 +196,7 @@ pub fn extensions() -> Vec<Box<dyn ExtensionFactory>> {
         Box::new(crate::extensions::basicauth::Factory),
         Box::new(crate::extensions::bearertokenauth::Factory),
         Box::new(crate::extensions::headers_setter::Factory),
+        Box::new(crate::extensions::file_storage::Factory),
         Box::new(crate::extensions::health_check::Factory),
     ]
 }

@@ -252,7 +252,7 @@ receivers:
     protocols:
       http: {{endpoint: "127.0.0.1:{h}"}}
 processors:
-  batch/b: {{send_batch_size: 10, timeout: 100ms}}
+  batch/b: {{send_batch_size: 10, timeout: 3s}}
 exporters:
   otlp_grpc:
     endpoint: {}

@@ -185,6 +185,18 @@ pub fn exporter_enqueue_failed(exporter: &str, signal: SignalKind, n: usize) {
     );
 }
 
+/// Batches of a persistent queue lost to damaged files (ferrotel's own metric; otelcol has none).
+pub const EXPORTER_QUEUE_LOST: &str = "ferrotel_exporter_queue_lost_batches";
+
+/// Batches of a persistent queue that could not be read back (damaged files). Rare: not cached.
+pub fn exporter_queue_lost(exporter: &str, signal: SignalKind, batches: usize) {
+    if !RECORDING.load(Ordering::Acquire) {
+        return;
+    }
+    counter!(EXPORTER_QUEUE_LOST, "exporter" => exporter.to_string(), "data_type" => signal.as_str())
+        .increment(batches as u64);
+}
+
 /// How full a sending queue is, read when metrics are scraped: `None` once the queue is gone.
 pub type QueueProbe = Arc<dyn Fn() -> Option<u64> + Send + Sync>;
 

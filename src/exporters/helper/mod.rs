@@ -1,22 +1,33 @@
-//! What every network exporter shares, as otelcol's exporterhelper: a bounded sending queue with
-//! `num_consumers` workers, retry with jittered exponential backoff that honours the destination's
-//! throttle delay and skips permanent errors, and a timeout per attempt.
+//! What every network exporter shares, as otelcol's exporterhelper: a bounded sending queue (in
+//! memory, or on disk through a storage extension) with `num_consumers` workers, optional batching
+//! after the queue, retry with jittered exponential backoff that honours the destination's throttle
+//! delay and skips permanent errors, and a timeout per attempt.
+//!
+//! Delivery: `consume` returns `Ok` once the batch is in the queue; for a persistent queue that is
+//! once it is written to the queue's file (and synced, with `fsync`). A batch leaves the queue only
+//! when it was sent or dropped for good, so what was being sent at a crash or a shutdown is sent again
+//! at the next start.
 
+pub mod persistent;
+pub mod queue;
 pub mod settings;
 
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
-use tokio::sync::{mpsc, oneshot, Mutex, OwnedSemaphorePermit, Semaphore};
+use tokio::sync::{mpsc, watch, Mutex};
 use tokio::time::Instant;
 
-pub use settings::{QueueSettings, RetrySettings, Sizer};
+pub use settings::{BatchSettings, QueueSettings, RetrySettings, Sizer};
 
+use crate::components::{Host, StartError};
+use crate::config::ComponentId;
+use crate::extensions::file_storage::FileStorage;
 use crate::pipeline::{ConsumeError, Consumer};
 use crate::signal::{Batch, Signal};
 use crate::telemetry::events;
+use queue::{Group, Outcome, Queue};
 
 /// A failed send, classified as otelcol classifies it.
 #[derive(Debug, Clone, thiserror::Error)]
@@ -52,22 +63,11 @@ pub trait Sender<S: Signal>: Send + Sync + 'static {
     async fn send(&self, batch: &Batch<S>) -> Result<(), ExportError>;
 }
 
-struct Item<S: Signal> {
-    batch: Batch<S>,
-    _permit: Option<OwnedSemaphorePermit>,
-    done: Option<oneshot::Sender<Result<(), ConsumeError>>>,
-}
-
 /// An exporter: the queue → retry → timeout stack in front of a [`Sender`].
 pub struct Exporter<S: Signal> {
     inner: Arc<Inner<S>>,
-    queue: Option<QueueSide<S>>,
-}
-
-struct QueueSide<S: Signal> {
-    tx: std::sync::Mutex<Option<mpsc::UnboundedSender<Item<S>>>>,
-    capacity: Arc<Semaphore>,
-    workers: Mutex<Vec<tokio::task::JoinHandle<()>>>,
+    queue: Option<Arc<Queue<S>>>,
+    tasks: Mutex<Vec<tokio::task::JoinHandle<()>>>,
     settings: QueueSettings,
 }
 
@@ -78,10 +78,18 @@ struct Inner<S: Signal> {
     retry: RetrySettings,
     /// Set at shutdown: retries stop waiting past it.
     deadline: std::sync::Mutex<Option<Instant>>,
-    queued: AtomicU64,
+    /// Set when a persistent queue stops: retries end at once, the batch stays on disk.
+    stop: watch::Sender<bool>,
+}
+
+/// Where workers take their work from.
+enum Source<S: Signal> {
+    Queue,
+    Batcher(Mutex<mpsc::Receiver<Group<S>>>),
 }
 
 impl<S: Signal> Exporter<S> {
+    /// An exporter with an in-memory queue (`queue.storage` must be unset; see [`Exporter::build`]).
     pub fn new(
         id: String,
         sender: Box<dyn Sender<S>>,
@@ -89,62 +97,155 @@ impl<S: Signal> Exporter<S> {
         retry: RetrySettings,
         queue: QueueSettings,
     ) -> Self {
+        let q = queue
+            .enabled
+            .then(|| Arc::new(Queue::new(id.clone(), queue.sizer, queue.queue_size.max(1))));
+        Self::assemble(id, sender, timeout, retry, queue, q)
+    }
+
+    /// An exporter whose queue may be persistent: `queue.storage` names a storage extension in `host`.
+    /// Opening the queue recovers what a previous run left; damage is logged and counted, not fatal.
+    pub fn build(
+        id: String,
+        sender: Box<dyn Sender<S>>,
+        timeout: Duration,
+        retry: RetrySettings,
+        queue: QueueSettings,
+        host: &Host,
+    ) -> Result<Self, StartError> {
+        let Some(storage) = queue.storage.clone().filter(|_| queue.enabled) else {
+            return Ok(Self::new(id, sender, timeout, retry, queue));
+        };
+        let component = format!("exporters::{id}::sending_queue::storage");
+        let ext_id = ComponentId::parse(&storage).map_err(|e| StartError::new(&component, e))?;
+        let ext = host.extension(&ext_id).ok_or_else(|| {
+            StartError::new(
+                &component,
+                format!(
+                    "extension {storage:?} is not configured and enabled in service::extensions"
+                ),
+            )
+        })?;
+        let fs = ext.as_any().downcast_ref::<FileStorage>().ok_or_else(|| {
+            StartError::new(
+                &component,
+                format!("extension {storage:?} is not a storage extension"),
+            )
+        })?;
+        let dir = fs
+            .client_directory(&format!("exporter_{id}_{}", S::KIND))
+            .map_err(|e| StartError::new(&component, e))?;
+        let opts = persistent::StoreOptions {
+            fsync: fs.config().fsync,
+            compact_on_start: fs.config().compaction.on_start,
+        };
+        let (store, recovery) = persistent::Store::open(&dir, S::KIND, &opts).map_err(|e| {
+            StartError::new(
+                &component,
+                format!("cannot open the persistent queue in {}: {e}", dir.display()),
+            )
+        })?;
+        if recovery.lost > 0 {
+            events::exporter_queue_lost(&id, S::KIND, recovery.lost as usize);
+            tracing::error!(exporter = %id, queue = %dir.display(), lost_batches = recovery.lost, damaged_bytes = recovery.damaged_bytes, "the persistent queue was damaged; batches in the damaged parts are lost, the rest will be sent");
+        }
+        if !recovery.records.is_empty() {
+            let items: u64 = recovery.records.iter().map(|r| r.items as u64).sum();
+            tracing::info!(exporter = %id, batches = recovery.records.len(), items, "resuming the persistent queue left by the previous run");
+        }
+        let q = Arc::new(Queue::persistent(
+            id.clone(),
+            queue.sizer,
+            queue.queue_size.max(1),
+            store,
+            fs.config().timeout,
+            recovery,
+        ));
+        Ok(Self::assemble(id, sender, timeout, retry, queue, Some(q)))
+    }
+
+    fn assemble(
+        id: String,
+        sender: Box<dyn Sender<S>>,
+        timeout: Duration,
+        retry: RetrySettings,
+        settings: QueueSettings,
+        queue: Option<Arc<Queue<S>>>,
+    ) -> Self {
         let inner = Arc::new(Inner {
             id,
             sender,
             timeout,
             retry,
             deadline: std::sync::Mutex::new(None),
-            queued: AtomicU64::new(0),
+            stop: watch::channel(false).0,
         });
-        let queue = queue.enabled.then(|| {
-            let (tx, rx) = mpsc::unbounded_channel::<Item<S>>();
-            let rx = Arc::new(Mutex::new(rx));
-            let workers = (0..queue.num_consumers)
-                .map(|_| {
-                    let rx = rx.clone();
-                    let inner = inner.clone();
-                    tokio::spawn(async move {
-                        loop {
-                            let item = { rx.lock().await.recv().await };
-                            let Some(item) = item else { break };
-                            let result = inner.send_with_retry(&item.batch).await;
-                            inner.queued.fetch_sub(1, Ordering::Relaxed);
-                            if let Some(done) = item.done {
-                                let _ = done.send(result);
-                            }
-                        }
-                    })
-                })
-                .collect();
-            let permits = usize::try_from(queue.queue_size)
-                .unwrap_or(usize::MAX)
-                .min(Semaphore::MAX_PERMITS);
-            let capacity = Arc::new(Semaphore::new(permits));
-            let probe = Arc::downgrade(&capacity);
-            events::exporter_queue(&inner.id, S::KIND, permits as u64, move || {
-                probe
-                    .upgrade()
-                    .map(|c| (permits - c.available_permits()) as u64)
+        let mut tasks = Vec::new();
+        if let Some(q) = &queue {
+            let probe = Arc::downgrade(q);
+            events::exporter_queue(&inner.id, S::KIND, q.capacity(), move || {
+                probe.upgrade().map(|q| q.used())
             });
-            QueueSide {
-                tx: std::sync::Mutex::new(Some(tx)),
-                capacity,
-                workers: Mutex::new(workers),
-                settings: queue,
+            let source = match &settings.batch {
+                Some(b) => {
+                    let (tx, rx) = mpsc::channel(settings.num_consumers.max(1));
+                    tasks.push(tokio::spawn(queue::run_batcher(q.clone(), b.clone(), tx)));
+                    Source::Batcher(Mutex::new(rx))
+                }
+                None => Source::Queue,
+            };
+            let source = Arc::new(source);
+            for _ in 0..settings.num_consumers.max(1) {
+                let (q, inner, source) = (q.clone(), inner.clone(), source.clone());
+                tasks.push(tokio::spawn(async move {
+                    let keep = q.is_persistent();
+                    loop {
+                        let group = match source.as_ref() {
+                            Source::Queue => {
+                                let Some(entry) = q.pop().await else { break };
+                                let Some((batch, entry)) = q.load(entry).await else {
+                                    continue;
+                                };
+                                Group {
+                                    batch,
+                                    entries: vec![entry],
+                                }
+                            }
+                            Source::Batcher(rx) => {
+                                let Some(g) = rx.lock().await.recv().await else {
+                                    break;
+                                };
+                                g
+                            }
+                        };
+                        let outcome = inner.send_with_retry(&group.batch, keep).await;
+                        q.finish(group.entries, outcome);
+                    }
+                }));
             }
-        });
-        Exporter { inner, queue }
+        }
+        Exporter {
+            inner,
+            queue,
+            tasks: Mutex::new(tasks),
+            settings,
+        }
     }
 }
 
 impl<S: Signal> Inner<S> {
-    /// Sends with retries; returns the final outcome, already counted and logged.
-    async fn send_with_retry(&self, batch: &Batch<S>) -> Result<(), ConsumeError> {
+    /// Sends with retries; returns the final outcome, already counted and logged. With `keep`, a
+    /// stop ends the retries at once with [`Outcome::Kept`] (the batch stays in the persistent queue);
+    /// otherwise retries go on until the shutdown deadline.
+    async fn send_with_retry(&self, batch: &Batch<S>, keep: bool) -> Outcome {
         let start = Instant::now();
         let mut interval = self.retry.initial_interval;
         let items = batch.items();
+        let mut stop = self.stop.subscribe();
         loop {
+            if keep && *stop.borrow() {
+                return Outcome::Kept;
+            }
             let attempt = match tokio::time::timeout(self.timeout, self.sender.send(batch)).await {
                 Ok(r) => r,
                 Err(_) => Err(ExportError::retryable(
@@ -155,19 +256,19 @@ impl<S: Signal> Inner<S> {
             let err = match attempt {
                 Ok(()) => {
                     events::exporter_sent(&self.id, S::KIND, items);
-                    return Ok(());
+                    return Outcome::Sent;
                 }
                 Err(e) => e,
             };
             if !err.retryable {
                 events::exporter_send_failed(&self.id, S::KIND, items);
                 tracing::error!(exporter = %self.id, items, error = %err.message, "exporting failed; dropping data (permanent error, not retried)");
-                return Err(ConsumeError::Permanent(err.message));
+                return Outcome::Dropped(ConsumeError::Permanent(err.message));
             }
             if !self.retry.enabled {
                 events::exporter_send_failed(&self.id, S::KIND, items);
                 tracing::error!(exporter = %self.id, items, error = %err.message, "exporting failed; dropping data (retry_on_failure is disabled)");
-                return Err(ConsumeError::Retryable {
+                return Outcome::Dropped(ConsumeError::Retryable {
                     message: err.message,
                     retry_after: err.throttle,
                 });
@@ -175,6 +276,7 @@ impl<S: Signal> Inner<S> {
             let jitter =
                 1.0 + self.retry.randomization_factor * (rand::random::<f64>() * 2.0 - 1.0);
             let backoff = interval.mul_f64(jitter.max(0.0));
+            // The destination's throttle delay is a floor, never shortened by jitter.
             let wait = backoff.max(err.throttle.unwrap_or_default());
             let elapsed = start.elapsed();
             if !self.retry.max_elapsed_time.is_zero()
@@ -182,22 +284,29 @@ impl<S: Signal> Inner<S> {
             {
                 events::exporter_send_failed(&self.id, S::KIND, items);
                 tracing::error!(exporter = %self.id, items, error = %err.message, "exporting failed; dropping data (no more retries left: max_elapsed_time reached)");
-                return Err(ConsumeError::Retryable {
+                return Outcome::Dropped(ConsumeError::Retryable {
                     message: err.message,
                     retry_after: err.throttle,
                 });
             }
             let deadline = *self.deadline.lock().unwrap_or_else(|e| e.into_inner());
-            if deadline.is_some_and(|d| Instant::now() + wait > d) {
+            if !keep && deadline.is_some_and(|d| Instant::now() + wait > d) {
                 events::exporter_send_failed(&self.id, S::KIND, items);
                 tracing::error!(exporter = %self.id, items, error = %err.message, "exporting failed at shutdown; dropping data (the shutdown deadline passed)");
-                return Err(ConsumeError::Retryable {
+                return Outcome::Dropped(ConsumeError::Retryable {
                     message: err.message,
                     retry_after: None,
                 });
             }
             tracing::info!(exporter = %self.id, error = %err.message, interval = ?wait, "exporting failed; will retry");
-            tokio::time::sleep(wait).await;
+            if keep {
+                tokio::select! {
+                    _ = tokio::time::sleep(wait) => {}
+                    _ = stop.wait_for(|s| *s) => return Outcome::Kept,
+                }
+            } else {
+                tokio::time::sleep(wait).await;
+            }
             interval = interval
                 .mul_f64(self.retry.multiplier)
                 .min(self.retry.max_interval);
@@ -209,68 +318,19 @@ impl<S: Signal> Inner<S> {
 impl<S: Signal> Consumer<S> for Exporter<S> {
     async fn consume(&self, batch: Batch<S>) -> Result<(), ConsumeError> {
         let Some(q) = &self.queue else {
-            return self.inner.send_with_retry(&batch).await;
-        };
-        let units = match q.settings.sizer {
-            Sizer::Requests => 1,
-            Sizer::Items => batch.items().max(1),
-            Sizer::Bytes => batch
-                .encoded_segments()
-                .iter()
-                .map(|s| s.len())
-                .sum::<usize>()
-                .max(1),
-        };
-        let units = u32::try_from(units).unwrap_or(u32::MAX);
-        let permit = if q.settings.block_on_overflow || q.settings.blocking == Some(true) {
-            q.capacity.clone().acquire_many_owned(units).await.ok()
-        } else {
-            q.capacity.clone().try_acquire_many_owned(units).ok()
-        };
-        let Some(permit) = permit else {
-            events::exporter_enqueue_failed(&self.inner.id, S::KIND, batch.items());
-            return Err(ConsumeError::retryable(format!(
-                "sending queue of exporter {} is full",
-                self.inner.id
-            )));
-        };
-        let (done, result) = if q.settings.wait_for_result {
-            let (tx, rx) = oneshot::channel();
-            (Some(tx), Some(rx))
-        } else {
-            (None, None)
-        };
-        let item = Item {
-            batch,
-            _permit: Some(permit),
-            done,
-        };
-        {
-            let tx = q.tx.lock().unwrap_or_else(|e| e.into_inner());
-            let Some(tx) = tx.as_ref() else {
-                return Err(ConsumeError::retryable(format!(
-                    "exporter {} is shutting down",
-                    self.inner.id
-                )));
+            return match self.inner.send_with_retry(&batch, false).await {
+                Outcome::Sent => Ok(()),
+                Outcome::Dropped(e) => Err(e),
+                Outcome::Kept => Err(ConsumeError::retryable("exporter stopped")),
             };
-            self.inner.queued.fetch_add(1, Ordering::Relaxed);
-            if tx.send(item).is_err() {
-                self.inner.queued.fetch_sub(1, Ordering::Relaxed);
-                return Err(ConsumeError::retryable(format!(
-                    "exporter {} is shutting down",
-                    self.inner.id
-                )));
-            }
-        }
-        match result {
-            Some(rx) => rx
-                .await
-                .unwrap_or_else(|_| Err(ConsumeError::retryable("exporter stopped"))),
-            None => Ok(()),
-        }
+        };
+        q.push(batch, self.settings.blocks(), self.settings.wait_for_result)
+            .await
     }
 
-    /// Closes the queue and lets the workers drain it until the deadline; what is left is logged.
+    /// An in-memory queue drains until the deadline and logs what is left; a persistent queue stops
+    /// handing out batches at once, lets sends in progress finish until the deadline, and keeps the
+    /// rest (including what was being sent) on disk for the next start.
     async fn shutdown(&self, deadline: Instant) {
         *self
             .inner
@@ -278,15 +338,34 @@ impl<S: Signal> Consumer<S> for Exporter<S> {
             .lock()
             .unwrap_or_else(|e| e.into_inner()) = Some(deadline);
         let Some(q) = &self.queue else { return };
-        q.tx.lock().unwrap_or_else(|e| e.into_inner()).take();
-        let mut workers = q.workers.lock().await;
-        let all = futures::future::join_all(workers.iter_mut());
+        let persistent = q.is_persistent();
+        if persistent {
+            q.stop();
+            self.inner.stop.send_replace(true);
+        } else {
+            q.close();
+        }
+        let mut tasks = self.tasks.lock().await;
+        let all = futures::future::join_all(tasks.iter_mut());
         if tokio::time::timeout_at(deadline, all).await.is_err() {
-            let left = self.inner.queued.load(Ordering::Relaxed);
-            tracing::error!(exporter = %self.inner.id, batches = left, "shutdown deadline passed with data still queued; it is dropped");
-            for w in workers.iter() {
-                w.abort();
+            for t in tasks.iter() {
+                t.abort();
             }
+        }
+        let (batches, items) = q.remaining();
+        if persistent {
+            if batches > 0 {
+                tracing::info!(exporter = %self.inner.id, batches, items, "kept in the persistent queue for the next start");
+            }
+            if let Some(store) = q.store() {
+                store.close().await;
+            }
+        } else if batches > 0 {
+            events::exporter_send_failed(&self.inner.id, S::KIND, items);
+            tracing::error!(exporter = %self.inner.id, batches, items, "shutdown deadline passed with data still queued; it is dropped");
         }
     }
 }
+
+#[cfg(test)]
+mod tests;

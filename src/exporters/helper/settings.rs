@@ -64,8 +64,10 @@ pub struct QueueSettings {
     /// The id of a storage extension for a persistent queue.
     #[serde(default)]
     pub storage: Option<String>,
+    /// Batching after the queue (otelcol's `sending_queue.batch`): with a persistent queue, data is
+    /// on disk before it is batched, so a crash loses nothing that was acknowledged.
     #[serde(default)]
-    pub batch: Option<serde_yaml::Value>,
+    pub batch: Option<BatchSettings>,
     /// Deprecated otelcol alias of `block_on_overflow`.
     #[serde(default)]
     pub blocking: Option<bool>,
@@ -101,19 +103,81 @@ impl QueueSettings {
                 "must be positive",
             ));
         }
-        if self.storage.is_some() {
-            errors.push(ConfigError::new(
-                format!("{path}::sending_queue::storage"),
-                "persistent queues are not supported by this ferrotel build yet (see the README's roadmap)",
-            ));
+        if let Some(st) = &self.storage {
+            if let Err(e) = crate::config::ComponentId::parse(st) {
+                errors.push(ConfigError::new(
+                    format!("{path}::sending_queue::storage"),
+                    e,
+                ));
+            }
         }
-        if self.batch.as_ref().is_some_and(|b| !b.is_null()) {
-            errors.push(ConfigError::new(
-                format!("{path}::sending_queue::batch"),
-                "queue batching is not supported by this ferrotel build yet; use the batch processor",
-            ));
+        if let Some(b) = &self.batch {
+            let p = format!("{path}::sending_queue::batch");
+            if b.max_size > 0 && b.max_size < b.min_size {
+                errors.push(ConfigError::new(
+                    format!("{p}::max_size"),
+                    "must be 0 (no limit) or at least min_size",
+                ));
+            }
+            if b.sizer == Sizer::Requests {
+                errors.push(ConfigError::new(
+                    format!("{p}::sizer"),
+                    "must be items or bytes",
+                ));
+            }
         }
     }
+
+    pub fn blocks(&self) -> bool {
+        self.block_on_overflow || self.blocking == Some(true)
+    }
+}
+
+/// `sending_queue.batch`: requests taken from the queue are merged until `min_size` is reached or
+/// `flush_timeout` has passed since the first; `max_size` (0 = none) caps a merge.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BatchSettings {
+    #[serde(default = "d200ms", with = "duration")]
+    pub flush_timeout: Duration,
+    #[serde(default = "d8192")]
+    pub min_size: u64,
+    #[serde(default)]
+    pub max_size: u64,
+    #[serde(default = "items")]
+    pub sizer: Sizer,
+    #[serde(default)]
+    pub partition: Partition,
+}
+
+impl Default for BatchSettings {
+    fn default() -> Self {
+        BatchSettings {
+            flush_timeout: d200ms(),
+            min_size: 8192,
+            max_size: 0,
+            sizer: Sizer::Items,
+            partition: Partition::default(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Partition {
+    /// Client metadata keys whose values keep batches apart (needs the receiver's `include_metadata`).
+    #[serde(default)]
+    pub metadata_keys: Vec<String>,
+}
+
+fn d200ms() -> Duration {
+    Duration::from_millis(200)
+}
+fn d8192() -> u64 {
+    8192
+}
+fn items() -> Sizer {
+    Sizer::Items
 }
 
 impl RetrySettings {

@@ -227,14 +227,20 @@ impl PreparedExporter for Config {
                 ))
             })
             .collect();
-        fn build<S: Signal>(id: &ComponentId, c: &Config, sender: GrpcSender) -> Arc<Exporter<S>> {
-            Arc::new(Exporter::new(
+        fn build<S: Signal>(
+            id: &ComponentId,
+            c: &Config,
+            sender: GrpcSender,
+            host: &Host,
+        ) -> Result<Arc<Exporter<S>>, StartError> {
+            Ok(Arc::new(Exporter::build(
                 id.to_string(),
                 Box::new(sender),
                 c.timeout,
                 c.retry_on_failure.clone(),
                 c.sending_queue.clone(),
-            ))
+                host,
+            )?))
         }
         let sender = GrpcSender {
             channel,
@@ -244,9 +250,9 @@ impl PreparedExporter for Config {
             auth,
         };
         Ok(match signal {
-            SignalKind::Traces => AnyConsumer::Traces(build::<Traces>(id, self, sender)),
-            SignalKind::Metrics => AnyConsumer::Metrics(build::<Metrics>(id, self, sender)),
-            SignalKind::Logs => AnyConsumer::Logs(build::<Logs>(id, self, sender)),
+            SignalKind::Traces => AnyConsumer::Traces(build::<Traces>(id, self, sender, host)?),
+            SignalKind::Metrics => AnyConsumer::Metrics(build::<Metrics>(id, self, sender, host)?),
+            SignalKind::Logs => AnyConsumer::Logs(build::<Logs>(id, self, sender, host)?),
         })
     }
 }

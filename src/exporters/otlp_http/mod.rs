@@ -213,19 +213,25 @@ impl PreparedExporter for Config {
             id: id.to_string(),
             auth,
         };
-        fn build<S: Signal>(id: &ComponentId, c: &Config, sender: HttpSender) -> Arc<Exporter<S>> {
-            Arc::new(Exporter::new(
+        fn build<S: Signal>(
+            id: &ComponentId,
+            c: &Config,
+            sender: HttpSender,
+            host: &Host,
+        ) -> Result<Arc<Exporter<S>>, StartError> {
+            Ok(Arc::new(Exporter::build(
                 id.to_string(),
                 Box::new(sender),
                 c.timeout,
                 c.retry_on_failure.clone(),
                 c.sending_queue.clone(),
-            ))
+                host,
+            )?))
         }
         Ok(match signal {
-            SignalKind::Traces => AnyConsumer::Traces(build::<Traces>(id, self, sender)),
-            SignalKind::Metrics => AnyConsumer::Metrics(build::<Metrics>(id, self, sender)),
-            SignalKind::Logs => AnyConsumer::Logs(build::<Logs>(id, self, sender)),
+            SignalKind::Traces => AnyConsumer::Traces(build::<Traces>(id, self, sender, host)?),
+            SignalKind::Metrics => AnyConsumer::Metrics(build::<Metrics>(id, self, sender, host)?),
+            SignalKind::Logs => AnyConsumer::Logs(build::<Logs>(id, self, sender, host)?),
         })
     }
 }

@@ -1,0 +1,346 @@
+//! The `file_storage` extension: a directory on local disk where exporters keep their persistent
+//! sending queues (`sending_queue.storage: file_storage/NAME`). Keys and defaults are otelcol's.
+//!
+//! Each queue gets its own sub-directory, `exporter_<exporter id>_<signal>`; the queue's file format
+//! and recovery rules are in `exporters::helper::persistent`.
+
+use std::any::Any;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use serde::Deserialize;
+use serde_yaml::Value;
+
+use crate::components::{
+    ConfigResult, Extension, ExtensionFactory, Host, PreparedExtension, StartError,
+};
+use crate::config::{duration, ComponentId, ConfigError};
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    #[serde(default = "default_directory")]
+    pub directory: PathBuf,
+    /// How long an append to a queue may take before the sender is refused (retryably).
+    #[serde(default = "d1s", with = "duration")]
+    pub timeout: Duration,
+    /// fsync after every write: data survives a power loss, not only a crash of ferrotel.
+    #[serde(default)]
+    pub fsync: bool,
+    #[serde(default)]
+    pub create_directory: bool,
+    /// Octal permissions for directories this extension creates (`0750`).
+    #[serde(default = "default_permissions")]
+    pub directory_permissions: String,
+    /// otelcol deletes the database at start; ferrotel never deletes queued data and refuses `true`.
+    #[serde(default)]
+    pub recreate: bool,
+    #[serde(default)]
+    pub compaction: Compaction,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Compaction {
+    /// Rewrites what survives in partly sent segments into a fresh segment at start.
+    #[serde(default)]
+    pub on_start: bool,
+    /// Accepted for otelcol compatibility: segments are deleted as soon as everything in them was
+    /// sent, and an emptied queue starts a new segment, so space comes back without it.
+    #[serde(default)]
+    pub on_rebound: bool,
+    /// Where on-start compaction writes its new segment before moving it into the queue directory.
+    #[serde(default)]
+    pub directory: Option<PathBuf>,
+    #[serde(default = "default_max_transaction_size")]
+    pub max_transaction_size: u64,
+    #[serde(default = "default_rebound_needed")]
+    pub rebound_needed_threshold_mib: u64,
+    #[serde(default = "default_rebound_trigger")]
+    pub rebound_trigger_threshold_mib: u64,
+    #[serde(default = "d5s", with = "duration")]
+    pub check_interval: Duration,
+    /// Removes compaction's temporary files left by an interrupted compaction at start.
+    #[serde(default)]
+    pub cleanup_on_start: bool,
+}
+
+impl Default for Compaction {
+    fn default() -> Self {
+        Compaction {
+            on_start: false,
+            on_rebound: false,
+            directory: None,
+            max_transaction_size: default_max_transaction_size(),
+            rebound_needed_threshold_mib: default_rebound_needed(),
+            rebound_trigger_threshold_mib: default_rebound_trigger(),
+            check_interval: d5s(),
+            cleanup_on_start: false,
+        }
+    }
+}
+
+fn default_directory() -> PathBuf {
+    PathBuf::from("/var/lib/otelcol/file_storage")
+}
+fn default_permissions() -> String {
+    "0750".into()
+}
+fn d1s() -> Duration {
+    Duration::from_secs(1)
+}
+fn d5s() -> Duration {
+    Duration::from_secs(5)
+}
+fn default_max_transaction_size() -> u64 {
+    65536
+}
+fn default_rebound_needed() -> u64 {
+    100
+}
+fn default_rebound_trigger() -> u64 {
+    10
+}
+
+impl Config {
+    fn permissions(&self) -> Result<u32, String> {
+        u32::from_str_radix(self.directory_permissions.trim_start_matches("0o"), 8)
+            .ok()
+            .filter(|p| *p <= 0o7777)
+            .ok_or_else(|| {
+                format!(
+                    "invalid octal permissions {:?} (e.g. 0750)",
+                    self.directory_permissions
+                )
+            })
+    }
+}
+
+pub struct Factory;
+
+impl ExtensionFactory for Factory {
+    fn type_name(&self) -> &'static str {
+        "file_storage"
+    }
+
+    fn prepare(&self, cfg: &Value, path: &str) -> ConfigResult<Arc<dyn PreparedExtension>> {
+        let c: Config = if cfg.is_null() {
+            crate::config::parse(&Value::Mapping(Default::default()), path)
+        } else {
+            crate::config::parse(cfg, path)
+        }
+        .map_err(|e| vec![e])?;
+        let mut errors = Vec::new();
+        if c.directory.as_os_str().is_empty() {
+            errors.push(ConfigError::new(
+                format!("{path}::directory"),
+                "must not be empty",
+            ));
+        }
+        if let Err(e) = c.permissions() {
+            errors.push(ConfigError::new(
+                format!("{path}::directory_permissions"),
+                e,
+            ));
+        }
+        if c.recreate {
+            errors.push(ConfigError::new(
+                format!("{path}::recreate"),
+                "ferrotel never deletes queued data at start; remove the directory's contents instead",
+            ));
+        }
+        if c.compaction.rebound_trigger_threshold_mib > c.compaction.rebound_needed_threshold_mib {
+            errors.push(ConfigError::new(
+                format!("{path}::compaction::rebound_trigger_threshold_mib"),
+                "must not exceed rebound_needed_threshold_mib",
+            ));
+        }
+        if c.timeout.is_zero() {
+            errors.push(ConfigError::new(
+                format!("{path}::timeout"),
+                "must be positive",
+            ));
+        }
+        if !errors.is_empty() {
+            return Err(errors);
+        }
+        Ok(Arc::new(c))
+    }
+}
+
+impl PreparedExtension for Config {
+    fn create(&self, id: &ComponentId) -> Result<Arc<dyn Extension>, StartError> {
+        Ok(Arc::new(FileStorage {
+            id: id.clone(),
+            config: self.clone(),
+        }))
+    }
+}
+
+/// A started `file_storage` extension, found by exporters through [`Host::extension`].
+pub struct FileStorage {
+    id: ComponentId,
+    config: Config,
+}
+
+impl FileStorage {
+    pub fn config(&self) -> &Config {
+        &self.config
+    }
+
+    pub fn id(&self) -> &ComponentId {
+        &self.id
+    }
+
+    /// The directory of one client's data (created if needed), e.g. a sending queue's
+    /// `exporter_otlp_backend_traces`.
+    pub fn client_directory(&self, client: &str) -> Result<PathBuf, String> {
+        let name: String = client
+            .chars()
+            .map(|c| {
+                if c.is_ascii_alphanumeric() || c == '-' || c == '.' {
+                    c
+                } else {
+                    '_'
+                }
+            })
+            .collect();
+        let dir = self.config.directory.join(name);
+        create_dir(&dir, self.config.permissions().unwrap_or(0o750))
+            .map_err(|e| format!("cannot create queue directory {}: {e}", dir.display()))?;
+        Ok(dir)
+    }
+}
+
+fn create_dir(dir: &Path, mode: u32) -> std::io::Result<()> {
+    use std::os::unix::fs::DirBuilderExt;
+    std::fs::DirBuilder::new()
+        .recursive(true)
+        .mode(mode)
+        .create(dir)
+}
+
+/// Fails unless `dir` exists (or may be created) and a file can be written in it.
+fn check_directory(dir: &Path, create: bool, mode: u32) -> Result<(), String> {
+    let shown = dir.display();
+    match std::fs::metadata(dir) {
+        Ok(m) if m.is_dir() => {}
+        Ok(_) => return Err(format!("storage directory {shown} is not a directory")),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound && create => {
+            create_dir(dir, mode)
+                .map_err(|e| format!("cannot create storage directory {shown}: {e}"))?;
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            return Err(format!(
+            "storage directory {shown} does not exist (create it, or set create_directory: true)"
+        ))
+        }
+        Err(e) => return Err(format!("cannot access storage directory {shown}: {e}")),
+    }
+    let probe = dir.join(".ferrotel-write-check");
+    std::fs::write(&probe, b"ok")
+        .and_then(|_| std::fs::remove_file(&probe))
+        .map_err(|e| format!("storage directory {shown} is not writable: {e}"))
+}
+
+#[async_trait]
+impl Extension for FileStorage {
+    async fn start(&self, _host: &Host) -> Result<(), StartError> {
+        let component = format!("extensions::{}", self.id);
+        let mode = self
+            .config
+            .permissions()
+            .map_err(|e| StartError::new(&component, e))?;
+        check_directory(&self.config.directory, self.config.create_directory, mode)
+            .map_err(|e| StartError::new(&component, e))?;
+        if let Some(dir) = &self.config.compaction.directory {
+            check_directory(dir, self.config.create_directory, mode)
+                .map_err(|e| StartError::new(&component, format!("compaction: {e}")))?;
+        }
+        Ok(())
+    }
+
+    async fn shutdown(&self) {}
+
+    fn as_any(&self) -> &dyn Any {
+        self
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn prepare(yaml: &str) -> ConfigResult<Arc<dyn PreparedExtension>> {
+        Factory.prepare(
+            &serde_yaml::from_str(yaml).unwrap(),
+            "extensions::file_storage",
+        )
+    }
+
+    #[test]
+    fn defaults_are_otelcols() {
+        let c: Config = crate::config::parse(
+            &Value::Mapping(Default::default()),
+            "extensions::file_storage",
+        )
+        .unwrap();
+        assert_eq!(c.directory, PathBuf::from("/var/lib/otelcol/file_storage"));
+        assert_eq!(c.timeout, Duration::from_secs(1));
+        assert!(!c.fsync && !c.create_directory);
+        assert!(!c.compaction.on_start && !c.compaction.on_rebound);
+        assert_eq!(c.compaction.rebound_needed_threshold_mib, 100);
+        assert_eq!(c.compaction.rebound_trigger_threshold_mib, 10);
+    }
+
+    #[test]
+    fn unknown_keys_and_bad_values_name_their_path() {
+        let errs = match prepare("{directory: /tmp, fsink: true}") {
+            Err(e) => e,
+            Ok(_) => panic!("accepted an unknown key"),
+        };
+        assert!(errs[0].to_string().contains("fsink"), "{errs:?}");
+        let errs = match prepare("{directory: /tmp, directory_permissions: '9z', recreate: true}") {
+            Err(e) => e,
+            Ok(_) => panic!("accepted bad values"),
+        };
+        assert_eq!(errs.len(), 2, "{errs:?}");
+        assert!(errs[0]
+            .path
+            .ends_with("file_storage::directory_permissions"));
+    }
+
+    #[tokio::test]
+    async fn missing_or_unwritable_directory_is_a_start_error_naming_the_path() {
+        let tmp = tempfile::tempdir().unwrap();
+        let missing = tmp.path().join("a/b");
+        let p = prepare(&format!("{{directory: {}}}", missing.display())).unwrap();
+        let ext = p
+            .create(&ComponentId::parse("file_storage").unwrap())
+            .unwrap();
+        let err = ext.start(&Host::default()).await.unwrap_err().to_string();
+        assert!(err.contains(&missing.display().to_string()), "{err}");
+
+        let p = prepare(&format!(
+            "{{directory: {}, create_directory: true}}",
+            missing.display()
+        ))
+        .unwrap();
+        let ext = p
+            .create(&ComponentId::parse("file_storage").unwrap())
+            .unwrap();
+        ext.start(&Host::default()).await.unwrap();
+        assert!(missing.is_dir());
+
+        let file = tmp.path().join("plain-file");
+        std::fs::write(&file, b"x").unwrap();
+        let p = prepare(&format!("{{directory: {}}}", file.display())).unwrap();
+        let ext = p
+            .create(&ComponentId::parse("file_storage").unwrap())
+            .unwrap();
+        let err = ext.start(&Host::default()).await.unwrap_err().to_string();
+        assert!(err.contains(&file.display().to_string()), "{err}");
+    }
+}
