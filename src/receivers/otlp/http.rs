@@ -379,8 +379,11 @@ async fn export<S: Signal>(
     req: Request<Incoming>,
     enc: Encoding,
 ) -> Resp {
-    // Refuse before the body is read, so an overloaded collector does not allocate it.
+    // Refuse before the body is stored, so an overloaded collector does not allocate it. The body is
+    // still read and discarded (a frame at a time), so the client gets the 503 instead of a broken
+    // connection.
     if let Err(e) = st.admission.check() {
+        let _ = tokio::time::timeout(st.cfg.idle_timeout, read_limited(req.into_body(), 0)).await;
         return refusal(&e, enc);
     }
     let limit = st.cfg.max_request_body_size as usize;
