@@ -8,6 +8,8 @@
 #![forbid(unsafe_code)]
 
 mod gen;
+#[cfg(test)]
+mod gen_tests;
 mod send;
 mod sink;
 

@@ -84,6 +84,10 @@ pub struct SendArgs {
     pub timeout: Duration,
     #[arg(long, default_value = "ferrotel-loadgen")]
     pub service_name: String,
+    /// Retry a refused request (retryable status) after a backoff, 5 ms doubling to 1 s, for up to
+    /// 30 s, as SDKs do; without it a refusal is final. Items count once, by their last outcome.
+    #[arg(long)]
+    pub retry: bool,
     /// Print the report as one JSON object on stdout.
     #[arg(long)]
     pub json: bool,
@@ -128,6 +132,8 @@ pub struct Report {
     pub items_failed: u64,
     /// Rejected inside an accepted request (partial success).
     pub items_rejected: u64,
+    /// Requests sent again after a refusal (`--retry`).
+    pub retries: u64,
     pub offered_rate: f64,
     pub achieved_rate: f64,
     /// How far behind its schedule the last fixed-rate request was sent, in ms.
@@ -154,6 +160,7 @@ struct WorkerResult {
     refused: u64,
     failed: u64,
     rejected: u64,
+    retries: u64,
     errors: BTreeMap<String, u64>,
     lag: Duration,
     seq_end: u64,
@@ -284,6 +291,7 @@ pub async fn run(mut args: SendArgs) -> anyhow::Result<Report> {
         all.refused += r.refused;
         all.failed += r.failed;
         all.rejected += r.rejected;
+        all.retries += r.retries;
         all.lag = all.lag.max(r.lag);
         all.seq_end = all.seq_end.max(r.seq_end);
         for (k, v) in r.errors {
@@ -324,6 +332,7 @@ pub async fn run(mut args: SendArgs) -> anyhow::Result<Report> {
         items_refused: all.refused,
         items_failed: all.failed,
         items_rejected: all.rejected,
+        retries: all.retries,
         offered_rate: all.sent as f64 / elapsed,
         achieved_rate: all.accepted as f64 / elapsed,
         schedule_lag_ms: all.lag.as_secs_f64() * 1000.0,
@@ -372,6 +381,8 @@ async fn connect(args: &SendArgs, endpoint: &str) -> anyhow::Result<Client> {
     })
 }
 
+const RETRY_FOR: Duration = Duration::from_secs(30);
+
 async fn worker<S: Signal>(plan: Arc<Plan>, endpoint: String) -> anyhow::Result<WorkerResult> {
     let args = &plan.args;
     let mut client = connect(args, &endpoint).await?;
@@ -385,13 +396,23 @@ async fn worker<S: Signal>(plan: Arc<Plan>, endpoint: String) -> anyhow::Result<
         let items = template.items() as u64;
         r.seq_end = r.seq_end.max(first_seq + items);
         let sent_at = Instant::now();
-        let outcome =
-            match tokio::time::timeout(args.timeout, send::<S>(&mut client, &endpoint, args, body))
-                .await
-            {
-                Ok(o) => o,
-                Err(_) => Outcome::Failed("timeout".to_string()),
-            };
+        let mut backoff = Duration::from_millis(5);
+        let outcome = loop {
+            let attempt = tokio::time::timeout(
+                args.timeout,
+                send::<S>(&mut client, &endpoint, args, body.clone()),
+            )
+            .await
+            .unwrap_or_else(|_| Outcome::Failed("timeout".to_string()));
+            match attempt {
+                Outcome::Refused(_) if args.retry && sent_at.elapsed() < RETRY_FOR => {
+                    r.retries += 1;
+                    tokio::time::sleep(backoff).await;
+                    backoff = (backoff * 2).min(Duration::from_secs(1));
+                }
+                other => break other,
+            }
+        };
         let us = sent_at.elapsed().as_micros().min(u32::MAX as u128) as u32;
         r.latencies_us.push(us);
         r.requests += 1;
@@ -531,6 +552,9 @@ impl Report {
             self.items_failed,
             self.items_rejected
         );
+        if self.retries > 0 {
+            println!("  {} request(s) retried after a refusal", self.retries);
+        }
         println!(
             "  rate: offered {:.0} items/s, achieved {:.0} items/s; schedule lag {:.1} ms",
             self.offered_rate, self.achieved_rate, self.schedule_lag_ms
