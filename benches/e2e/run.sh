@@ -11,6 +11,7 @@
 #     --collectors LIST  comma-separated subset of: ferrotel,rotel,otelcol (default all)
 #     --no-build         use target/release as it is
 #     --no-readme        do not write the table into README.md
+# PEERS_INSTALL=path overrides ../shared/peers/install.sh (e.g. when run from a copy of the repo).
 #
 # Scenarios (items carry 10 attributes plus the loadgen.seq sequence attribute; 100 items per request):
 #   1  traces  OTLP/gRPC in -> batch -> OTLP/gRPC out, fixed rate
@@ -45,7 +46,7 @@ if [[ $build == 1 ]]; then
 fi
 ferrotel=$repo/target/release/ferrotel
 loadgen=$repo/target/release/ferrotel-loadgen
-peers=$(bash "$repo/../shared/peers/install.sh" | tail -n1)
+peers=$(bash "${PEERS_INSTALL:-$repo/../shared/peers/install.sh}" | tail -n1)
 rotel=$peers/rotel
 otelcol=$peers/otelcol
 
