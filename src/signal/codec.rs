@@ -2,7 +2,7 @@
 //! instead of decoding, and the exporter writes a batch's encoded segments without re-encoding.
 
 use bytes::{Buf, BufMut, Bytes};
-use tonic::codec::{Codec, DecodeBuf, Decoder, EncodeBuf, Encoder};
+use tonic::codec::{BufferSettings, Codec, DecodeBuf, Decoder, EncodeBuf, Encoder};
 use tonic::Status;
 
 /// Encoded protobuf written one segment after another.
@@ -11,6 +11,8 @@ pub struct Segments(pub Vec<Bytes>);
 
 #[derive(Debug, Clone, Copy, Default)]
 pub struct RawCodec;
+
+const DECODE_BUFFER: usize = 64 * 1024;
 
 impl Codec for RawCodec {
     type Encode = Segments;
@@ -32,6 +34,8 @@ impl Encoder for RawCodec {
     type Error = Status;
 
     fn encode(&mut self, item: Segments, dst: &mut EncodeBuf<'_>) -> Result<(), Status> {
+        // One allocation for the whole message instead of doubling from tonic's 8 KiB.
+        dst.reserve(item.0.iter().map(Bytes::len).sum());
         for s in item.0 {
             dst.put(s);
         }
@@ -45,5 +49,11 @@ impl Decoder for RawCodec {
 
     fn decode(&mut self, src: &mut DecodeBuf<'_>) -> Result<Option<Bytes>, Status> {
         Ok(Some(src.copy_to_bytes(src.remaining())))
+    }
+
+    /// OTLP requests are tens of KiB to MiBs: a larger first buffer saves most of the regrowth (and
+    /// copies) of tonic's 8 KiB default while a request's frames arrive.
+    fn buffer_settings(&self) -> BufferSettings {
+        BufferSettings::new(DECODE_BUFFER, 32 * 1024)
     }
 }
