@@ -169,6 +169,25 @@ struct Parsed {
     damaged_tail: bool,
 }
 
+/// What recovery finds in a segment file's bytes: each intact record as (offset, length with header), in
+/// order, and the number of damaged bytes it skips. For the fuzz target; never panics, whatever the bytes.
+pub fn scan_segment(data: &[u8], signal: SignalKind) -> (Vec<(usize, usize)>, u64) {
+    let p = parse_segment(data, signal_byte(signal));
+    let records = p
+        .records
+        .iter()
+        .map(|r| (r.2 as usize, HEADER + r.3))
+        .collect();
+    (records, p.damaged_bytes)
+}
+
+/// One record encoded as the queue writes it, for the fuzz target.
+pub fn encode_segment_record(seq: u64, signal: SignalKind, items: u32, body: &[u8]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(HEADER + PAYLOAD_PREFIX + body.len());
+    encode_record(seq, signal, items, body, &mut out);
+    out
+}
+
 /// Reads a segment's records, skipping damaged stretches.
 fn parse_segment(data: &[u8], signal: u8) -> Parsed {
     let mut records = Vec::new();
