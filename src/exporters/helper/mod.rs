@@ -88,6 +88,67 @@ enum Source<S: Signal> {
     Batcher(Mutex<mpsc::Receiver<Group<S>>>),
 }
 
+/// The queue → retry → timeout stack around `sender`, for the one signal an exporter instance carries:
+/// what every network exporter's `create` returns.
+pub fn for_signal<T>(
+    signal: crate::signal::SignalKind,
+    id: &ComponentId,
+    sender: T,
+    timeout: Duration,
+    retry: &RetrySettings,
+    queue: &QueueSettings,
+    host: &Host,
+) -> Result<crate::pipeline::AnyConsumer, StartError>
+where
+    T: Sender<crate::signal::Traces> + Sender<crate::signal::Metrics> + Sender<crate::signal::Logs>,
+{
+    use crate::pipeline::AnyConsumer;
+    use crate::signal::{Logs, Metrics, SignalKind, Traces};
+    fn one<S: Signal>(
+        id: &ComponentId,
+        sender: Box<dyn Sender<S>>,
+        timeout: Duration,
+        retry: &RetrySettings,
+        queue: &QueueSettings,
+        host: &Host,
+    ) -> Result<Arc<Exporter<S>>, StartError> {
+        Ok(Arc::new(Exporter::build(
+            id.to_string(),
+            sender,
+            timeout,
+            retry.clone(),
+            queue.clone(),
+            host,
+        )?))
+    }
+    Ok(match signal {
+        SignalKind::Traces => AnyConsumer::Traces(one::<Traces>(
+            id,
+            Box::new(sender),
+            timeout,
+            retry,
+            queue,
+            host,
+        )?),
+        SignalKind::Metrics => AnyConsumer::Metrics(one::<Metrics>(
+            id,
+            Box::new(sender),
+            timeout,
+            retry,
+            queue,
+            host,
+        )?),
+        SignalKind::Logs => AnyConsumer::Logs(one::<Logs>(
+            id,
+            Box::new(sender),
+            timeout,
+            retry,
+            queue,
+            host,
+        )?),
+    })
+}
+
 impl<S: Signal> Exporter<S> {
     /// An exporter with an in-memory queue (`queue.storage` must be unset; see [`Exporter::build`]).
     pub fn new(

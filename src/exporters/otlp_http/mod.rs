@@ -14,10 +14,10 @@ use serde_yaml::Value;
 use crate::components::{ConfigResult, ExporterFactory, Host, PreparedExporter, StartError};
 use crate::config::{duration, ComponentId, ConfigError};
 use crate::exporters::helper::settings::ClientTls;
-use crate::exporters::helper::{ExportError, Exporter, QueueSettings, RetrySettings, Sender};
+use crate::exporters::helper::{self, ExportError, QueueSettings, RetrySettings, Sender};
 use crate::extensions::auth::{AuthSettings, ClientAuthenticator};
 use crate::pipeline::AnyConsumer;
-use crate::signal::{Batch, Logs, Metrics, Signal, SignalKind, Traces};
+use crate::signal::{Batch, Signal, SignalKind};
 
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -213,26 +213,15 @@ impl PreparedExporter for Config {
             id: id.to_string(),
             auth,
         };
-        fn build<S: Signal>(
-            id: &ComponentId,
-            c: &Config,
-            sender: HttpSender,
-            host: &Host,
-        ) -> Result<Arc<Exporter<S>>, StartError> {
-            Ok(Arc::new(Exporter::build(
-                id.to_string(),
-                Box::new(sender),
-                c.timeout,
-                c.retry_on_failure.clone(),
-                c.sending_queue.clone(),
-                host,
-            )?))
-        }
-        Ok(match signal {
-            SignalKind::Traces => AnyConsumer::Traces(build::<Traces>(id, self, sender, host)?),
-            SignalKind::Metrics => AnyConsumer::Metrics(build::<Metrics>(id, self, sender, host)?),
-            SignalKind::Logs => AnyConsumer::Logs(build::<Logs>(id, self, sender, host)?),
-        })
+        helper::for_signal(
+            signal,
+            id,
+            sender,
+            self.timeout,
+            &self.retry_on_failure,
+            &self.sending_queue,
+            host,
+        )
     }
 }
 
