@@ -82,6 +82,12 @@ pub type ConfigResult<T> = Result<T, Vec<ConfigError>>;
 
 /// A receiver whose config has been parsed and validated.
 pub trait PreparedReceiver: Send + Sync {
+    /// Problems that do not stop the config from loading but that the user must hear about: a key
+    /// accepted and ignored, a file that does not exist yet. Printed by `validate` (errors with
+    /// `--strict`) and logged at start-up, each naming its key path.
+    fn warnings(&self) -> Vec<String> {
+        vec![]
+    }
     /// Addresses it will listen on (`host:port`), for the port-clash check.
     fn endpoints(&self) -> Vec<String>;
     fn create(
@@ -101,6 +107,12 @@ pub trait ReceiverFactory: Send + Sync {
 
 /// A processor whose config has been parsed and validated; `create` is called once per pipeline.
 pub trait PreparedProcessor: Send + Sync {
+    /// Problems that do not stop the config from loading but that the user must hear about: a key
+    /// accepted and ignored, a file that does not exist yet. Printed by `validate` (errors with
+    /// `--strict`) and logged at start-up, each naming its key path.
+    fn warnings(&self) -> Vec<String> {
+        vec![]
+    }
     fn create(
         &self,
         id: &ComponentId,
@@ -119,6 +131,12 @@ pub trait ProcessorFactory: Send + Sync {
 /// An exporter whose config has been parsed; `create` is called once per signal it is used with, and
 /// that one instance is fed by every pipeline of that signal (fan-in).
 pub trait PreparedExporter: Send + Sync {
+    /// Problems that do not stop the config from loading but that the user must hear about: a key
+    /// accepted and ignored, a file that does not exist yet. Printed by `validate` (errors with
+    /// `--strict`) and logged at start-up, each naming its key path.
+    fn warnings(&self) -> Vec<String> {
+        vec![]
+    }
     fn create(
         &self,
         id: &ComponentId,
@@ -138,6 +156,12 @@ pub trait ExporterFactory: Send + Sync {
 }
 
 pub trait PreparedExtension: Send + Sync {
+    /// Problems that do not stop the config from loading but that the user must hear about: a key
+    /// accepted and ignored, a file that does not exist yet. Printed by `validate` (errors with
+    /// `--strict`) and logged at start-up, each naming its key path.
+    fn warnings(&self) -> Vec<String> {
+        vec![]
+    }
     fn endpoints(&self) -> Vec<String> {
         vec![]
     }

@@ -6,7 +6,7 @@ if [[ ! -x .venv/bin/python ]]; then
   python3 -m venv .venv
 fi
 .venv/bin/pip install -q --disable-pip-version-check -r tests/sdk/python/requirements.txt
-(cd tests/sdk/node && npm install --no-audit --no-fund --loglevel=error)
+(cd tests/sdk/node && npm ci --no-audit --no-fund --loglevel=error)
 # `ferrotel top` is tested in a real terminal under tmux (tests/top.rs).
 if ! command -v tmux >/dev/null 2>&1; then
   (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq tmux) \

@@ -80,6 +80,7 @@ pub fn plan_with(
             )),
             Some(f) => match f.prepare(v, &path) {
                 Ok(p) => {
+                    warnings.extend(p.warnings());
                     receiver_signals.insert(id.clone(), f.signals());
                     receivers.insert(id, p);
                 }
@@ -106,6 +107,7 @@ pub fn plan_with(
             )),
             Some(f) => match f.prepare(v, &path) {
                 Ok(p) => {
+                    warnings.extend(p.warnings());
                     processor_signals.insert(id.clone(), f.signals());
                     processors.insert(id, p);
                 }
@@ -137,6 +139,7 @@ pub fn plan_with(
             )),
             Some(f) => match f.prepare(v, &path) {
                 Ok(p) => {
+                    warnings.extend(p.warnings());
                     exporter_signals.insert(id.clone(), f.signals());
                     exporters.insert(id, p);
                 }
@@ -162,6 +165,7 @@ pub fn plan_with(
             )),
             Some(f) => match f.prepare(v, &path) {
                 Ok(p) => {
+                    warnings.extend(p.warnings());
                     defined_extensions.insert(id, p);
                 }
                 Err(e) => errors.extend(e),

@@ -23,8 +23,13 @@ pub fn free_port() -> u16 {
         .port()
 }
 
+/// The binary under test: `FERROTEL_BIN` when set (`.ci/run` points it at the release build, so the
+/// black-box suites run against what users run), otherwise the one cargo built for this test run.
 pub fn bin() -> PathBuf {
-    PathBuf::from(env!("CARGO_BIN_EXE_ferrotel"))
+    match std::env::var_os("FERROTEL_BIN") {
+        Some(p) if !p.is_empty() => PathBuf::from(p),
+        _ => PathBuf::from(env!("CARGO_BIN_EXE_ferrotel")),
+    }
 }
 
 /// A running ferrotel. Killed on drop; `stop` sends SIGTERM and waits for the exit status.
