@@ -10,7 +10,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
-use ferrotel::components::{ExtensionFactory, Host};
+use ferrotel::component::{ExtensionFactory, Host};
 use ferrotel::config::ComponentId;
 use ferrotel::exporters::helper::{ExportError, Exporter, QueueSettings, RetrySettings, Sender};
 use ferrotel::pipeline::Consumer;

@@ -1,195 +1,20 @@
-//! The one list where every component is registered, and the factory traits components implement.
+//! The one list where every component is registered. It imports every component; no component
+//! imports it (they use the model in [`crate::component`]).
 //!
-//! Adding a component: a module under `receivers/`, `processors/`, `exporters/` or `extensions/` with a
-//! factory, and one line in the matching list below.
+//! Adding a component: a module under `receivers/`, `processors/`, `exporters/`, `extensions/` or
+//! `connectors/` with a factory, and one line in the matching list below.
 
-use std::any::Any;
-use std::collections::BTreeMap;
-use std::sync::Arc;
+use crate::component::{
+    ExporterFactory, ExtensionFactory, ProcessorFactory, ReceiverFactory, Registry,
+};
 
-use async_trait::async_trait;
-use serde_yaml::Value;
-
-use crate::config::{ComponentId, ConfigError};
-use crate::pipeline::{Admission, AnyConsumer};
-use crate::signal::SignalKind;
-
-/// What every component may use while it is built: the extensions, and the admission checks.
-#[derive(Clone, Default)]
-pub struct Host {
-    pub extensions: BTreeMap<ComponentId, Arc<dyn Extension>>,
-    pub admission: Arc<Admission>,
-}
-
-impl Host {
-    pub fn extension(&self, id: &ComponentId) -> Option<&Arc<dyn Extension>> {
-        self.extensions.get(id)
-    }
-}
-
-/// An error starting a component (binding a port, opening a file), reported before anything is sent.
-#[derive(Debug, thiserror::Error)]
-#[error("{component}: {message}")]
-pub struct StartError {
-    pub component: String,
-    pub message: String,
-}
-
-impl StartError {
-    pub fn new(component: impl ToString, message: impl ToString) -> Self {
-        StartError {
-            component: component.to_string(),
-            message: message.to_string(),
-        }
-    }
-}
-
-/// A receiver: listens for data and hands it to one consumer per signal it was wired to.
-///
-/// Lifecycle: `start` is called once, after every exporter and processor is built; it returns when the
-/// receiver is accepting (ports bound). `shutdown` stops accepting, waits for requests in flight to be
-/// answered, then returns; nothing is passed on after it.
-#[async_trait]
-pub trait Receiver: Send {
-    async fn start(&mut self, host: &Host) -> Result<(), StartError>;
-    async fn shutdown(&mut self);
-}
-
-/// An extension: started before any pipeline component and shut down after all of them.
-#[async_trait]
-pub trait Extension: Send + Sync {
-    async fn start(&self, host: &Host) -> Result<(), StartError>;
-    async fn shutdown(&self);
-    /// For components that look an extension up by id and need its concrete type.
-    fn as_any(&self) -> &dyn Any;
-    /// Called once every pipeline is running, and again when shutdown begins (`false`).
-    fn set_ready(&self, _ready: bool) {}
-    /// For `auth: {authenticator: id}` on receivers: this extension checks incoming requests.
-    fn server_authenticator(
-        &self,
-    ) -> Option<Arc<dyn crate::extensions::auth::ServerAuthenticator>> {
-        None
-    }
-    /// For `auth: {authenticator: id}` on exporters: this extension adds outgoing credentials.
-    fn client_authenticator(
-        &self,
-    ) -> Option<Arc<dyn crate::extensions::auth::ClientAuthenticator>> {
-        None
-    }
-}
-
-pub type ConfigResult<T> = Result<T, Vec<ConfigError>>;
-
-/// A receiver whose config has been parsed and validated.
-pub trait PreparedReceiver: Send + Sync {
-    /// Problems that do not stop the config from loading but that the user must hear about: a key
-    /// accepted and ignored, a file that does not exist yet. Printed by `validate` (errors with
-    /// `--strict`) and logged at start-up, each naming its key path.
-    fn warnings(&self) -> Vec<String> {
-        vec![]
-    }
-    /// Addresses it will listen on (`host:port`), for the port-clash check.
-    fn endpoints(&self) -> Vec<String>;
-    fn create(
-        &self,
-        id: &ComponentId,
-        consumers: Vec<AnyConsumer>,
-        host: &Host,
-    ) -> Result<Box<dyn Receiver>, StartError>;
-}
-
-pub trait ReceiverFactory: Send + Sync {
-    fn type_name(&self) -> &'static str;
-    fn signals(&self) -> &'static [SignalKind];
-    /// Parses and validates the config; `path` is its key path (`receivers::otlp`).
-    fn prepare(&self, cfg: &Value, path: &str) -> ConfigResult<Arc<dyn PreparedReceiver>>;
-}
-
-/// A processor whose config has been parsed and validated; `create` is called once per pipeline.
-pub trait PreparedProcessor: Send + Sync {
-    /// Problems that do not stop the config from loading but that the user must hear about: a key
-    /// accepted and ignored, a file that does not exist yet. Printed by `validate` (errors with
-    /// `--strict`) and logged at start-up, each naming its key path.
-    fn warnings(&self) -> Vec<String> {
-        vec![]
-    }
-    fn create(
-        &self,
-        id: &ComponentId,
-        pipeline: &str,
-        next: AnyConsumer,
-        host: &Host,
-    ) -> Result<AnyConsumer, StartError>;
-}
-
-pub trait ProcessorFactory: Send + Sync {
-    fn type_name(&self) -> &'static str;
-    fn signals(&self) -> &'static [SignalKind];
-    fn prepare(&self, cfg: &Value, path: &str) -> ConfigResult<Arc<dyn PreparedProcessor>>;
-}
-
-/// An exporter whose config has been parsed; `create` is called once per signal it is used with, and
-/// that one instance is fed by every pipeline of that signal (fan-in).
-pub trait PreparedExporter: Send + Sync {
-    /// Problems that do not stop the config from loading but that the user must hear about: a key
-    /// accepted and ignored, a file that does not exist yet. Printed by `validate` (errors with
-    /// `--strict`) and logged at start-up, each naming its key path.
-    fn warnings(&self) -> Vec<String> {
-        vec![]
-    }
-    fn create(
-        &self,
-        id: &ComponentId,
-        signal: SignalKind,
-        host: &Host,
-    ) -> Result<AnyConsumer, StartError>;
-}
-
-pub trait ExporterFactory: Send + Sync {
-    fn type_name(&self) -> &'static str;
-    /// Older names that still work (`otlp` for `otlp_grpc`).
-    fn aliases(&self) -> &'static [&'static str] {
-        &[]
-    }
-    fn signals(&self) -> &'static [SignalKind];
-    fn prepare(&self, cfg: &Value, path: &str) -> ConfigResult<Arc<dyn PreparedExporter>>;
-}
-
-pub trait PreparedExtension: Send + Sync {
-    /// Problems that do not stop the config from loading but that the user must hear about: a key
-    /// accepted and ignored, a file that does not exist yet. Printed by `validate` (errors with
-    /// `--strict`) and logged at start-up, each naming its key path.
-    fn warnings(&self) -> Vec<String> {
-        vec![]
-    }
-    fn endpoints(&self) -> Vec<String> {
-        vec![]
-    }
-    fn create(&self, id: &ComponentId) -> Result<Arc<dyn Extension>, StartError>;
-}
-
-pub trait ExtensionFactory: Send + Sync {
-    fn type_name(&self) -> &'static str;
-    fn prepare(&self, cfg: &Value, path: &str) -> ConfigResult<Arc<dyn PreparedExtension>>;
-}
-
-/// Every known component factory, by kind.
-pub struct Registry {
-    pub receivers: Vec<Box<dyn ReceiverFactory>>,
-    pub processors: Vec<Box<dyn ProcessorFactory>>,
-    pub exporters: Vec<Box<dyn ExporterFactory>>,
-    pub extensions: Vec<Box<dyn ExtensionFactory>>,
-}
-
-impl Registry {
-    /// The components built into this binary.
-    pub fn builtin() -> Registry {
-        Registry {
-            receivers: receivers(),
-            processors: processors(),
-            exporters: exporters(),
-            extensions: extensions(),
-        }
+/// The components built into this binary.
+pub fn builtin() -> Registry {
+    Registry {
+        receivers: receivers(),
+        processors: processors(),
+        exporters: exporters(),
+        extensions: extensions(),
     }
 }
 

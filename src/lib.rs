@@ -6,7 +6,8 @@
 //!   component needs it decoded.
 //! - [`pipeline`]: the [`pipeline::Consumer`] trait, fan-out, admission control, graph validation
 //!   ([`pipeline::graph`]) and start/stop order ([`pipeline::service`]).
-//! - [`components`]: factory traits and the one list of registered components.
+//! - [`component`]: the component model: factory traits, [`component::Host`], start-up errors.
+//! - [`components`]: the registry, the one list of built-in components (imports them; none imports it).
 //! - [`receivers`]: `otlp` (gRPC and HTTP).
 //! - [`processors`]: processors (batch, memory_limiter, attributes, resource, …).
 //! - [`exporters`]: `otlp_grpc`, `otlp_http`, `debug`, and the shared queue/retry/timeout helper.
@@ -15,6 +16,7 @@
 //! - [`tls`]: `tls:` settings of servers and clients (otelcol's configtls) on rustls, with reload.
 #![forbid(unsafe_code)]
 
+pub mod component;
 pub mod components;
 pub mod config;
 pub mod exporters;

@@ -129,7 +129,7 @@ fn load_plan(cli: &Cli) -> Result<graph::Plan, ExitCode> {
         eprintln!("invalid configuration:\n{e}");
         ExitCode::FAILURE
     })?;
-    graph::plan(&merged, &sources).map_err(|e| {
+    graph::plan_with(&ferrotel::components::builtin(), &merged, &sources).map_err(|e| {
         eprintln!("invalid configuration:\n{e}");
         ExitCode::FAILURE
     })

@@ -19,6 +19,6 @@ fuzz_target!(|data: &[u8]| {
         .map(str::to_string)
         .collect();
     if let Ok((merged, sources)) = ferrotel::config::load(&[format!("yaml:{text}")], &sets) {
-        let _ = ferrotel::pipeline::graph::plan(&merged, &sources);
+        let _ = ferrotel::pipeline::graph::plan_with(&ferrotel::components::builtin(), &merged, &sources);
     }
 });

@@ -6,8 +6,8 @@ use std::sync::Arc;
 
 use serde_yaml::Value;
 
-use crate::components::{
-    self, PreparedExporter, PreparedExtension, PreparedProcessor, PreparedReceiver,
+use crate::component::{
+    PreparedExporter, PreparedExtension, PreparedProcessor, PreparedReceiver, Registry,
 };
 use crate::config::{self, ComponentId, Config, ConfigError, ConfigErrors, PipelineId, Sources};
 use crate::signal::SignalKind;
@@ -34,14 +34,10 @@ fn kinds_list(names: impl Iterator<Item = &'static str>) -> String {
     names.collect::<Vec<_>>().join(", ")
 }
 
-/// Validates `merged` (the merged, expanded YAML) and prepares every component.
-pub fn plan(merged: &Value, sources: &Sources) -> Result<Plan, ConfigErrors> {
-    plan_with(&components::Registry::builtin(), merged, sources)
-}
-
-/// [`plan`] with a given set of component factories.
+/// Validates `merged` (the merged, expanded YAML) and prepares every component of `registry`
+/// (`ferrotel::components::builtin()` for the components built into this binary).
 pub fn plan_with(
-    registry: &components::Registry,
+    registry: &Registry,
     merged: &Value,
     sources: &Sources,
 ) -> Result<Plan, ConfigErrors> {
@@ -404,9 +400,7 @@ mod signal_tests {
     use std::sync::Arc;
 
     use super::*;
-    use crate::components::{
-        ConfigResult, ExporterFactory, Host, PreparedExporter, Registry, StartError,
-    };
+    use crate::component::{ConfigResult, ExporterFactory, Host, PreparedExporter, StartError};
     use crate::pipeline::AnyConsumer;
 
     /// An exporter that only takes traces, to check the signal-support error.
@@ -435,7 +429,7 @@ mod signal_tests {
 
     #[test]
     fn component_used_with_a_signal_it_does_not_support() {
-        let mut registry = Registry::builtin();
+        let mut registry = crate::components::builtin();
         registry.exporters.push(Box::new(TracesOnly));
         let yaml = "receivers: {otlp: {protocols: {grpc: {endpoint: 'localhost:0'}}}}\nexporters: {tracesonly: }\nservice: {pipelines: {logs: {receivers: [otlp], exporters: [tracesonly]}}}";
         let v: Value = serde_yaml::from_str(yaml).unwrap();

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use tokio::time::Instant;
 
-use crate::components::{Extension, Host, Receiver, StartError};
+use crate::component::{Extension, Host, Receiver, StartError};
 use crate::config::ComponentId;
 use crate::pipeline::graph::Plan;
 use crate::pipeline::AnyConsumer;

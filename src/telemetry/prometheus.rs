@@ -11,7 +11,7 @@ use tokio::sync::oneshot;
 
 use super::events::{self, Level};
 use super::process;
-use crate::components::StartError;
+use crate::component::StartError;
 use crate::config::{ConfigError, MetricsTelemetry};
 
 /// otelcol's default: the Prometheus pull endpoint on `localhost:8888`.

@@ -7,7 +7,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use async_trait::async_trait;
-use ferrotel::components::{Host, ReceiverFactory};
+use ferrotel::component::{Host, ReceiverFactory};
 use ferrotel::config::ComponentId;
 use ferrotel::pipeline::{AnyConsumer, ConsumeError, Consumer};
 use ferrotel::signal::{Batch, Logs, Metrics, Signal, SignalKind, Traces};

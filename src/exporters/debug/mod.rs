@@ -11,7 +11,7 @@ use opentelemetry_proto::tonic::metrics::v1::metric;
 use serde::Deserialize;
 use serde_yaml::Value;
 
-use crate::components::{ConfigResult, ExporterFactory, Host, PreparedExporter, StartError};
+use crate::component::{ConfigResult, ExporterFactory, Host, PreparedExporter, StartError};
 use crate::config::{ComponentId, ConfigError};
 use crate::pipeline::{AnyConsumer, ConsumeError, Consumer};
 use crate::signal::{Batch, Logs, Metrics, Signal, SignalKind, Traces};

@@ -21,7 +21,7 @@ use tokio::time::Instant;
 
 pub use settings::{BatchSettings, QueueSettings, RetrySettings, Sizer};
 
-use crate::components::{Host, StartError};
+use crate::component::{Host, StartError};
 use crate::config::ComponentId;
 use crate::extensions::file_storage::FileStorage;
 use crate::pipeline::{ConsumeError, Consumer};

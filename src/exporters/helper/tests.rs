@@ -6,7 +6,7 @@ use std::sync::{Arc, Mutex};
 use opentelemetry_proto::tonic::trace::v1::{ResourceSpans, ScopeSpans, Span};
 
 use super::*;
-use crate::components::{ExtensionFactory, Host};
+use crate::component::{ExtensionFactory, Host};
 use crate::signal::Traces;
 
 /// When an attempt was made, and the span names it carried.

@@ -14,7 +14,7 @@ use tonic::codec::CompressionEncoding;
 use tonic::metadata::{MetadataKey, MetadataValue};
 use tonic::transport::{Channel, Endpoint};
 
-use crate::components::{ConfigResult, ExporterFactory, Host, PreparedExporter, StartError};
+use crate::component::{ConfigResult, ExporterFactory, Host, PreparedExporter, StartError};
 use crate::config::{duration, ComponentId, ConfigError};
 use crate::exporters::helper::settings::{default_timeout, ClientTls};
 use crate::exporters::helper::{self, ExportError, QueueSettings, RetrySettings, Sender};

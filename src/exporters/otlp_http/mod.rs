@@ -11,7 +11,7 @@ use prost::Message;
 use serde::Deserialize;
 use serde_yaml::Value;
 
-use crate::components::{ConfigResult, ExporterFactory, Host, PreparedExporter, StartError};
+use crate::component::{ConfigResult, ExporterFactory, Host, PreparedExporter, StartError};
 use crate::config::{duration, ComponentId, ConfigError};
 use crate::exporters::helper::settings::ClientTls;
 use crate::exporters::helper::{self, ExportError, QueueSettings, RetrySettings, Sender};

@@ -7,7 +7,7 @@ use std::sync::Arc;
 use http::{HeaderMap, HeaderName, HeaderValue};
 use serde::Deserialize;
 
-use crate::components::{Host, StartError};
+use crate::component::{Host, StartError};
 use crate::config::{ComponentId, ConfigError};
 use crate::signal::ClientMetadata;
 
@@ -45,7 +45,7 @@ fn find<'a>(
     host: &'a Host,
     auth: &AuthSettings,
     component: &str,
-) -> Result<&'a Arc<dyn crate::components::Extension>, StartError> {
+) -> Result<&'a Arc<dyn crate::component::Extension>, StartError> {
     let id = ComponentId::parse(&auth.authenticator)
         .map_err(|e| StartError::new(format!("{component}::auth::authenticator"), e))?;
     host.extension(&id).ok_or_else(|| {

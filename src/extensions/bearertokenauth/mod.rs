@@ -10,7 +10,7 @@ use http::{HeaderMap, HeaderName, HeaderValue};
 use serde::Deserialize;
 use serde_yaml::Value;
 
-use crate::components::{
+use crate::component::{
     ConfigResult, Extension, ExtensionFactory, Host, PreparedExtension, StartError,
 };
 use crate::config::secret::Secret;

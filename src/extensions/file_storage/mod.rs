@@ -13,7 +13,7 @@ use async_trait::async_trait;
 use serde::Deserialize;
 use serde_yaml::Value;
 
-use crate::components::{
+use crate::component::{
     ConfigResult, Extension, ExtensionFactory, Host, PreparedExtension, StartError,
 };
 use crate::config::{duration, ComponentId, ConfigError};

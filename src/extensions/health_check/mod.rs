@@ -11,7 +11,7 @@ use serde::Deserialize;
 use serde_yaml::Value;
 use tokio::sync::oneshot;
 
-use crate::components::{
+use crate::component::{
     ConfigResult, Extension, ExtensionFactory, Host, PreparedExtension, StartError,
 };
 use crate::config::{ComponentId, ConfigError};

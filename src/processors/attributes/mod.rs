@@ -10,7 +10,7 @@ use async_trait::async_trait;
 use opentelemetry_proto::tonic::metrics::v1::metric::Data;
 use serde_yaml::Value;
 
-use crate::components::{ConfigResult, Host, PreparedProcessor, ProcessorFactory, StartError};
+use crate::component::{ConfigResult, Host, PreparedProcessor, ProcessorFactory, StartError};
 use crate::config::{ComponentId, ConfigError};
 use crate::pipeline::{AnyConsumer, BuildFor, ConsumeError, Consumer};
 use crate::processors::attraction::{Actions, HasResource};

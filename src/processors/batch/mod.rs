@@ -24,7 +24,7 @@ use tokio::sync::Notify;
 use tokio::task::JoinSet;
 use tokio::time::Instant;
 
-use crate::components::{ConfigResult, Host, PreparedProcessor, ProcessorFactory, StartError};
+use crate::component::{ConfigResult, Host, PreparedProcessor, ProcessorFactory, StartError};
 use crate::config::ComponentId;
 use crate::pipeline::{AnyConsumer, BuildFor, ConsumeError, Consumer};
 use crate::signal::{Batch, ClientMetadata, Logs, Metrics, SignalKind, Traces};

@@ -22,7 +22,7 @@ use std::time::{Duration, Instant};
 use async_trait::async_trait;
 use serde_yaml::Value;
 
-use crate::components::{ConfigResult, Host, PreparedProcessor, ProcessorFactory, StartError};
+use crate::component::{ConfigResult, Host, PreparedProcessor, ProcessorFactory, StartError};
 use crate::config::ComponentId;
 use crate::pipeline::{AnyConsumer, BuildFor, ConsumeError, Consumer};
 use crate::signal::{Batch, Logs, Metrics, Signal, SignalKind, Traces};

@@ -7,7 +7,7 @@ use async_trait::async_trait;
 use serde::Deserialize;
 use serde_yaml::Value;
 
-use crate::components::{ConfigResult, Host, PreparedProcessor, ProcessorFactory, StartError};
+use crate::component::{ConfigResult, Host, PreparedProcessor, ProcessorFactory, StartError};
 use crate::config::{ComponentId, ConfigError};
 use crate::pipeline::{AnyConsumer, BuildFor, ConsumeError, Consumer};
 use crate::processors::attraction::{ActionConfig, Actions, HasResource};

@@ -18,7 +18,7 @@ use opentelemetry_proto::tonic::trace::v1::ResourceSpans;
 use serde::Deserialize;
 use serde_yaml::Value;
 
-use crate::components::{ConfigResult, Host, PreparedProcessor, ProcessorFactory, StartError};
+use crate::component::{ConfigResult, Host, PreparedProcessor, ProcessorFactory, StartError};
 use crate::config::{ComponentId, ConfigError};
 use crate::pipeline::{AnyConsumer, BuildFor, ConsumeError, Consumer};
 use crate::signal::{Batch, Logs, Metrics, Signal, SignalKind, Traces};

@@ -14,7 +14,7 @@ use serde_yaml::Value;
 use crate::extensions::auth::ServerAuthenticator;
 
 use self::config::OtlpReceiverConfig;
-use crate::components::{
+use crate::component::{
     ConfigResult, Host, PreparedReceiver, Receiver, ReceiverFactory, StartError,
 };
 use crate::config::{ComponentId, ConfigError};
