@@ -64,15 +64,11 @@ pub trait Extension: Send + Sync {
     /// Called once every pipeline is running, and again when shutdown begins (`false`).
     fn set_ready(&self, _ready: bool) {}
     /// For `auth: {authenticator: id}` on receivers: this extension checks incoming requests.
-    fn server_authenticator(
-        &self,
-    ) -> Option<Arc<dyn crate::extensions::auth::ServerAuthenticator>> {
+    fn server_authenticator(&self) -> Option<Arc<dyn crate::auth::ServerAuthenticator>> {
         None
     }
     /// For `auth: {authenticator: id}` on exporters: this extension adds outgoing credentials.
-    fn client_authenticator(
-        &self,
-    ) -> Option<Arc<dyn crate::extensions::auth::ClientAuthenticator>> {
+    fn client_authenticator(&self) -> Option<Arc<dyn crate::auth::ClientAuthenticator>> {
         None
     }
 }

@@ -13,14 +13,18 @@
 //! - [`exporters`]: `otlp_grpc`, `otlp_http`, `debug`, and the shared queue/retry/timeout helper.
 //! - [`extensions`]: extensions (health_check, storage, auth, …).
 //! - [`telemetry`]: the collector's own logs and metrics.
+//! - [`auth`]: the authenticator traits and `auth:` settings (lookups in [`extensions::auth`]).
+//! - [`net`]: `host:port` endpoints as otelcol writes them.
 //! - [`tls`]: `tls:` settings of servers and clients (otelcol's configtls) on rustls, with reload.
 #![forbid(unsafe_code)]
 
+pub mod auth;
 pub mod component;
 pub mod components;
 pub mod config;
 pub mod exporters;
 pub mod extensions;
+pub mod net;
 pub mod pipeline;
 pub mod processors;
 pub mod receivers;

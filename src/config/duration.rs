@@ -96,3 +96,16 @@ mod tests {
         assert!(parse("5 parsecs").is_err());
     }
 }
+
+/// `Option<Duration>` fields (`#[serde(default, with = "opt_duration")]`): absent or null is `None`.
+pub mod opt_duration {
+    use std::time::Duration;
+
+    use serde::{Deserialize, Deserializer};
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Duration>, D::Error> {
+        #[derive(Deserialize)]
+        struct W(#[serde(with = "super")] Duration);
+        Ok(Option::<W>::deserialize(d)?.map(|w| w.0))
+    }
+}

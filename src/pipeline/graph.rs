@@ -357,12 +357,7 @@ fn parse_id(key: &str, path: &str, errors: &mut Vec<ConfigError>) -> Option<Comp
     }
 }
 
-/// `host:port` split, with `:port` meaning every interface.
-pub fn split_host_port(ep: &str) -> Option<(&str, u16)> {
-    let (host, port) = ep.rsplit_once(':')?;
-    let host = host.trim_start_matches('[').trim_end_matches(']');
-    Some((host, port.parse().ok()?))
-}
+pub use crate::net::split_host_port;
 
 fn endpoints_clash(a: &str, b: &str) -> bool {
     let (Some((ha, pa)), Some((hb, pb))) = (split_host_port(a), split_host_port(b)) else {

@@ -16,9 +16,9 @@ use rustls::pki_types::{CertificateDer, PrivateKeyDer};
 use rustls::SupportedProtocolVersion;
 use serde::Deserialize;
 
+use crate::config::duration::opt_duration;
 use crate::config::secret::Secret;
 use crate::config::ConfigError;
-use crate::receivers::otlp::config::opt_duration;
 
 pub use client::{TlsConnector, ALPN_H2, ALPN_HTTP};
 pub use server::ReloadingServerTls;

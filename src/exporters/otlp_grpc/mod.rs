@@ -15,12 +15,12 @@ use tonic::metadata::{MetadataKey, MetadataValue};
 use tonic::transport::{Channel, Endpoint};
 
 use crate::component::{ConfigResult, ExporterFactory, Host, PreparedExporter, StartError};
+use crate::config::duration::opt_duration;
 use crate::config::{duration, ComponentId, ConfigError};
 use crate::exporters::helper::settings::{default_timeout, ClientTls};
 use crate::exporters::helper::{self, ExportError, QueueSettings, RetrySettings, Sender};
 use crate::extensions::auth::{AuthSettings, ClientAuthenticator};
 use crate::pipeline::AnyConsumer;
-use crate::receivers::otlp::config::opt_duration;
 use crate::signal::codec::{RawCodec, Segments};
 use crate::signal::{Batch, Signal, SignalKind};
 

@@ -4,42 +4,10 @@
 
 use std::sync::Arc;
 
-use http::{HeaderMap, HeaderName, HeaderValue};
-use serde::Deserialize;
-
 use crate::component::{Host, StartError};
-use crate::config::{ComponentId, ConfigError};
-use crate::signal::ClientMetadata;
+use crate::config::ComponentId;
 
-/// `auth:` on a receiver protocol or an exporter.
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct AuthSettings {
-    pub authenticator: String,
-}
-
-impl AuthSettings {
-    pub fn validate(&self, path: &str, errors: &mut Vec<ConfigError>) {
-        if let Err(e) = ComponentId::parse(&self.authenticator) {
-            errors.push(ConfigError::new(format!("{path}::authenticator"), e));
-        }
-    }
-}
-
-/// Checks an incoming request's headers (HTTP headers or gRPC metadata) before its body is read.
-pub trait ServerAuthenticator: Send + Sync {
-    /// `Err` holds a reason for debug logs; it must not contain the presented credential.
-    fn authenticate(&self, headers: &HeaderMap) -> Result<(), String>;
-}
-
-/// Adds credentials to an outgoing request. `metadata` is the client metadata of the data being sent
-/// (with `include_metadata` on the receiver), for authenticators that forward incoming headers.
-pub trait ClientAuthenticator: Send + Sync {
-    fn headers(
-        &self,
-        metadata: Option<&ClientMetadata>,
-    ) -> Result<Vec<(HeaderName, HeaderValue)>, String>;
-}
+pub use crate::auth::{AuthSettings, ClientAuthenticator, ServerAuthenticator};
 
 fn find<'a>(
     host: &'a Host,

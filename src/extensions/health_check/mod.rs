@@ -57,7 +57,7 @@ impl ExtensionFactory for Factory {
     fn prepare(&self, cfg: &Value, path: &str) -> ConfigResult<Arc<dyn PreparedExtension>> {
         let mut c: HealthCheckConfig = crate::config::parse(cfg, path).map_err(|e| vec![e])?;
         let mut errors = Vec::new();
-        if crate::pipeline::graph::split_host_port(&c.endpoint).is_none() {
+        if crate::net::split_host_port(&c.endpoint).is_none() {
             errors.push(ConfigError::new(
                 format!("{path}::endpoint"),
                 format!("invalid endpoint {:?}: expected host:port", c.endpoint),
@@ -146,7 +146,7 @@ impl HealthCheck {
 #[async_trait]
 impl Extension for HealthCheck {
     async fn start(&self, _host: &Host) -> Result<(), StartError> {
-        let addr = crate::receivers::otlp::resolve_bind(&self.cfg.endpoint)
+        let addr = crate::net::resolve_bind(&self.cfg.endpoint)
             .await
             .map_err(|e| StartError::new(&self.id, e))?;
         let listener = tokio::net::TcpListener::bind(addr)

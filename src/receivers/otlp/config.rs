@@ -134,17 +134,7 @@ pub struct EnforcementPolicy {
     pub permit_without_stream: bool,
 }
 
-pub mod opt_duration {
-    use std::time::Duration;
-
-    use serde::{Deserialize, Deserializer};
-
-    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Duration>, D::Error> {
-        #[derive(Deserialize)]
-        struct W(#[serde(with = "crate::config::duration")] Duration);
-        Ok(Option::<W>::deserialize(d)?.map(|w| w.0))
-    }
-}
+pub use crate::config::duration::opt_duration;
 
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]

@@ -108,7 +108,7 @@ impl ReceiverFactory for Factory {
 }
 
 fn check_endpoint(ep: &str, path: &str, errors: &mut Vec<ConfigError>) {
-    if crate::pipeline::graph::split_host_port(ep).is_none() {
+    if crate::net::split_host_port(ep).is_none() {
         errors.push(ConfigError::new(
             path,
             format!("invalid endpoint {ep:?}: expected host:port"),
@@ -116,24 +116,7 @@ fn check_endpoint(ep: &str, path: &str, errors: &mut Vec<ConfigError>) {
     }
 }
 
-/// Resolves `host:port` for binding; an empty host means every interface. Prefers IPv4, as Go does.
-pub async fn resolve_bind(ep: &str) -> Result<SocketAddr, String> {
-    let target = if ep.starts_with(':') {
-        format!("0.0.0.0{ep}")
-    } else {
-        ep.to_string()
-    };
-    let addrs: Vec<SocketAddr> = tokio::net::lookup_host(&target)
-        .await
-        .map_err(|e| format!("cannot resolve {ep:?}: {e}"))?
-        .collect();
-    addrs
-        .iter()
-        .find(|a| a.is_ipv4())
-        .or(addrs.first())
-        .copied()
-        .ok_or_else(|| format!("{ep:?} resolves to no address"))
-}
+pub use crate::net::resolve_bind;
 
 impl PreparedReceiver for OtlpReceiverConfig {
     fn endpoints(&self) -> Vec<String> {
