@@ -23,6 +23,7 @@ pub mod exporters;
 pub mod extensions;
 pub mod pipeline;
 pub mod processors;
+pub mod prom;
 pub mod receivers;
 pub mod signal;
 pub mod telemetry;
