@@ -517,3 +517,202 @@ service:
     );
     assert!(f.stop(Duration::from_secs(10)).success());
 }
+
+/// A scrape target the test controls: serves `body` as the text format and records each
+/// request's head.
+struct Target {
+    port: u16,
+    body: std::sync::Arc<std::sync::Mutex<String>>,
+    requests: std::sync::Arc<std::sync::Mutex<Vec<String>>>,
+}
+
+fn target(initial: &str) -> Target {
+    use std::io::{Read, Write};
+    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = l.local_addr().unwrap().port();
+    let body = std::sync::Arc::new(std::sync::Mutex::new(initial.to_string()));
+    let requests = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let (b, r) = (body.clone(), requests.clone());
+    std::thread::spawn(move || {
+        for s in l.incoming() {
+            let Ok(mut s) = s else { continue };
+            let mut head = Vec::new();
+            let mut buf = [0u8; 1024];
+            while !head.windows(4).any(|w| w == b"\r\n\r\n") {
+                match s.read(&mut buf) {
+                    Ok(0) | Err(_) => break,
+                    Ok(n) => head.extend_from_slice(&buf[..n]),
+                }
+            }
+            r.lock()
+                .unwrap()
+                .push(String::from_utf8_lossy(&head).into_owned());
+            let body = b.lock().unwrap().clone();
+            let _ = write!(
+                s,
+                "HTTP/1.1 200 OK\r\nContent-Type: text/plain; version=0.0.4\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+                body.len()
+            );
+        }
+    });
+    Target {
+        port,
+        body,
+        requests,
+    }
+}
+
+fn gauge_points(rms: &[ResourceMetrics], job: &str, name: &str) -> Vec<(f64, u32)> {
+    use opentelemetry_proto::tonic::metrics::v1::number_data_point::Value as V;
+    metrics_of(rms, job)
+        .into_iter()
+        .filter(|m| m.name == name)
+        .flat_map(|m| match &m.data {
+            Some(Data::Gauge(g)) => g.data_points.clone(),
+            Some(Data::Sum(s)) => s.data_points.clone(),
+            _ => vec![],
+        })
+        .map(|p| {
+            let v = match p.value {
+                Some(V::AsDouble(d)) => d,
+                Some(V::AsInt(i)) => i as f64,
+                None => f64::NAN,
+            };
+            (v, p.flags)
+        })
+        .collect()
+}
+
+#[test]
+fn receiver_limits_staleness_auth_and_file_sd() {
+    let small = target("# TYPE temp gauge\ntemp{room=\"a\",job=\"scraped\"} 21\n");
+    let huge = target(&"x 1\n".repeat(50_000));
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let sink = Sink::start(&rt);
+    let sd = tempfile::tempdir().unwrap();
+    std::fs::write(
+        sd.path().join("targets.json"),
+        format!(
+            r#"[{{"targets": ["127.0.0.1:{}"], "labels": {{"zone": "z1"}}}}]"#,
+            small.port
+        ),
+    )
+    .unwrap();
+    let yaml = format!(
+        r#"
+receivers:
+  prometheus:
+    config:
+      scrape_configs:
+        - job_name: small
+          scrape_interval: 200ms
+          basic_auth: {{username: u, password: p}}
+          params: {{module: [m1]}}
+          static_configs: [{{targets: ["127.0.0.1:{small}"]}}]
+        - job_name: honor
+          scrape_interval: 200ms
+          honor_labels: true
+          static_configs: [{{targets: ["127.0.0.1:{small}"]}}]
+        - job_name: huge
+          scrape_interval: 200ms
+          body_size_limit: 10KB
+          static_configs: [{{targets: ["127.0.0.1:{huge}"]}}]
+        - job_name: limited
+          scrape_interval: 200ms
+          sample_limit: 10
+          static_configs: [{{targets: ["127.0.0.1:{huge}"]}}]
+        - job_name: filesd
+          scrape_interval: 200ms
+          file_sd_configs: [{{files: ["{sd}/*.json"], refresh_interval: 1s}}]
+{exporters}
+service:
+  pipelines:
+    metrics: {{receivers: [prometheus], exporters: [otlp_grpc]}}
+"#,
+        small = small.port,
+        huge = huge.port,
+        sd = sd.path().display(),
+        exporters = sink_yaml(&sink)
+    );
+    let f = Ferrotel::start(&yaml, &[]);
+    let st = || sink.state.lock().unwrap();
+    assert!(
+        wait_until(Duration::from_secs(20), || {
+            let s = st();
+            !gauge_points(&s.metrics, "small", "temp").is_empty()
+                && !gauge_points(&s.metrics, "filesd", "temp").is_empty()
+                && !gauge_points(&s.metrics, "huge", "up").is_empty()
+                && !gauge_points(&s.metrics, "limited", "up").is_empty()
+                && !gauge_points(&s.metrics, "scraped", "temp").is_empty()
+        }),
+        "{}",
+        f.logs()
+    );
+    {
+        let s = st();
+        // A body over body_size_limit, or more samples than sample_limit, fails the scrape: up = 0.
+        assert!(gauge_points(&s.metrics, "huge", "up")
+            .iter()
+            .all(|p| p.0 == 0.0));
+        assert!(gauge_points(&s.metrics, "limited", "up")
+            .iter()
+            .all(|p| p.0 == 0.0));
+        assert!(metrics_of(&s.metrics, "huge").iter().all(|m| m.name != "x"));
+        // Without honor_labels the scraped job label becomes exported_job; with it, it wins.
+        let small_temp = metrics_of(&s.metrics, "small")
+            .into_iter()
+            .find(|m| m.name == "temp")
+            .unwrap();
+        let Some(Data::Gauge(g)) = &small_temp.data else {
+            panic!()
+        };
+        let attrs: Vec<(&str, String)> = g.data_points[0]
+            .attributes
+            .iter()
+            .map(|a| (a.key.as_str(), format!("{:?}", a.value)))
+            .collect();
+        assert!(
+            attrs
+                .iter()
+                .any(|(k, v)| *k == "exported_job" && v.contains("scraped")),
+            "{attrs:?}"
+        );
+        // file_sd group labels reach the points.
+        let fsd = metrics_of(&s.metrics, "filesd")
+            .into_iter()
+            .find(|m| m.name == "temp")
+            .unwrap();
+        let Some(Data::Gauge(g)) = &fsd.data else {
+            panic!()
+        };
+        assert!(g.data_points[0].attributes.iter().any(|a| a.key == "zone"));
+    }
+    // basic_auth and params are sent.
+    {
+        let reqs = small.requests.lock().unwrap();
+        let auth = reqs
+            .iter()
+            .find(|r| r.contains("module=m1"))
+            .expect("params sent");
+        assert!(
+            auth.to_ascii_lowercase()
+                .contains("authorization: basic dtpw"),
+            "{auth}"
+        );
+        assert!(auth
+            .to_ascii_lowercase()
+            .contains("accept: application/openmetrics-text"));
+    }
+    // The series disappears: the next scrape reports it once with the NoRecordedValue flag.
+    *small.body.lock().unwrap() = "# TYPE other gauge\nother 1\n".into();
+    assert!(
+        wait_until(Duration::from_secs(20), || {
+            gauge_points(&st().metrics, "small", "temp")
+                .iter()
+                .any(|p| p.1 & 1 == 1)
+        }),
+        "{}",
+        f.logs()
+    );
+    assert!(f.stop(Duration::from_secs(10)).success());
+}

@@ -26,6 +26,8 @@ pub fn kv(k: &str, v: &str) -> KeyValue {
 /// What a stale marker needs to be re-created for a series that disappeared.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct SeriesKey {
+    /// The resource's `job` and `instance`.
+    pub resource: (String, String),
     pub metric: String,
     pub kind: u8,
     pub attrs: Vec<(String, String)>,
@@ -101,6 +103,7 @@ pub type ScrapedSample<'a> = (Vec<(String, String)>, f64, i64, Option<&'a text::
 /// `__name__`; `job` and `instance` are removed (they are resource attributes). `target_info`
 /// labels are returned for the resource. Also returns every series key, for stale markers.
 pub fn to_metrics(
+    resource: &(String, String),
     expo: &Exposition,
     samples: &[ScrapedSample<'_>],
 ) -> (Vec<Metric>, Vec<(String, String)>, Vec<SeriesKey>) {
@@ -205,6 +208,7 @@ pub fn to_metrics(
         .map(|f| {
             for attrs in f.points.keys() {
                 keys.push(SeriesKey {
+                    resource: resource.clone(),
                     metric: f.name.clone(),
                     kind: f.kind,
                     attrs: attrs.clone(),
@@ -446,7 +450,7 @@ mod tests {
             .iter()
             .map(|s| (s.labels.clone(), s.value, 1000, s.exemplar.as_ref()))
             .collect();
-        to_metrics(&e, &samples).0
+        to_metrics(&Default::default(), &e, &samples).0
     }
 
     #[test]
@@ -517,7 +521,7 @@ mod tests {
             .iter()
             .map(|s| (s.labels.clone(), s.value, 1, None))
             .collect();
-        let (m, ti, _) = to_metrics(&e, &samples);
+        let (m, ti, _) = to_metrics(&Default::default(), &e, &samples);
         assert_eq!(m.len(), 1);
         assert_eq!(ti, vec![("env".to_string(), "prod".to_string())]);
     }

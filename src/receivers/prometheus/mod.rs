@@ -16,7 +16,7 @@ use std::time::{Duration, Instant, SystemTime};
 
 use async_trait::async_trait;
 use opentelemetry_proto::tonic::common::v1::InstrumentationScope;
-use opentelemetry_proto::tonic::metrics::v1::{ResourceMetrics, ScopeMetrics};
+use opentelemetry_proto::tonic::metrics::v1::{Metric, ResourceMetrics, ScopeMetrics};
 use opentelemetry_proto::tonic::resource::v1::Resource;
 use serde_yaml::Value;
 use tokio::sync::watch;
@@ -165,6 +165,21 @@ pub struct Target {
     pub labels: Vec<(String, String)>,
     pub url: String,
     pub scheme: String,
+}
+
+impl Target {
+    fn label(&self, k: &str) -> String {
+        self.labels
+            .iter()
+            .find(|(n, _)| n == k)
+            .map(|(_, v)| v.clone())
+            .unwrap_or_default()
+    }
+
+    /// `job` and `instance`: the resource its own series (`up`, `scrape_*`) belong to.
+    fn resource(&self) -> (String, String) {
+        (self.label("job"), self.label("instance"))
+    }
 }
 
 /// Target groups: static ones, then every file_sd file (JSON or YAML lists of {targets, labels}).
@@ -383,8 +398,22 @@ async fn scrape_loop(ctx: Arc<JobCtx>, target: Target, mut stop: watch::Receiver
     }
     // A target that goes away: its series end with stale markers, as in Prometheus.
     if !previous.is_empty() {
-        let metrics = convert::stale_metrics(&previous, now_ms());
-        send(&ctx, &target, metrics, vec![]).await;
+        let mut groups = Groups::new();
+        let mut by: BTreeMap<(String, String), Vec<SeriesKey>> = BTreeMap::new();
+        for k in previous {
+            by.entry(k.resource.clone()).or_default().push(k);
+        }
+        let ts = now_ms();
+        for (res, keys) in by {
+            groups.insert(
+                res,
+                Group {
+                    metrics: convert::stale_metrics(&keys, ts),
+                    target_info: vec![],
+                },
+            );
+        }
+        send(&ctx, &target, groups).await;
     }
 }
 
@@ -492,6 +521,15 @@ async fn fetch(ctx: &JobCtx, target: &Target) -> Result<Scraped, String> {
         .map_err(|_| format!("scrape timed out after {:?}", ctx.job.timeout))?
 }
 
+/// What one scrape produced for one `job`/`instance` pair (one OTLP resource; several when
+/// `honor_labels` lets the target name other jobs or instances, as otelcol groups them).
+struct Group {
+    metrics: Vec<Metric>,
+    target_info: Vec<(String, String)>,
+}
+
+type Groups = BTreeMap<(String, String), Group>;
+
 /// One scrape: fetch, parse, relabel, limit, convert, send. Returns the series it produced (for
 /// the next scrape's stale markers).
 async fn scrape_once(ctx: &JobCtx, target: &Target, previous: Vec<SeriesKey>) -> Vec<SeriesKey> {
@@ -500,53 +538,63 @@ async fn scrape_once(ctx: &JobCtx, target: &Target, previous: Vec<SeriesKey>) ->
     let outcome = fetch(ctx, target)
         .await
         .and_then(|s| text::parse(&s.body, s.openmetrics).map_err(|e| format!("parse error: {e}")))
-        .and_then(|expo| process(ctx, target, &expo, ts));
-    let (mut metrics, target_info, keys, scraped, post, up) = match outcome {
-        Ok((m, ti, k, scraped, post)) => (m, ti, k, scraped, post, true),
+        .and_then(|expo| process(ctx, target, &expo));
+    let (mut groups, keys, scraped, post, up) = match outcome {
+        Ok((g, k, scraped, post)) => (g, k, scraped, post, true),
         Err(e) => {
             tracing::warn!(receiver = %ctx.receiver, target = %target.url, error = %e, "scrape failed");
-            (vec![], vec![], vec![], 0, 0, false)
+            (Groups::new(), vec![], 0, 0, false)
         }
     };
     let before: HashSet<&SeriesKey> = previous.iter().collect();
     let added = keys.iter().filter(|k| !before.contains(k)).count();
     let current: HashSet<&SeriesKey> = keys.iter().collect();
-    let gone: Vec<SeriesKey> = previous
-        .iter()
-        .filter(|k| !current.contains(k))
-        .cloned()
-        .collect();
-    metrics.extend(convert::stale_metrics(&gone, ts));
+    let mut gone: BTreeMap<(String, String), Vec<SeriesKey>> = BTreeMap::new();
+    for k in previous.iter().filter(|k| !current.contains(k)) {
+        gone.entry(k.resource.clone()).or_default().push(k.clone());
+    }
+    for (res, keys) in gone {
+        groups
+            .entry(res)
+            .or_insert_with(|| Group {
+                metrics: vec![],
+                target_info: vec![],
+            })
+            .metrics
+            .extend(convert::stale_metrics(&keys, ts));
+    }
     let elapsed = started.elapsed().as_secs_f64();
-    metrics.push(convert::gauge("up", if up { 1.0 } else { 0.0 }, ts));
-    metrics.push(convert::gauge("scrape_duration_seconds", elapsed, ts));
-    metrics.push(convert::gauge("scrape_samples_scraped", scraped as f64, ts));
-    metrics.push(convert::gauge(
+    let own = groups.entry(target.resource()).or_insert_with(|| Group {
+        metrics: vec![],
+        target_info: vec![],
+    });
+    own.metrics
+        .push(convert::gauge("up", if up { 1.0 } else { 0.0 }, ts));
+    own.metrics
+        .push(convert::gauge("scrape_duration_seconds", elapsed, ts));
+    own.metrics
+        .push(convert::gauge("scrape_samples_scraped", scraped as f64, ts));
+    own.metrics.push(convert::gauge(
         "scrape_samples_post_metric_relabeling",
         post as f64,
         ts,
     ));
-    metrics.push(convert::gauge("scrape_series_added", added as f64, ts));
-    send(ctx, target, metrics, target_info).await;
+    own.metrics
+        .push(convert::gauge("scrape_series_added", added as f64, ts));
+    send(ctx, target, groups).await;
     keys
 }
-
-type Processed = (
-    Vec<opentelemetry_proto::tonic::metrics::v1::Metric>,
-    Vec<(String, String)>,
-    Vec<SeriesKey>,
-    usize,
-    usize,
-);
 
 fn process(
     ctx: &JobCtx,
     target: &Target,
     expo: &text::Exposition,
-    ts: i64,
-) -> Result<Processed, String> {
+) -> Result<(Groups, Vec<SeriesKey>, usize, usize), String> {
     let job = &ctx.job;
-    let mut samples = Vec::with_capacity(expo.samples.len());
+    let ts = now_ms();
+    let mut by_resource: BTreeMap<(String, String), Vec<convert::ScrapedSample<'_>>> =
+        BTreeMap::new();
+    let mut post = 0usize;
     for s in &expo.samples {
         // Target labels win unless honor_labels; conflicting scraped labels become exported_<name>.
         let mut labels = s.labels.clone();
@@ -554,8 +602,7 @@ fn process(
             match labels.iter().position(|(n, _)| n == k) {
                 Some(_) if job.cfg.honor_labels => {}
                 Some(i) => {
-                    let old = labels[i].1.clone();
-                    labels[i].1 = v.clone();
+                    let old = std::mem::replace(&mut labels[i].1, v.clone());
                     if !old.is_empty() {
                         labels.push((format!("exported_{k}"), old));
                     }
@@ -573,43 +620,53 @@ fn process(
                 job.cfg.label_limit
             ));
         }
+        post += 1;
+        if job.cfg.sample_limit > 0 && post > job.cfg.sample_limit {
+            return Err(format!(
+                "sample_limit exceeded: more than {} samples",
+                job.cfg.sample_limit
+            ));
+        }
         let t = match s.timestamp_ms {
             Some(t) if job.cfg.honor_timestamps => t,
             _ => ts,
         };
-        samples.push((labels, s.value, t, s.exemplar.as_ref()));
+        let get = |k: &str| {
+            labels
+                .iter()
+                .find(|(n, _)| n == k)
+                .map(|(_, v)| v.clone())
+                .unwrap_or_default()
+        };
+        let res = (get("job"), get("instance"));
+        by_resource
+            .entry(res)
+            .or_default()
+            .push((labels, s.value, t, s.exemplar.as_ref()));
     }
-    if job.cfg.sample_limit > 0 && samples.len() > job.cfg.sample_limit {
-        return Err(format!(
-            "sample_limit exceeded: {} samples (limit {})",
-            samples.len(),
-            job.cfg.sample_limit
-        ));
+    let mut groups = Groups::new();
+    let mut keys = Vec::new();
+    for (res, samples) in by_resource {
+        let (metrics, target_info, k) = convert::to_metrics(&res, expo, &samples);
+        keys.extend(k);
+        groups.insert(
+            res,
+            Group {
+                metrics,
+                target_info,
+            },
+        );
     }
-    let post = samples.len();
-    let (metrics, ti, keys) = convert::to_metrics(expo, &samples);
-    Ok((metrics, ti, keys, expo.samples.len(), post))
+    Ok((groups, keys, expo.samples.len(), post))
 }
 
-async fn send(
-    ctx: &JobCtx,
-    target: &Target,
-    metrics: Vec<opentelemetry_proto::tonic::metrics::v1::Metric>,
-    target_info: Vec<(String, String)>,
-) {
-    let get = |k: &str| {
-        target
-            .labels
-            .iter()
-            .find(|(n, _)| n == k)
-            .map(|(_, v)| v.as_str())
-            .unwrap_or("")
-    };
-    let instance = get("instance");
-    let mut attrs = vec![
-        kv("service.name", get("job")),
-        kv("service.instance.id", instance),
-    ];
+fn resource_attributes(
+    job: &str,
+    instance: &str,
+    scheme: &str,
+    target_info: &[(String, String)],
+) -> Vec<opentelemetry_proto::tonic::common::v1::KeyValue> {
+    let mut attrs = vec![kv("service.name", job), kv("service.instance.id", instance)];
     let (host, port) = match instance.rsplit_once(':') {
         Some((h, p)) if p.parse::<u16>().is_ok() => (h.trim_matches(['[', ']']), p),
         _ => (instance, ""),
@@ -618,31 +675,39 @@ async fn send(
     if !port.is_empty() {
         attrs.push(kv("server.port", port));
     }
-    attrs.push(kv("url.scheme", &target.scheme));
-    for (k, v) in &target_info {
+    attrs.push(kv("url.scheme", scheme));
+    for (k, v) in target_info {
         if let Some(a) = attrs.iter_mut().find(|a| &a.key == k) {
             *a = kv(k, v);
         } else {
             attrs.push(kv(k, v));
         }
     }
-    let rm = ResourceMetrics {
-        resource: Some(Resource {
-            attributes: attrs,
-            ..Default::default()
-        }),
-        scope_metrics: vec![ScopeMetrics {
-            scope: Some(InstrumentationScope {
-                name: SCOPE_NAME.into(),
-                version: env!("CARGO_PKG_VERSION").into(),
+    attrs
+}
+
+async fn send(ctx: &JobCtx, target: &Target, groups: Groups) {
+    let resources: Vec<ResourceMetrics> = groups
+        .into_iter()
+        .filter(|(_, g)| !g.metrics.is_empty())
+        .map(|((job, instance), g)| ResourceMetrics {
+            resource: Some(Resource {
+                attributes: resource_attributes(&job, &instance, &target.scheme, &g.target_info),
                 ..Default::default()
             }),
-            metrics,
+            scope_metrics: vec![ScopeMetrics {
+                scope: Some(InstrumentationScope {
+                    name: SCOPE_NAME.into(),
+                    version: env!("CARGO_PKG_VERSION").into(),
+                    ..Default::default()
+                }),
+                metrics: g.metrics,
+                schema_url: String::new(),
+            }],
             schema_url: String::new(),
-        }],
-        schema_url: String::new(),
-    };
-    let batch = Batch::<Metrics>::from_resources(vec![rm]);
+        })
+        .collect();
+    let batch = Batch::<Metrics>::from_resources(resources);
     let n = batch.items();
     match ctx.next.consume(batch).await {
         Ok(()) => events::receiver_accepted(&ctx.receiver, "http", SignalKind::Metrics, n),
