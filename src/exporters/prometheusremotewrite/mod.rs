@@ -315,7 +315,18 @@ pub fn build_requests(
     for rm in resources {
         otlp::convert(rm, settings, &mut points);
     }
-    let mut dropped = 0;
+    // Exponential histograms would need native histograms: not sent, counted as dropped.
+    let mut dropped: usize = resources
+        .iter()
+        .flat_map(|r| &r.scope_metrics)
+        .flat_map(|s| &s.metrics)
+        .map(|m| match &m.data {
+            Some(opentelemetry_proto::tonic::metrics::v1::metric::Data::ExponentialHistogram(
+                h,
+            )) => h.data_points.len(),
+            _ => 0,
+        })
+        .sum();
     let mut series: HashMap<Vec<(String, String)>, TimeSeries> = HashMap::new();
     let mut order: Vec<Vec<(String, String)>> = Vec::new();
     let mut metadata: BTreeMap<String, MetricMetadata> = BTreeMap::new();
@@ -426,7 +437,7 @@ impl Sender<Metrics> for RemoteWriteSender {
         );
         if dropped > 0 {
             crate::telemetry::events::exporter_send_failed(&self.id, Metrics::KIND, dropped);
-            tracing::warn!(exporter = %self.id, dropped, "delta temporality cannot be sent with Remote-Write; points dropped");
+            tracing::warn!(exporter = %self.id, dropped, "delta temporality and exponential histograms cannot be sent with Remote-Write; points dropped");
         }
         for req in requests {
             let body = snap::raw::Encoder::new()
