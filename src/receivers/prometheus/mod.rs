@@ -328,7 +328,7 @@ pub fn make_target(job: &Job, address: &str, group: &BTreeMap<String, String>) -
 }
 
 async fn run_job(ctx: Arc<JobCtx>, mut stop: watch::Receiver<bool>) {
-    let mut loops: HashMap<Target, (watch::Sender<bool>, tokio::task::JoinHandle<()>)> =
+    let mut loops: HashMap<Target, (watch::Sender<LoopEnd>, tokio::task::JoinHandle<()>)> =
         HashMap::new();
     let refresh = ctx
         .job
@@ -347,13 +347,13 @@ async fn run_job(ctx: Arc<JobCtx>, mut stop: watch::Receiver<bool>) {
         loops.retain(|t, (tx, _)| {
             let keep = wanted.contains(t);
             if !keep {
-                let _ = tx.send(true);
+                let _ = tx.send(LoopEnd::TargetGone);
             }
             keep
         });
         for t in wanted {
             loops.entry(t.clone()).or_insert_with(|| {
-                let (tx, rx) = watch::channel(false);
+                let (tx, rx) = watch::channel(LoopEnd::Running);
                 (tx, tokio::spawn(scrape_loop(ctx.clone(), t, rx)))
             });
         }
@@ -364,7 +364,7 @@ async fn run_job(ctx: Arc<JobCtx>, mut stop: watch::Receiver<bool>) {
         }
     }
     for (_, (tx, h)) in loops {
-        let _ = tx.send(true);
+        let _ = tx.send(LoopEnd::Shutdown);
         let _ = h.await;
     }
 }
@@ -376,7 +376,17 @@ fn now_ms() -> i64 {
         .unwrap_or(0)
 }
 
-async fn scrape_loop(ctx: Arc<JobCtx>, target: Target, mut stop: watch::Receiver<bool>) {
+/// Why a scrape loop ends.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum LoopEnd {
+    Running,
+    /// Discovery no longer lists the target: its series end with stale markers.
+    TargetGone,
+    /// The receiver stops: no stale markers (the series resume after a restart).
+    Shutdown,
+}
+
+async fn scrape_loop(ctx: Arc<JobCtx>, target: Target, mut stop: watch::Receiver<LoopEnd>) {
     let interval = ctx.job.interval;
     // Prometheus' jitter: a fixed offset into the interval from the target's identity.
     let mut h = std::collections::hash_map::DefaultHasher::new();
@@ -397,7 +407,7 @@ async fn scrape_loop(ctx: Arc<JobCtx>, target: Target, mut stop: watch::Receiver
         previous = scrape_once(&ctx, &target, previous).await;
     }
     // A target that goes away: its series end with stale markers, as in Prometheus.
-    if !previous.is_empty() {
+    if *stop.borrow() == LoopEnd::TargetGone && !previous.is_empty() {
         let mut groups = Groups::new();
         let mut by: BTreeMap<(String, String), Vec<SeriesKey>> = BTreeMap::new();
         for k in previous {
@@ -718,6 +728,80 @@ async fn send(ctx: &JobCtx, target: &Target, groups: Groups) {
                 events::receiver_failed(&ctx.receiver, "http", SignalKind::Metrics, n);
             }
             tracing::warn!(receiver = %ctx.receiver, target = %target.url, error = %e, "scraped metrics refused by the pipeline");
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn job(yaml: &str) -> Job {
+        let c: ReceiverConfig = serde_yaml::from_str(yaml).unwrap();
+        c.compile("r").unwrap().0.remove(0)
+    }
+
+    #[test]
+    fn target_labels_url_and_relabeling() {
+        let j = job(r#"
+config:
+  scrape_configs:
+    - job_name: blackbox
+      metrics_path: /probe
+      params: {module: [http_2xx]}
+      static_configs: [{targets: ["example.com"]}]
+      relabel_configs:
+        - {source_labels: [__address__], target_label: __param_target}
+        - {source_labels: [__param_target], target_label: instance}
+        - {target_label: __address__, replacement: "127.0.0.1:9115"}
+"#);
+        let t = make_target(&j, "example.com", &BTreeMap::new()).unwrap();
+        assert_eq!(
+            t.url,
+            "http://127.0.0.1:9115/probe?module=http_2xx&target=example.com"
+        );
+        assert_eq!(
+            t.labels,
+            vec![
+                ("instance".to_string(), "example.com".to_string()),
+                ("job".to_string(), "blackbox".to_string())
+            ]
+        );
+        let mut group = BTreeMap::new();
+        group.insert("__scheme__".to_string(), "https".to_string());
+        group.insert("env".to_string(), "prod".to_string());
+        let j = job("config: {scrape_configs: [{job_name: x}]}");
+        let t = make_target(&j, "h:1", &group).unwrap();
+        assert_eq!(t.url, "https://h:1/metrics");
+        assert_eq!(t.scheme, "https");
+        assert!(t.labels.contains(&("env".to_string(), "prod".to_string())));
+        assert!(t
+            .labels
+            .contains(&("instance".to_string(), "h:1".to_string())));
+    }
+
+    #[test]
+    fn config_errors_name_their_keys() {
+        let c: ReceiverConfig = serde_yaml::from_str(
+            r#"
+config:
+  scrape_configs:
+    - {job_name: a, scrape_interval: 1s, scrape_timeout: 5s, consul_sd_configs: [{}], bogus: 1}
+    - {job_name: a, body_size_limit: 10XB, scrape_protocols: [Nope]}
+"#,
+        )
+        .unwrap();
+        let errs = c.compile("receivers::prometheus").unwrap_err();
+        let paths: Vec<&str> = errs.iter().map(|e| e.path.as_str()).collect();
+        for want in [
+            "receivers::prometheus::config::scrape_configs::0::consul_sd_configs",
+            "receivers::prometheus::config::scrape_configs::0::bogus",
+            "receivers::prometheus::config::scrape_configs::0::scrape_timeout",
+            "receivers::prometheus::config::scrape_configs::1::job_name",
+            "receivers::prometheus::config::scrape_configs::1::body_size_limit",
+            "receivers::prometheus::config::scrape_configs::1::scrape_protocols::0",
+        ] {
+            assert!(paths.contains(&want), "{want} in {paths:?}");
         }
     }
 }
