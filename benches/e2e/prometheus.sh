@@ -9,11 +9,14 @@
 # Prometheus: process_cpu_seconds_total before/after over the same window, minus the same window with
 # no target (its idle cost), per scrape and per series. Prometheus also appends to its TSDB, so this
 # is an upper bound of its scrape cost.
-# Needs: target/release/ferrotel (FERROTEL_BIN overrides), /usr/bin/prometheus, python3.
+# Remote write: ferrotel-loadgen sends RATE metric points/s (OTLP/gRPC, 100 per request) through
+# otlp → batch → prometheusremotewrite to a null endpoint (answers 204); ferrotel CPU per point.
+# Needs: target/release/ferrotel and ferrotel-loadgen, /usr/bin/prometheus, python3.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
-series=${1:-10000} duration=${2:-30}
+series=${1:-10000} duration=${2:-30} rate=${RATE:-100000}
 ferrotel=${FERROTEL_BIN:-${CARGO_TARGET_DIR:-target}/release/ferrotel}
+loadgen=$(dirname "$ferrotel")/ferrotel-loadgen
 work=$(mktemp -d)
 pids=()
 cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; rm -rf "$work"; }
@@ -91,4 +94,45 @@ print(f"| scraper | CPU s / scrape | CPU µs / series | peak RSS |")
 print(f"|---|---|---|---|")
 print(f"| ferrotel `prometheus` receiver → debug | {f/scrapes:.4f} | {f/scrapes/series*1e6:.2f} | {rss/1024:.0f} MiB |")
 print(f"| Prometheus 2.42 (scrape + TSDB append, idle subtracted) | {p/scrapes:.4f} | {p/scrapes/series*1e6:.2f} | |")
+PY
+
+# Remote write to a null endpoint.
+nport=$(port)
+python3 - "$nport" <<'PY' &
+import sys, http.server, socketserver
+class H(http.server.BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    def do_POST(self):
+        self.rfile.read(int(self.headers.get("content-length", 0)))
+        self.send_response(204); self.send_header("content-length", "0"); self.end_headers()
+    def log_message(self, *a): pass
+class S(socketserver.ThreadingMixIn, http.server.HTTPServer): daemon_threads = True
+S(("127.0.0.1", int(sys.argv[1])), H).serve_forever()
+PY
+pids+=($!)
+gport=$(port)
+cat > "$work/rw.yaml" <<YAML
+receivers:
+  otlp: {protocols: {grpc: {endpoint: "127.0.0.1:$gport"}}}
+processors:
+  batch: {}
+exporters:
+  prometheusremotewrite:
+    endpoint: http://127.0.0.1:$nport/api/v1/write
+service:
+  telemetry: {metrics: {level: none}}
+  pipelines:
+    metrics: {receivers: [otlp], processors: [batch], exporters: [prometheusremotewrite]}
+YAML
+"$ferrotel" --config "$work/rw.yaml" > "$work/rw.out" 2>&1 &
+rpid=$!; pids+=($rpid)
+sleep 2
+t0=$(ticks $rpid)
+out=$("$loadgen" send --signal metrics --endpoint "127.0.0.1:$gport" --rate "$rate" --duration "${duration}s" --json 2>/dev/null | tail -n1)
+t1=$(ticks $rpid)
+python3 - "$out" "$t0" "$t1" "$hz" <<'PY'
+import json, sys
+r = json.loads(sys.argv[1]); cpu = (int(sys.argv[3]) - int(sys.argv[2])) / int(sys.argv[4])
+acc = r.get("items_accepted", 0)
+print(f"| ferrotel otlp → batch → prometheusremotewrite, {r.get('achieved_rate', 0):.0f} points/s | {cpu:.2f} CPU s for {acc} points | {cpu / max(acc, 1) * 1e6:.2f} CPU µs / point | |")
 PY

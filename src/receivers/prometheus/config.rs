@@ -339,6 +339,8 @@ pub struct Job {
     pub protocols: Vec<String>,
     pub relabel: Vec<Rule>,
     pub metric_relabel: Vec<Rule>,
+    /// The receiver's `trim_metric_suffixes`.
+    pub trim_suffixes: bool,
 }
 
 impl ReceiverConfig {
@@ -357,9 +359,6 @@ impl ReceiverConfig {
                     "{path}::{key}: accepted and not implemented by ferrotel"
                 ));
             }
-        }
-        if self.trim_metric_suffixes {
-            warnings.push(format!("{path}::trim_metric_suffixes: accepted and not implemented by ferrotel; names are kept as scraped"));
         }
         for (key, v) in [
             ("rule_files", &self.config.rule_files),
@@ -564,6 +563,7 @@ impl ReceiverConfig {
                 protocols,
                 relabel,
                 metric_relabel,
+                trim_suffixes: self.trim_metric_suffixes,
             });
         }
         if errors.is_empty() {

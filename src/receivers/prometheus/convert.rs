@@ -104,6 +104,7 @@ pub type ScrapedSample<'a> = (Vec<(String, String)>, f64, i64, Option<&'a text::
 /// labels are returned for the resource. Also returns every series key, for stale markers.
 pub fn to_metrics(
     resource: &(String, String),
+    trim_suffixes: bool,
     expo: &Exposition,
     samples: &[ScrapedSample<'_>],
 ) -> (Vec<Metric>, Vec<(String, String)>, Vec<SeriesKey>) {
@@ -146,7 +147,11 @@ pub fn to_metrics(
         attrs.sort();
         let fi = *index.entry(family.to_string()).or_insert_with(|| {
             families.push(Family {
-                name: family.to_string(),
+                name: if trim_suffixes {
+                    trim(family, kind, meta.map(|m| m.unit.as_str()).unwrap_or(""))
+                } else {
+                    family.to_string()
+                },
                 kind,
                 help: meta.map(|m| m.help.clone()).unwrap_or_default(),
                 unit: meta.map(|m| m.unit.clone()).unwrap_or_default(),
@@ -218,6 +223,26 @@ pub fn to_metrics(
         })
         .collect();
     (metrics, target_info, keys)
+}
+
+/// otelcol's `trim_metric_suffixes`: a counter loses `_total`, any metric its unit suffix
+/// (`_seconds` for unit `seconds`), and a gauge in unit `1`/`ratio` its `_ratio`.
+fn trim(name: &str, kind: u8, unit: &str) -> String {
+    let mut n = name;
+    if kind == SUM {
+        n = n.strip_suffix("_total").unwrap_or(n);
+    }
+    if !unit.is_empty() {
+        n = n.strip_suffix(&format!("_{unit}")).unwrap_or(n);
+    }
+    if kind == GAUGE {
+        n = n.strip_suffix("_ratio").unwrap_or(n);
+    }
+    if n.is_empty() {
+        name.to_string()
+    } else {
+        n.to_string()
+    }
 }
 
 fn attributes(attrs: &[(String, String)]) -> Vec<KeyValue> {
@@ -450,7 +475,7 @@ mod tests {
             .iter()
             .map(|s| (s.labels.clone(), s.value, 1000, s.exemplar.as_ref()))
             .collect();
-        to_metrics(&Default::default(), &e, &samples).0
+        to_metrics(&Default::default(), false, &e, &samples).0
     }
 
     #[test]
@@ -514,6 +539,24 @@ mod tests {
     }
 
     #[test]
+    fn trim_metric_suffixes() {
+        let e = text::parse(
+            "# TYPE a_seconds_total counter\n# UNIT a_seconds_total seconds\na_seconds_total 1\n# TYPE u_ratio gauge\nu_ratio 1\n",
+            false,
+        )
+        .unwrap();
+        let samples: Vec<_> = e
+            .samples
+            .iter()
+            .map(|s| (s.labels.clone(), s.value, 1, None))
+            .collect();
+        let (m, _, keys) = to_metrics(&Default::default(), true, &e, &samples);
+        let names: Vec<&str> = m.iter().map(|m| m.name.as_str()).collect();
+        assert_eq!(names, ["a", "u"]);
+        assert_eq!(keys[0].metric, "a");
+    }
+
+    #[test]
     fn target_info_becomes_resource_attributes() {
         let e = text::parse("target_info{env=\"prod\",job=\"j\"} 1\nx 1\n", false).unwrap();
         let samples: Vec<_> = e
@@ -521,7 +564,7 @@ mod tests {
             .iter()
             .map(|s| (s.labels.clone(), s.value, 1, None))
             .collect();
-        let (m, ti, _) = to_metrics(&Default::default(), &e, &samples);
+        let (m, ti, _) = to_metrics(&Default::default(), false, &e, &samples);
         assert_eq!(m.len(), 1);
         assert_eq!(ti, vec![("env".to_string(), "prod".to_string())]);
     }

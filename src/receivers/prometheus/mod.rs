@@ -657,7 +657,8 @@ fn process(
     let mut groups = Groups::new();
     let mut keys = Vec::new();
     for (res, samples) in by_resource {
-        let (metrics, target_info, k) = convert::to_metrics(&res, expo, &samples);
+        let (metrics, target_info, k) =
+            convert::to_metrics(&res, job.trim_suffixes, expo, &samples);
         keys.extend(k);
         groups.insert(
             res,
