@@ -56,6 +56,9 @@ pub struct Config {
     pub without_scope_info: bool,
     #[serde(default)]
     pub tls: Option<Yaml>,
+    /// This exporter's key path, for warnings.
+    #[serde(skip)]
+    pub path: String,
 }
 
 pub struct Factory;
@@ -69,6 +72,7 @@ impl ExporterFactory for Factory {
     }
     fn prepare(&self, cfg: &Yaml, path: &str) -> ConfigResult<Arc<dyn PreparedExporter>> {
         let mut c: Config = crate::config::parse(cfg, path).map_err(|e| vec![e])?;
+        c.path = path.to_string();
         let mut errors = Vec::new();
         if crate::pipeline::graph::split_host_port(&c.endpoint).is_none() {
             errors.push(ConfigError::new(
@@ -96,10 +100,16 @@ impl PreparedExporter for Config {
     fn warnings(&self) -> Vec<String> {
         let mut w = Vec::new();
         if self.tls.is_some() {
-            w.push("exporters::prometheus::tls: accepted and not implemented by ferrotel; served over plain HTTP".into());
+            w.push(format!(
+                "{}::tls: accepted and not implemented by ferrotel; served over plain HTTP",
+                self.path
+            ));
         }
         if self.without_scope_info {
-            w.push("exporters::prometheus::without_scope_info: accepted; ferrotel never adds otel_scope_* labels".into());
+            w.push(format!(
+                "{}::without_scope_info: accepted; ferrotel never adds otel_scope_* labels",
+                self.path
+            ));
         }
         w
     }

@@ -121,6 +121,9 @@ pub struct Config {
     pub max_batch_request_parallelism: Option<Value>,
     #[serde(default)]
     pub protobuf_message: Option<String>,
+    /// This exporter's key path, for warnings.
+    #[serde(skip)]
+    pub path: String,
 }
 
 pub struct Factory;
@@ -133,7 +136,8 @@ impl ExporterFactory for Factory {
         &[SignalKind::Metrics]
     }
     fn prepare(&self, cfg: &Value, path: &str) -> ConfigResult<Arc<dyn PreparedExporter>> {
-        let c: Config = crate::config::parse(cfg, path).map_err(|e| vec![e])?;
+        let mut c: Config = crate::config::parse(cfg, path).map_err(|e| vec![e])?;
+        c.path = path.to_string();
         let mut errors = Vec::new();
         if reqwest::Url::parse(&c.endpoint)
             .map(|u| !["http", "https"].contains(&u.scheme()))
@@ -211,7 +215,8 @@ impl PreparedExporter for Config {
         ] {
             if v.is_some() {
                 w.push(format!(
-                    "exporters::prometheusremotewrite::{key}: accepted and not implemented by ferrotel"
+                    "{}::{key}: accepted and not implemented by ferrotel",
+                    self.path
                 ));
             }
         }
