@@ -97,6 +97,10 @@ print(f"| Prometheus 2.42 (scrape + TSDB append, idle subtracted) | {p/scrapes:.
 PY
 
 # Remote write to a null endpoint.
+if [[ ! -x $loadgen ]]; then
+  echo "(remote write row skipped: $loadgen not built; cargo build --release --bins)"
+  exit 0
+fi
 nport=$(port)
 python3 - "$nport" <<'PY' &
 import sys, http.server, socketserver
