@@ -19,7 +19,11 @@ pub fn builtin() -> Registry {
 }
 
 pub fn receivers() -> Vec<Box<dyn ReceiverFactory>> {
-    vec![Box::new(crate::receivers::otlp::Factory)]
+    vec![
+        Box::new(crate::receivers::hostmetrics::Factory),
+        Box::new(crate::receivers::otlp::Factory),
+        Box::new(crate::receivers::prometheus::Factory),
+    ]
 }
 
 pub fn processors() -> Vec<Box<dyn ProcessorFactory>> {
@@ -37,6 +41,8 @@ pub fn exporters() -> Vec<Box<dyn ExporterFactory>> {
         Box::new(crate::exporters::debug::Factory),
         Box::new(crate::exporters::otlp_grpc::Factory),
         Box::new(crate::exporters::otlp_http::Factory),
+        Box::new(crate::exporters::prometheus::Factory),
+        Box::new(crate::exporters::prometheusremotewrite::Factory),
     ]
 }
 

@@ -8,9 +8,12 @@
 //!   ([`pipeline::graph`]) and start/stop order ([`pipeline::service`]).
 //! - [`component`]: the component model: factory traits, [`component::Host`], start-up errors.
 //! - [`components`]: the registry, the one list of built-in components (imports them; none imports it).
-//! - [`receivers`]: `otlp` (gRPC and HTTP).
+//! - [`receivers`]: `otlp` (gRPC and HTTP), `prometheus` (scrape), `hostmetrics` (Linux /proc, /sys).
 //! - [`processors`]: processors (batch, memory_limiter, attributes, resource, …).
-//! - [`exporters`]: `otlp_grpc`, `otlp_http`, `debug`, and the shared queue/retry/timeout helper.
+//! - [`exporters`]: `otlp_grpc`, `otlp_http`, `debug`, `prometheus` (pull), `prometheusremotewrite`,
+//!   and the shared queue/retry/timeout helper.
+//! - [`prom`]: Prometheus formats shared by the Prometheus components: text/OpenMetrics parser,
+//!   OTLP → Prometheus naming and translation, Remote-Write protobuf (generated from `proto/`).
 //! - [`extensions`]: extensions (health_check, storage, auth, …).
 //! - [`telemetry`]: the collector's own logs and metrics.
 //! - [`auth`]: the authenticator traits and `auth:` settings (lookups in [`extensions::auth`]).
@@ -27,6 +30,7 @@ pub mod extensions;
 pub mod net;
 pub mod pipeline;
 pub mod processors;
+pub mod prom;
 pub mod receivers;
 pub mod signal;
 pub mod telemetry;

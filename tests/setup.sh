@@ -12,3 +12,8 @@ if ! command -v tmux >/dev/null 2>&1; then
   (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq tmux) \
     || echo "warning: could not install tmux; tests/top.rs needs it" >&2
 fi
+# tests/prometheus.rs runs the real Prometheus and node_exporter (Debian: 2.42 and 1.5).
+if [[ ! -x /usr/bin/prometheus || ! -x /usr/bin/prometheus-node-exporter ]]; then
+  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq prometheus prometheus-node-exporter) \
+    || echo "warning: could not install prometheus; tests/prometheus.rs needs it" >&2
+fi

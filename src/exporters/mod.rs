@@ -5,3 +5,5 @@ pub mod debug;
 pub mod helper;
 pub mod otlp_grpc;
 pub mod otlp_http;
+pub mod prometheus;
+pub mod prometheusremotewrite;

@@ -1,3 +1,5 @@
 //! Receivers: where data enters ferrotel.
 
+pub mod hostmetrics;
 pub mod otlp;
+pub mod prometheus;

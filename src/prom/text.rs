@@ -1,0 +1,459 @@
+//! The Prometheus text exposition format 0.0.4 and OpenMetrics 1.0.0 text format, parsed into
+//! samples plus per-family metadata.
+//!
+//! Grammar (both formats; OpenMetrics differences noted):
+//! ```text
+//! line     = comment | sample | blank
+//! comment  = "# HELP " name " " text | "# TYPE " name " " type | "# UNIT " name " " unit (OM)
+//!          | "# EOF" (OM: required, last) | "#" anything (text: ignored)
+//! sample   = name [ "{" [ label { "," label } [","] ] "}" ] value [ timestamp ] [ exemplar ]
+//! label    = lname "=" '"' escaped '"'          escapes: \\ \" \n
+//! value    = float | "+Inf" | "-Inf" | "NaN"
+//! timestamp= integer milliseconds (text) | float seconds (OM)
+//! exemplar = " # {" labels "} " value [ timestamp ]   (OM only)
+//! ```
+//! Nothing here panics on any input: every problem is a [`ParseError`] naming its line.
+
+use std::collections::HashMap;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum MetricType {
+    Counter,
+    Gauge,
+    Histogram,
+    GaugeHistogram,
+    Summary,
+    Info,
+    StateSet,
+    #[default]
+    Unknown,
+}
+
+impl MetricType {
+    fn parse(s: &str) -> MetricType {
+        match s {
+            "counter" => MetricType::Counter,
+            "gauge" => MetricType::Gauge,
+            "histogram" => MetricType::Histogram,
+            "gaugehistogram" => MetricType::GaugeHistogram,
+            "summary" => MetricType::Summary,
+            "info" => MetricType::Info,
+            "stateset" => MetricType::StateSet,
+            _ => MetricType::Unknown,
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            MetricType::Counter => "counter",
+            MetricType::Gauge => "gauge",
+            MetricType::Histogram => "histogram",
+            MetricType::GaugeHistogram => "gaugehistogram",
+            MetricType::Summary => "summary",
+            MetricType::Info => "info",
+            MetricType::StateSet => "stateset",
+            MetricType::Unknown => "unknown",
+        }
+    }
+}
+
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Metadata {
+    pub mtype: MetricType,
+    pub help: String,
+    pub unit: String,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Exemplar {
+    pub labels: Vec<(String, String)>,
+    pub value: f64,
+    pub timestamp_ms: Option<i64>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Sample {
+    /// Labels including `__name__`, first.
+    pub labels: Vec<(String, String)>,
+    pub value: f64,
+    pub timestamp_ms: Option<i64>,
+    pub exemplar: Option<Exemplar>,
+}
+
+impl Sample {
+    pub fn name(&self) -> &str {
+        self.labels
+            .iter()
+            .find(|(k, _)| k == "__name__")
+            .map(|(_, v)| v.as_str())
+            .unwrap_or("")
+    }
+}
+
+#[derive(Debug, Default)]
+pub struct Exposition {
+    pub samples: Vec<Sample>,
+    /// By family name (as in `# TYPE`).
+    pub metadata: HashMap<String, Metadata>,
+}
+
+impl Exposition {
+    /// The family a sample belongs to, and its metadata: the sample's own name if declared, else its
+    /// name without the suffix its family type adds (`_bucket`, `_sum`, `_count`, `_created`, `_total`,
+    /// `_info`, `_gcount`, `_gsum`).
+    pub fn family_of<'a>(&'a self, name: &'a str) -> (&'a str, Option<&'a Metadata>) {
+        const SUFFIXES: [(&str, &[MetricType]); 8] = [
+            (
+                "_bucket",
+                &[MetricType::Histogram, MetricType::GaugeHistogram],
+            ),
+            ("_sum", &[MetricType::Histogram, MetricType::Summary]),
+            ("_count", &[MetricType::Histogram, MetricType::Summary]),
+            (
+                "_created",
+                &[
+                    MetricType::Histogram,
+                    MetricType::Summary,
+                    MetricType::Counter,
+                ],
+            ),
+            ("_total", &[MetricType::Counter]),
+            ("_info", &[MetricType::Info]),
+            ("_gcount", &[MetricType::GaugeHistogram]),
+            ("_gsum", &[MetricType::GaugeHistogram]),
+        ];
+        if let Some(m) = self.metadata.get(name) {
+            return (name, Some(m));
+        }
+        for (suffix, types) in SUFFIXES {
+            if let Some(base) = name.strip_suffix(suffix) {
+                if let Some(m) = self.metadata.get(base) {
+                    if types.contains(&m.mtype) {
+                        return (base, Some(m));
+                    }
+                }
+            }
+        }
+        (name, None)
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+#[error("line {line}: {message}")]
+pub struct ParseError {
+    pub line: usize,
+    pub message: String,
+}
+
+/// Parses a whole exposition. `openmetrics` selects OpenMetrics rules (seconds timestamps,
+/// exemplars, `# EOF`).
+pub fn parse(body: &str, openmetrics: bool) -> Result<Exposition, ParseError> {
+    let mut out = Exposition::default();
+    let mut saw_eof = false;
+    for (i, raw) in body.lines().enumerate() {
+        let line_no = i + 1;
+        let err = |m: String| ParseError {
+            line: line_no,
+            message: m,
+        };
+        if saw_eof {
+            if raw.trim().is_empty() {
+                continue;
+            }
+            return Err(err("content after # EOF".into()));
+        }
+        let line = if openmetrics { raw } else { raw.trim_start() };
+        if line.trim().is_empty() {
+            continue;
+        }
+        if let Some(rest) = line.strip_prefix('#') {
+            let rest = rest.trim_start();
+            if rest == "EOF" && openmetrics {
+                saw_eof = true;
+                continue;
+            }
+            let mut parts = rest.splitn(3, [' ', '\t']);
+            let keyword = parts.next().unwrap_or("");
+            let name = parts.next().unwrap_or("");
+            let text = parts.next().unwrap_or("").trim_start();
+            match keyword {
+                "HELP" | "TYPE" | "UNIT" if !name.is_empty() => {
+                    let m = out.metadata.entry(name.to_string()).or_default();
+                    match keyword {
+                        "HELP" => m.help = unescape_help(text),
+                        "TYPE" => m.mtype = MetricType::parse(text.trim()),
+                        _ => m.unit = text.trim().to_string(),
+                    }
+                }
+                _ if openmetrics => return Err(err(format!("unexpected comment {raw:?}"))),
+                _ => {}
+            }
+            continue;
+        }
+        out.samples
+            .push(parse_sample(line, openmetrics).map_err(err)?);
+    }
+    if openmetrics && !saw_eof {
+        return Err(ParseError {
+            line: body.lines().count(),
+            message: "missing # EOF".into(),
+        });
+    }
+    Ok(out)
+}
+
+fn unescape_help(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    let mut chars = s.chars();
+    while let Some(c) = chars.next() {
+        if c == '\\' {
+            match chars.next() {
+                Some('n') => out.push('\n'),
+                Some('\\') => out.push('\\'),
+                Some('"') => out.push('"'),
+                Some(o) => {
+                    out.push('\\');
+                    out.push(o);
+                }
+                None => out.push('\\'),
+            }
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
+struct Cursor<'a> {
+    s: &'a str,
+    pos: usize,
+}
+
+impl<'a> Cursor<'a> {
+    fn peek(&self) -> Option<char> {
+        self.s.get(self.pos..).and_then(|r| r.chars().next())
+    }
+    fn bump(&mut self) -> Option<char> {
+        let c = self.peek()?;
+        self.pos += c.len_utf8();
+        Some(c)
+    }
+    fn skip_ws(&mut self) {
+        while matches!(self.peek(), Some(' ' | '\t')) {
+            self.pos += 1;
+        }
+    }
+    fn rest(&self) -> &'a str {
+        self.s.get(self.pos..).unwrap_or("")
+    }
+    fn name(&mut self, metric: bool) -> Result<&'a str, String> {
+        let start = self.pos;
+        while let Some(c) = self.peek() {
+            let ok = c.is_ascii_alphabetic()
+                || c == '_'
+                || (metric && c == ':')
+                || (self.pos > start && c.is_ascii_digit());
+            if !ok {
+                break;
+            }
+            self.pos += 1;
+        }
+        if self.pos == start {
+            return Err(format!("expected a name at {:?}", self.rest()));
+        }
+        Ok(&self.s[start..self.pos])
+    }
+    fn token(&mut self) -> &'a str {
+        let start = self.pos;
+        while let Some(c) = self.peek() {
+            if c == ' ' || c == '\t' {
+                break;
+            }
+            self.pos += c.len_utf8();
+        }
+        &self.s[start..self.pos]
+    }
+    fn quoted(&mut self) -> Result<String, String> {
+        if self.bump() != Some('"') {
+            return Err("expected '\"' to open a label value".into());
+        }
+        let mut out = String::new();
+        loop {
+            match self.bump() {
+                None => return Err("unterminated label value".into()),
+                Some('"') => return Ok(out),
+                Some('\\') => match self.bump() {
+                    Some('n') => out.push('\n'),
+                    Some('\\') => out.push('\\'),
+                    Some('"') => out.push('"'),
+                    Some(c) => {
+                        out.push('\\');
+                        out.push(c);
+                    }
+                    None => return Err("unterminated label value".into()),
+                },
+                Some(c) => out.push(c),
+            }
+        }
+    }
+    fn labels(&mut self, out: &mut Vec<(String, String)>) -> Result<(), String> {
+        // The caller consumed '{'.
+        loop {
+            self.skip_ws();
+            if self.peek() == Some('}') {
+                self.pos += 1;
+                return Ok(());
+            }
+            let name = self.name(false)?.to_string();
+            self.skip_ws();
+            if self.bump() != Some('=') {
+                return Err(format!("expected '=' after label name {name:?}"));
+            }
+            self.skip_ws();
+            let value = self.quoted()?;
+            if out.iter().any(|(k, _)| *k == name) {
+                return Err(format!("duplicate label {name:?}"));
+            }
+            out.push((name, value));
+            self.skip_ws();
+            match self.bump() {
+                Some(',') => continue,
+                Some('}') => return Ok(()),
+                _ => return Err("expected ',' or '}' in the label set".into()),
+            }
+        }
+    }
+}
+
+pub fn parse_float(s: &str) -> Result<f64, String> {
+    // Rust accepts "inf"/"infinity"/"nan" in any case, as Go's ParseFloat does.
+    s.parse::<f64>().map_err(|_| format!("invalid value {s:?}"))
+}
+
+fn parse_timestamp(s: &str, openmetrics: bool) -> Result<i64, String> {
+    if openmetrics {
+        let secs = parse_float(s)?;
+        if !secs.is_finite() {
+            return Err(format!("invalid timestamp {s:?}"));
+        }
+        Ok((secs * 1000.0).round() as i64)
+    } else {
+        s.parse::<i64>()
+            .map_err(|_| format!("invalid timestamp {s:?}"))
+    }
+}
+
+fn parse_sample(line: &str, openmetrics: bool) -> Result<Sample, String> {
+    let mut c = Cursor { s: line, pos: 0 };
+    let name = c.name(true)?;
+    let mut labels = vec![("__name__".to_string(), name.to_string())];
+    c.skip_ws();
+    if c.peek() == Some('{') {
+        c.pos += 1;
+        c.labels(&mut labels)?;
+    }
+    c.skip_ws();
+    let value = parse_float(c.token())?;
+    c.skip_ws();
+    let mut timestamp_ms = None;
+    let mut exemplar = None;
+    if !c.rest().is_empty() && c.peek() != Some('#') {
+        timestamp_ms = Some(parse_timestamp(c.token(), openmetrics)?);
+        c.skip_ws();
+    }
+    if c.peek() == Some('#') && openmetrics {
+        c.pos += 1;
+        c.skip_ws();
+        if c.bump() != Some('{') {
+            return Err("expected '{' to open an exemplar".into());
+        }
+        let mut ex_labels = Vec::new();
+        c.labels(&mut ex_labels)?;
+        c.skip_ws();
+        let v = parse_float(c.token())?;
+        c.skip_ws();
+        let ts = if c.rest().trim().is_empty() {
+            None
+        } else {
+            Some(parse_timestamp(c.token(), true)?)
+        };
+        exemplar = Some(Exemplar {
+            labels: ex_labels,
+            value: v,
+            timestamp_ms: ts,
+        });
+        c.skip_ws();
+    }
+    if !c.rest().trim().is_empty() {
+        return Err(format!("unexpected {:?} after the sample", c.rest()));
+    }
+    Ok(Sample {
+        labels,
+        value,
+        timestamp_ms,
+        exemplar,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn text_format() {
+        let body = "# HELP http_requests_total The total.\n# TYPE http_requests_total counter\n\
+            http_requests_total{method=\"post\",code=\"200\"} 1027 1395066363000\n\
+            http_requests_total{method=\"a\\\"b\\\\c\\nd\"} 3\n\
+            # TYPE lat histogram\nlat_bucket{le=\"0.5\"} 1\nlat_bucket{le=\"+Inf\"} 2\nlat_sum 1.5\nlat_count 2\n\
+            plain +Inf\nnan NaN\n";
+        let e = parse(body, false).unwrap();
+        assert_eq!(e.samples.len(), 8);
+        assert_eq!(e.samples[0].timestamp_ms, Some(1395066363000));
+        assert_eq!(e.samples[1].labels[1].1, "a\"b\\c\nd");
+        assert_eq!(e.family_of("lat_bucket").0, "lat");
+        assert_eq!(
+            e.family_of("lat_count").1.map(|m| m.mtype),
+            Some(MetricType::Histogram)
+        );
+        assert_eq!(e.family_of("http_requests_total").0, "http_requests_total");
+        assert!(e.samples[6].value.is_infinite());
+        assert!(e.samples[7].value.is_nan());
+        assert_eq!(
+            e.metadata["http_requests_total"].help,
+            "The total.".to_string()
+        );
+    }
+
+    #[test]
+    fn openmetrics_format() {
+        let body = "# TYPE foo counter\n# UNIT foo seconds\nfoo_total{a=\"1\"} 17 1520879607.789 # {trace_id=\"abc\"} 1.0 1520879607.7\nfoo_created 1520430000.123\n# EOF\n";
+        let e = parse(body, true).unwrap();
+        assert_eq!(e.samples.len(), 2);
+        assert_eq!(e.samples[0].timestamp_ms, Some(1520879607789));
+        assert_eq!(e.family_of("foo_total").0, "foo");
+        assert_eq!(e.family_of("foo_created").0, "foo");
+        assert_eq!(e.metadata["foo"].unit, "seconds");
+        let ex = e.samples[0].exemplar.as_ref().unwrap();
+        assert_eq!(ex.labels, vec![("trace_id".into(), "abc".into())]);
+        assert!(parse("foo 1\n", true).is_err(), "missing EOF");
+        assert!(parse("# EOF\nfoo 1\n", true).is_err());
+    }
+
+    #[test]
+    fn bad_input_is_an_error_not_a_panic() {
+        for bad in [
+            "x{",
+            "x{a=\"}",
+            "x{a=1} 2",
+            "x 1 2 3",
+            "x{a=\"1\",a=\"2\"} 1",
+            "{} 1",
+            "x abc",
+            "x{a=\"é\"} 1 9999999999999999999999",
+            "é 1",
+        ] {
+            assert!(parse(bad, false).is_err(), "{bad}");
+        }
+        assert!(parse("x{a=\"é\"} 1", false).is_ok());
+    }
+}
