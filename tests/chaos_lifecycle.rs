@@ -485,3 +485,99 @@ service:
     });
     assert_eq!(statuses, vec![Ok(401); 8]);
 }
+
+/// Item 6 with a persistent queue: two services cannot share the queue directory, so the old one is
+/// stopped first (its sockets held open) and the new one resumes the queue; nothing acknowledged is
+/// lost across 3 reloads under load.
+#[test]
+fn reloads_with_a_persistent_queue_lose_nothing_acknowledged() {
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let sink = Sink::start(&rt);
+    let http = free_port();
+    let queue_dir = tempfile::tempdir().unwrap();
+    let yaml = |interval_ms: u64| {
+        format!(
+            r#"
+extensions:
+  file_storage: {{directory: "{}"}}
+receivers:
+  otlp:
+    protocols:
+      http: {{endpoint: "127.0.0.1:{http}"}}
+exporters:
+  otlp:
+    endpoint: {}
+    tls: {{insecure: true}}
+    retry_on_failure: {{initial_interval: {interval_ms}ms}}
+    sending_queue: {{storage: file_storage}}
+service:
+  extensions: [file_storage]
+  pipelines:
+    traces: {{receivers: [otlp], exporters: [otlp]}}
+"#,
+            queue_dir.path().display(),
+            sink.grpc_endpoint()
+        )
+    };
+    let f = Ferrotel::start(&yaml(100), &[http]);
+    let cfg = f.dir.path().join("config.yaml");
+    let stop = Arc::new(AtomicBool::new(false));
+    let acked = Arc::new(Mutex::new(Vec::<u64>::new()));
+    let load = {
+        let (stop, acked) = (stop.clone(), acked.clone());
+        std::thread::spawn(move || {
+            let client = reqwest::blocking::Client::builder()
+                .timeout(Duration::from_secs(20))
+                .build()
+                .unwrap();
+            let mut seq = 0u64;
+            while !stop.load(Ordering::Relaxed) {
+                if post_json(&client, http, spans_json(&format!("p{seq}"), 3)) == Some(200) {
+                    acked.lock().unwrap().push(seq);
+                }
+                seq += 1;
+                std::thread::sleep(Duration::from_millis(5));
+            }
+        })
+    };
+    for i in 1..=3usize {
+        let before = acked.lock().unwrap().len();
+        std::fs::write(&cfg, yaml(100 + i as u64)).unwrap();
+        f.signal("HUP");
+        assert!(
+            wait_until(Duration::from_secs(20), || f
+                .logs()
+                .matches("configuration reloaded")
+                .count()
+                >= i),
+            "reload {i}:\n{}",
+            f.logs()
+        );
+        assert!(
+            wait_until(Duration::from_secs(10), || acked.lock().unwrap().len()
+                > before + 10),
+            "no requests acknowledged after reload {i}"
+        );
+    }
+    stop.store(true, Ordering::Relaxed);
+    load.join().unwrap();
+    let expected: BTreeSet<String> = acked
+        .lock()
+        .unwrap()
+        .iter()
+        .flat_map(|s| (0..3).map(move |j| format!("p{s}-{j}")))
+        .collect();
+    assert!(
+        wait_until(Duration::from_secs(20), || {
+            let got: BTreeSet<String> = span_names(&sink).into_iter().collect();
+            expected.is_subset(&got)
+        }),
+        "acknowledged spans missing at the sink: {} of {}\n{}",
+        expected
+            .difference(&span_names(&sink).into_iter().collect())
+            .count(),
+        expected.len(),
+        f.logs()
+    );
+    assert!(f.stop(Duration::from_secs(20)).success());
+}
