@@ -5,7 +5,8 @@ use std::time::Duration;
 
 use clap::{Parser, Subcommand};
 use ferrotel::config;
-use ferrotel::pipeline::{graph, service::Service};
+use ferrotel::pipeline::graph;
+use ferrotel::pipeline::service::{self, Service};
 
 #[derive(Parser)]
 #[command(
@@ -22,7 +23,8 @@ struct Cli {
     /// Override one key, e.g. `--set service.telemetry.logs.level=debug` (or `a::b::c=v`).
     #[arg(long = "set", global = true, value_name = "KEY=VALUE")]
     set: Vec<String>,
-    /// How long an orderly shutdown may take to flush processors and drain exporters.
+    /// One budget for an orderly shutdown (and for draining the old service on reload): receivers get
+    /// at most half of it for requests in flight, processors and exporters flush within the rest.
     #[arg(long, global = true, default_value = "30s", value_parser = parse_duration)]
     shutdown_timeout: Duration,
     /// otelcol's feature gates; accepted for compatibility, ferrotel has none yet.
@@ -34,8 +36,15 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
-    /// Check the configuration: exit 0 if it would start, 1 with every error found.
-    Validate,
+    /// Check the configuration: exit 1 with every error found, else 0. Start-time problems that can be
+    /// seen without the network (missing or unparsable certificate files, authenticator or storage ids
+    /// that name no suitable extension, unusable storage directories) are printed as warnings, as
+    /// otelcol's `validate` does not open files that may only exist at run time.
+    Validate {
+        /// Treat every warning as an error (exit 1).
+        #[arg(long)]
+        strict: bool,
+    },
     /// List every receiver, processor, exporter and extension with the signals it supports.
     Components,
     /// Print the merged, expanded configuration.
@@ -70,13 +79,32 @@ fn main() -> ExitCode {
             print_components();
             ExitCode::SUCCESS
         }
-        Some(Command::Validate) => match load_plan(&cli) {
+        Some(Command::Validate { strict }) => match load_plan(&cli) {
             Ok(plan) => {
-                for w in &plan.warnings {
-                    eprintln!("warning: {w}");
-                }
                 if let Err(e) = ferrotel::telemetry::check(&plan.config.service.telemetry) {
                     eprintln!("invalid configuration:\n{}", config::ConfigErrors(e));
+                    return ExitCode::FAILURE;
+                }
+                // Creating extensions to see what they are may need a runtime to be present.
+                let warnings = match tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build()
+                {
+                    Ok(rt) => {
+                        let _in = rt.enter();
+                        all_warnings(&plan)
+                    }
+                    Err(_) => plan.warnings.clone(),
+                };
+                let label = if strict { "error" } else { "warning" };
+                for w in &warnings {
+                    eprintln!("{label}: {w}");
+                }
+                if strict && !warnings.is_empty() {
+                    eprintln!(
+                        "invalid configuration: {} problem(s) found with --strict",
+                        warnings.len()
+                    );
                     return ExitCode::FAILURE;
                 }
                 println!("configuration is valid");
@@ -135,6 +163,13 @@ fn load_plan(cli: &Cli) -> Result<graph::Plan, ExitCode> {
     })
 }
 
+/// The plan's warnings and the start-time problems visible without the network.
+fn all_warnings(plan: &graph::Plan) -> Vec<String> {
+    let mut w = plan.warnings.clone();
+    w.extend(graph::start_warnings(plan));
+    w
+}
+
 fn print_components() {
     let sigs = |s: &[ferrotel::signal::SignalKind]| {
         s.iter().map(|s| s.as_str()).collect::<Vec<_>>().join(", ")
@@ -185,9 +220,6 @@ fn run(cli: Cli) -> ExitCode {
     }
     let metrics = ferrotel::telemetry::prometheus::settings(&plan.config.service.telemetry.metrics)
         .expect("checked above");
-    for w in &plan.warnings {
-        tracing::warn!("{w}");
-    }
     let rt = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .thread_name("ferrotel")
@@ -199,7 +231,7 @@ fn run(cli: Cli) -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    rt.block_on(async move {
+    let code = rt.block_on(async move {
         // Installed before the service starts, so that a signal is never missed (or, for SIGHUP, fatal).
         let mut signals = match Signals::new() {
             Ok(s) => s,
@@ -215,34 +247,49 @@ fn run(cli: Cli) -> ExitCode {
                 return ExitCode::FAILURE;
             }
         };
-        let mut service = match Service::start(plan).await {
+        for w in all_warnings(&plan) {
+            tracing::warn!("{w}");
+        }
+        let mut service = match Service::start(&plan).await {
             Ok(s) => s,
             Err(e) => {
                 tracing::error!("failed to start: {e}");
                 return ExitCode::FAILURE;
             }
         };
+        let mut plan = plan;
         tracing::info!(version = env!("CARGO_PKG_VERSION"), "ferrotel is running");
         while signals.next().await == Signal::Reload {
-            // As otelcol: SIGHUP re-reads the configuration and rebuilds the whole service. An invalid
-            // new configuration is logged and the running service is kept.
-            let plan = match load_plan(&cli) {
+            // As otelcol, SIGHUP re-reads the configuration and rebuilds the whole service; unlike
+            // otelcol, a configuration that fails (invalid, a port in use, an unreadable certificate)
+            // is logged and counted, and the running service is kept.
+            let next = match load_plan(&cli) {
                 Ok(p) => p,
                 Err(_) => {
+                    ferrotel::telemetry::events::config_reload(false);
                     tracing::error!("SIGHUP: the new configuration is invalid (see above); keeping the running one");
                     continue;
                 }
             };
             tracing::info!("SIGHUP: reloading the configuration");
-            service.shutdown(cli.shutdown_timeout).await;
-            service = match Service::start(plan).await {
-                Ok(s) => s,
+            for w in all_warnings(&next) {
+                tracing::warn!("{w}");
+            }
+            match service::reload(&mut service, &plan, &next, cli.shutdown_timeout).await {
+                Ok(service::Reloaded::Success) => {
+                    plan = next;
+                    ferrotel::telemetry::events::config_reload(true);
+                    tracing::info!("configuration reloaded");
+                }
+                Ok(service::Reloaded::Failed(e)) => {
+                    ferrotel::telemetry::events::config_reload(false);
+                    tracing::error!("SIGHUP: the new configuration failed to start: {e}; keeping the running one");
+                }
                 Err(e) => {
-                    tracing::error!("failed to start after reload: {e}");
+                    tracing::error!("SIGHUP: neither the new nor the previous configuration could start again: {e}");
                     return ExitCode::FAILURE;
                 }
-            };
-            tracing::info!("configuration reloaded");
+            }
         }
         tracing::info!("shutting down");
         service.shutdown(cli.shutdown_timeout).await;
@@ -251,7 +298,10 @@ fn run(cli: Cli) -> ExitCode {
         }
         tracing::info!("shutdown complete");
         ExitCode::SUCCESS
-    })
+    });
+    // Blocking work still running (a file write, a password check) must not hold the exit.
+    rt.shutdown_timeout(Duration::from_millis(500));
+    code
 }
 
 #[derive(PartialEq)]

@@ -250,3 +250,86 @@ fn components_version_help() {
         "{out}"
     );
 }
+
+/// Problems that would stop `run` but that `validate` cannot be sure of (files mounted only at run
+/// time): warnings by default, as otelcol's exit code; errors with `--strict`. Each names its key path.
+#[test]
+fn start_time_problems_are_warnings_and_errors_with_strict() {
+    let dir = tempfile::tempdir().unwrap();
+    let f = write(
+        &dir,
+        "start.yaml",
+        r#"
+receivers:
+  otlp:
+    protocols:
+      grpc:
+        endpoint: 127.0.0.1:14317
+        tls: {cert_file: /nonexistent/server.crt, key_file: /nonexistent/server.key}
+      http:
+        endpoint: 127.0.0.1:14318
+        auth: {authenticator: bearertokenauth/missing}
+extensions:
+  file_storage:
+    directory: /nonexistent/ferrotel-queue
+exporters:
+  otlp:
+    endpoint: 127.0.0.1:4317
+    sending_queue: {storage: file_storage/other}
+service:
+  extensions: [file_storage]
+  pipelines:
+    traces:
+      receivers: [otlp]
+      exporters: [otlp]
+"#,
+    );
+    let (code, out, err) = validate(&[&f], &[]);
+    assert_eq!(code, 0, "otelcol's exit code: valid unless --strict\n{err}");
+    assert!(out.contains("configuration is valid"), "{out}");
+    for expected in [
+        "warning: receivers::otlp::protocols::grpc::tls::cert_file: cannot read file \"/nonexistent/server.crt\"",
+        "warning: receivers::otlp::protocols::grpc::tls::key_file:",
+        "warning: receivers::otlp::protocols::http::auth::authenticator: \"bearertokenauth/missing\" names no extension",
+        "warning: exporters::otlp::sending_queue::storage: \"file_storage/other\" names no extension",
+        "/nonexistent/ferrotel-queue does not exist",
+    ] {
+        assert!(err.contains(expected), "missing {expected:?} in:\n{err}");
+    }
+    let (code, _, err) = validate(&[&f], &["--strict"]);
+    assert_eq!(code, 1, "{err}");
+    assert!(
+        err.contains("error: receivers::otlp::protocols::grpc::tls::cert_file"),
+        "{err}"
+    );
+    // A config without such problems passes --strict.
+    let good = write(&dir, "good.yaml", GOOD);
+    let (code, _, err) = validate(&[&good], &["--strict"]);
+    assert_eq!(code, 0, "{err}");
+}
+
+#[test]
+fn strict_rejects_an_authenticator_that_cannot_authenticate_that_way() {
+    let dir = tempfile::tempdir().unwrap();
+    // headers_setter adds headers to outgoing requests; it cannot check incoming ones.
+    let f = write(
+        &dir,
+        "auth.yaml",
+        &GOOD
+            .replace(
+                "endpoint: 127.0.0.1:14317",
+                "endpoint: 127.0.0.1:14317\n        auth: {authenticator: headers_setter}",
+            )
+            .replace(
+                "service:",
+                "extensions:\n  headers_setter:\n    headers: [{key: x, value: y}]\nservice:\n  extensions: [headers_setter]",
+            ),
+    );
+    let (code, _, err) = validate(&[&f], &[]);
+    assert_eq!(code, 0, "{err}");
+    assert!(
+        err.contains("receivers::otlp::protocols::grpc::auth::authenticator: extension \"headers_setter\" cannot authenticate incoming requests"),
+        "{err}"
+    );
+    assert_eq!(validate(&[&f], &["--strict"]).0, 1);
+}

@@ -438,3 +438,88 @@ mod signal_tests {
         );
     }
 }
+
+/// Start-time problems that can be seen without the network, for `validate` (errors with `--strict`)
+/// and the start-up log: certificate files missing or not PEM, `auth::authenticator` ids that name no
+/// enabled extension able to authenticate that way, `sending_queue::storage` ids that name no enabled
+/// storage extension, and extensions that cannot be built. Warnings only, as otelcol's `validate`
+/// does not open files (certificates are often mounted only at run time).
+///
+/// Builds (never starts) each enabled extension to learn what it can do; call it with a tokio
+/// runtime entered.
+pub fn start_warnings(plan: &Plan) -> Vec<String> {
+    let mut warnings = Vec::new();
+    let mut server_auth = BTreeSet::new();
+    let mut client_auth = BTreeSet::new();
+    let mut enabled = BTreeSet::new();
+    for (id, p) in &plan.extensions {
+        enabled.insert(id.to_string());
+        match p.create(id) {
+            Ok(ext) => {
+                if ext.server_authenticator().is_some() {
+                    server_auth.insert(id.to_string());
+                }
+                if ext.client_authenticator().is_some() {
+                    client_auth.insert(id.to_string());
+                }
+            }
+            Err(e) => warnings.push(format!("extensions::{id}: {}", e.message)),
+        }
+    }
+    let sections = [
+        ("receivers", &plan.config.receivers),
+        ("processors", &plan.config.processors),
+        ("exporters", &plan.config.exporters),
+        ("extensions", &plan.config.extensions),
+    ];
+    for (section, components) in sections {
+        for (key, v) in components {
+            let path = format!("{section}::{key}");
+            walk(v, &path, &mut |path, k, v| {
+                let Some(s) = v.as_str() else { return };
+                match k {
+                    "cert_file" | "key_file" | "ca_file" | "client_ca_file" => {
+                        if let Err(e) = crate::tls::ClientTls::read_pem(s, "file") {
+                            warnings.push(format!("{path}::{k}: {e}"));
+                        }
+                    }
+                    "authenticator" if path.ends_with("::auth") => {
+                        let (suitable, how) = if section == "receivers" {
+                            (&server_auth, "authenticate incoming requests")
+                        } else {
+                            (&client_auth, "add credentials to outgoing requests")
+                        };
+                        if !enabled.contains(s) {
+                            warnings.push(format!("{path}::{k}: {s:?} names no extension configured and enabled in service::extensions"));
+                        } else if !suitable.contains(s) {
+                            warnings.push(format!("{path}::{k}: extension {s:?} cannot {how}"));
+                        }
+                    }
+                    "storage" if path.ends_with("::sending_queue") => {
+                        if !enabled.contains(s) {
+                            warnings.push(format!("{path}::{k}: {s:?} names no extension configured and enabled in service::extensions"));
+                        } else if ComponentId::parse(s).map_or(true, |id| id.kind != "file_storage")
+                        {
+                            warnings.push(format!(
+                                "{path}::{k}: extension {s:?} is not a storage extension"
+                            ));
+                        }
+                    }
+                    _ => {}
+                }
+            });
+        }
+    }
+    warnings
+}
+
+/// Calls `f(path, key, value)` for every key of every mapping under `v`.
+fn walk(v: &Value, path: &str, f: &mut dyn FnMut(&str, &str, &Value)) {
+    if let Value::Mapping(m) = v {
+        for (k, child) in m {
+            let Some(k) = k.as_str() else { continue };
+            f(path, k, child);
+            walk(child, &format!("{path}::{k}"), f);
+        }
+    }
+}

@@ -2,6 +2,7 @@
 
 mod consumer;
 pub mod graph;
+pub mod listeners;
 pub mod service;
 
 pub use consumer::{ConsumeError, Consumer, FanOut};

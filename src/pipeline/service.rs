@@ -1,5 +1,11 @@
 //! Running a plan: exporters are built first and receivers started last; shutdown goes the other way,
 //! each stage draining into the next before the deadline (otelcol's topological start and stop).
+//!
+//! Shutdown has one budget (`--shutdown-timeout`): receivers stop accepting at once and get at most
+//! half of it to answer requests in flight (then their connections are closed); processors flush and
+//! exporters drain within the rest, all against the same deadline. A reload ([`reload`]) starts the
+//! new service beside the running one and only then stops the old one, so a config that fails to start
+//! never takes the collector down.
 
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -9,6 +15,7 @@ use tokio::time::Instant;
 use crate::component::{Extension, Host, Receiver, StartError};
 use crate::config::ComponentId;
 use crate::pipeline::graph::Plan;
+use crate::pipeline::listeners;
 use crate::pipeline::AnyConsumer;
 use crate::signal::SignalKind;
 
@@ -21,7 +28,9 @@ pub struct Service {
 }
 
 impl Service {
-    pub async fn start(plan: Plan) -> Result<Service, StartError> {
+    /// Builds and starts every component of `plan`. On failure whatever was started is stopped again;
+    /// sockets shared with a running service (see [`listeners`]) stay open for it.
+    pub async fn start(plan: &Plan) -> Result<Service, StartError> {
         let mut host = Host::default();
         let mut extensions = Vec::new();
         for (id, p) in &plan.extensions {
@@ -106,24 +115,142 @@ impl Service {
     }
 
     /// Stops receivers, then flushes processors in pipeline order, then drains exporters, all before
-    /// `timeout` has passed; then stops extensions.
+    /// `timeout` has passed; then stops extensions. Receivers get at most half of `timeout`.
     pub async fn shutdown(&mut self, timeout: Duration) {
-        let deadline = Instant::now() + timeout;
-        for (_, ext) in &self.extensions {
-            ext.set_ready(false);
-        }
-        for (id, r) in &mut self.receivers {
-            tracing::debug!(receiver = %id, "stopping receiver");
-            r.shutdown().await;
-        }
-        for chain in &self.processors {
-            for p in chain {
-                p.shutdown(deadline).await;
+        self.stop(timeout, true).await
+    }
+
+    /// As [`Service::shutdown`], for a service that a reload replaced: the new one is already serving,
+    /// so the extensions are not reported unready (a health check keeps answering 200).
+    async fn shutdown_replaced(&mut self, timeout: Duration) {
+        self.stop(timeout, false).await
+    }
+
+    async fn stop(&mut self, timeout: Duration, unready: bool) {
+        let start = Instant::now();
+        let deadline = at(start, timeout);
+        let receivers_by = at(start, timeout / 2);
+        if unready {
+            for (_, ext) in &self.extensions {
+                ext.set_ready(false);
             }
         }
-        futures::future::join_all(self.exporters.iter().map(|e| e.shutdown(deadline))).await;
-        for (_, ext) in self.extensions.iter().rev() {
-            ext.shutdown().await;
+        // Receivers: all stop accepting at once, then answer what is in flight. A client stuck
+        // mid-body must not hold the rest of the budget: past half of it the receivers are dropped,
+        // which closes their connections.
+        let mut receivers = std::mem::take(&mut self.receivers);
+        let stopping = futures::future::join_all(receivers.iter_mut().map(|(id, r)| {
+            tracing::debug!(receiver = %id, "stopping receiver");
+            r.shutdown()
+        }));
+        if tokio::time::timeout_at(receivers_by, stopping)
+            .await
+            .is_err()
+        {
+            tracing::warn!(
+                "receivers still had requests in flight after half of the shutdown timeout; closing their connections"
+            );
+        }
+        drop(receivers);
+        for chain in &self.processors {
+            for p in chain {
+                if tokio::time::timeout_at(deadline, p.shutdown(deadline))
+                    .await
+                    .is_err()
+                {
+                    tracing::warn!("a processor was still flushing at the shutdown deadline");
+                }
+            }
+        }
+        let draining =
+            futures::future::join_all(self.exporters.iter().map(|e| e.shutdown(deadline)));
+        if tokio::time::timeout_at(deadline, draining).await.is_err() {
+            tracing::warn!(
+                "exporters were still draining at the shutdown deadline; what they held is dropped"
+            );
+        }
+        self.processors.clear();
+        self.exporters.clear();
+        // Extensions (storage, health check) last, each briefly even when the deadline has passed.
+        for (id, ext) in self.extensions.iter().rev() {
+            let by = deadline.max(Instant::now() + Duration::from_millis(200));
+            if tokio::time::timeout_at(by, ext.shutdown()).await.is_err() {
+                tracing::warn!(extension = %id, "extension did not stop before the shutdown deadline");
+            }
         }
     }
+}
+
+/// `start + d`, saturating far in the future instead of overflowing.
+fn at(start: Instant, d: Duration) -> Instant {
+    start
+        .checked_add(d)
+        .unwrap_or_else(|| start + Duration::from_secs(86_400 * 365))
+}
+
+/// Whether any exporter keeps its sending queue on disk (`sending_queue.storage`). Two services
+/// cannot share a queue directory, so such a reload stops the old service before starting the new.
+fn uses_persistent_queue(plan: &Plan) -> bool {
+    plan.config.exporters.values().any(|e| {
+        e.get("sending_queue")
+            .and_then(|q| q.get("storage"))
+            .is_some_and(|s| !s.is_null())
+    })
+}
+
+/// What a reload did.
+pub enum Reloaded {
+    /// The new configuration is running; the old service was drained and stopped.
+    Success,
+    /// The new configuration could not start; the old configuration is still serving.
+    Failed(StartError),
+}
+
+/// Replaces `current` (running `current_plan`) with a service for `next`, never leaving the collector
+/// without a running service unless even the old configuration can no longer start (`Err`).
+///
+/// Without persistent queues the new service is started first, taking over the listening sockets of
+/// ports both configurations use (so both serve them for a moment and no connection is refused);
+/// only once it runs is the old one stopped, draining what it acknowledged into its destinations
+/// within `timeout`. If the new one fails at any step, the old one never stopped.
+///
+/// With a persistent queue in either configuration the old service is stopped first (its queue stays
+/// on disk for the new one) while its sockets are held open, so clients wait in the backlog rather
+/// than being refused; if the new service then fails, the old configuration is started again.
+pub async fn reload(
+    current: &mut Service,
+    current_plan: &Plan,
+    next: &Plan,
+    timeout: Duration,
+) -> Result<Reloaded, StartError> {
+    if !uses_persistent_queue(current_plan) && !uses_persistent_queue(next) {
+        return match Service::start(next).await {
+            Ok(new) => {
+                let mut old = std::mem::replace(current, new);
+                old.shutdown_replaced(timeout).await;
+                Ok(Reloaded::Success)
+            }
+            Err(e) => Ok(Reloaded::Failed(e)),
+        };
+    }
+    let held = listeners::hold_all();
+    current.shutdown_replaced(timeout).await;
+    let outcome = match Service::start(next).await {
+        Ok(new) => {
+            *current = new;
+            Ok(Reloaded::Success)
+        }
+        Err(e) => match Service::start(current_plan).await {
+            Ok(old) => {
+                *current = old;
+                Ok(Reloaded::Failed(e))
+            }
+            Err(again) => {
+                tracing::error!(error = %e, "the new configuration failed to start");
+                Err(again)
+            }
+        },
+    };
+    drop(held);
+    outcome
 }

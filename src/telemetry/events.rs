@@ -197,6 +197,20 @@ pub fn exporter_queue_lost(exporter: &str, signal: SignalKind, batches: usize) {
         .increment(batches as u64);
 }
 
+/// Configuration reloads (SIGHUP) by outcome (ferrotel's own metric; otelcol has none):
+/// `ferrotel_config_reloads_total{outcome="success"|"failure"}`. A failure (invalid config, a port in
+/// use, an unreadable certificate) leaves the previous configuration running.
+pub const CONFIG_RELOADS: &str = "ferrotel_config_reloads";
+
+/// A reload finished: the new configuration runs (`success`) or the old one was kept (`failure`).
+pub fn config_reload(success: bool) {
+    if !RECORDING.load(Ordering::Acquire) {
+        return;
+    }
+    let outcome = if success { "success" } else { "failure" };
+    counter!(CONFIG_RELOADS, "outcome" => outcome).increment(1);
+}
+
 /// How full a sending queue is, read when metrics are scraped: `None` once the queue is gone.
 pub type QueueProbe = Arc<dyn Fn() -> Option<u64> + Send + Sync>;
 
@@ -308,6 +322,10 @@ pub fn describe() {
     describe_counter!(
         RECEIVER_UNAUTHENTICATED,
         "Number of requests refused by the receiver's authenticator."
+    );
+    describe_counter!(
+        CONFIG_RELOADS,
+        "Number of configuration reloads (SIGHUP), by outcome; a failed one keeps the running configuration."
     );
     describe_gauge!(QUEUE_SIZE, "Current size of the retry queue (in batches).");
     describe_gauge!(

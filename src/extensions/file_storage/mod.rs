@@ -171,6 +171,35 @@ impl ExtensionFactory for Factory {
 }
 
 impl PreparedExtension for Config {
+    /// The directories as they are now (nothing is created or written): `validate` warns about what
+    /// would fail at start.
+    fn warnings(&self) -> Vec<String> {
+        let mut w = Vec::new();
+        let mut dirs = vec![("directory", &self.directory)];
+        if let Some(d) = &self.compaction.directory {
+            dirs.push(("compaction::directory", d));
+        }
+        for (key, dir) in dirs {
+            let problem = match std::fs::metadata(dir) {
+                Ok(m) if !m.is_dir() => Some("is not a directory".to_string()),
+                Ok(m) if m.permissions().readonly() => Some("is not writable".to_string()),
+                Ok(_) => None,
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound && self.create_directory => None,
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                    Some("does not exist (create it, or set create_directory: true)".to_string())
+                }
+                Err(e) => Some(format!("cannot be accessed: {e}")),
+            };
+            if let Some(p) = problem {
+                w.push(format!(
+                    "extensions::file_storage::{key}: {} {p}",
+                    dir.display()
+                ));
+            }
+        }
+        w
+    }
+
     fn create(&self, id: &ComponentId) -> Result<Arc<dyn Extension>, StartError> {
         Ok(Arc::new(FileStorage {
             id: id.clone(),

@@ -149,8 +149,10 @@ impl Extension for HealthCheck {
         let addr = crate::net::resolve_bind(&self.cfg.endpoint)
             .await
             .map_err(|e| StartError::new(&self.id, e))?;
-        let listener = tokio::net::TcpListener::bind(addr)
+        // Through the shared registry, so a reload hands the port over instead of re-binding it.
+        let listener = crate::pipeline::listeners::bind(addr)
             .await
+            .map(SharedListener)
             .map_err(|e| StartError::new(&self.id, format!("cannot listen on {addr}: {e}")))?;
         let cfg = self.cfg.clone();
         let state = self.state.clone();
@@ -203,6 +205,28 @@ impl Extension for HealthCheck {
                 Some((SystemTime::now(), Instant::now()));
         }
         self.state.ready.store(ready, Ordering::Release);
+    }
+}
+
+/// A socket possibly shared with the service being replaced by a reload.
+struct SharedListener(std::sync::Arc<tokio::net::TcpListener>);
+
+impl axum::serve::Listener for SharedListener {
+    type Io = tokio::net::TcpStream;
+    type Addr = std::net::SocketAddr;
+
+    async fn accept(&mut self) -> (Self::Io, Self::Addr) {
+        loop {
+            match self.0.accept().await {
+                Ok(c) => return c,
+                // Out of file descriptors and the like: wait instead of spinning.
+                Err(_) => tokio::time::sleep(std::time::Duration::from_millis(50)).await,
+            }
+        }
+    }
+
+    fn local_addr(&self) -> std::io::Result<Self::Addr> {
+        self.0.local_addr()
     }
 }
 

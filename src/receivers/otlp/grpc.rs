@@ -13,7 +13,7 @@ use tonic::server::{NamedService, UnaryService};
 use tonic::{Request, Response, Status};
 
 use super::config::GrpcConfig;
-use super::listener::{Listener, DEFAULT_HANDSHAKE_TIMEOUT};
+use super::listener::{ConnSettings, CutOff, Listener, DEFAULT_FIRST_BYTES_TIMEOUT};
 use super::{metadata_from_headers, Sink, Sinks};
 use crate::extensions::auth::ServerAuthenticator;
 use crate::pipeline::{Admission, ConsumeError};
@@ -22,9 +22,10 @@ use crate::signal::{Batch, Signal};
 
 pub struct Server {
     pub local_addr: SocketAddr,
-    stop: oneshot::Sender<()>,
+    stop: Option<oneshot::Sender<()>>,
     task: tokio::task::JoinHandle<()>,
     accept: tokio::task::JoinHandle<()>,
+    cut: CutOff,
 }
 
 impl Server {
@@ -36,15 +37,27 @@ impl Server {
         receiver: String,
         who: String,
     ) -> Result<Server, String> {
+        let server_parameters = cfg
+            .keepalive
+            .as_ref()
+            .and_then(|k| k.server_parameters.as_ref());
+        let settings = ConnSettings {
+            max_connections: cfg.max_connections,
+            first_bytes_timeout: DEFAULT_FIRST_BYTES_TIMEOUT,
+            // otelcol's `max_connection_idle`; unset, as there, means never.
+            idle_timeout: server_parameters
+                .and_then(|sp| sp.max_connection_idle)
+                .filter(|d| !d.is_zero()),
+        };
         let listener = Listener::bind(
             &cfg.endpoint,
             cfg.tls.as_ref(),
             &[crate::tls::ALPN_H2],
-            cfg.max_connections,
-            DEFAULT_HANDSHAKE_TIMEOUT,
+            settings,
             who.clone(),
         )
         .await?;
+        let cut = listener.cut_off();
         let local_addr = listener.local_addr().map_err(|e| e.to_string())?;
         let mut builder = tonic::transport::Server::builder()
             .max_concurrent_streams(cfg.max_concurrent_streams())
@@ -118,17 +131,29 @@ impl Server {
         });
         Ok(Server {
             local_addr,
-            stop,
+            stop: Some(stop),
             task,
             accept,
+            cut,
         })
     }
 
-    /// Stops accepting and waits for requests in flight to be answered.
-    pub async fn shutdown(self) {
+    /// Stops accepting and waits for requests in flight to be answered. The caller bounds the wait:
+    /// dropping this future (or the server) closes every connection still open.
+    pub async fn shutdown(mut self) {
         self.accept.abort();
-        let _ = self.stop.send(());
-        let _ = self.task.await;
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        let _ = (&mut self.task).await;
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        self.accept.abort();
+        self.cut.cut();
+        self.task.abort();
     }
 }
 

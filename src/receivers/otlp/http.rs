@@ -5,7 +5,6 @@ use std::convert::Infallible;
 use std::io::Read;
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::time::Duration;
 
 use bytes::Bytes;
 use http::{header, HeaderValue, Method, Request, Response, StatusCode};
@@ -16,7 +15,7 @@ use prost::Message;
 use tokio::sync::oneshot;
 
 use super::config::HttpConfig;
-use super::listener::Listener;
+use super::listener::{Busy, ConnSettings, CutOff, Listener};
 use super::{metadata_from_headers, Sink, Sinks};
 use crate::extensions::auth::ServerAuthenticator;
 use crate::pipeline::{Admission, ConsumeError};
@@ -24,8 +23,9 @@ use crate::signal::{Batch, Signal};
 
 pub struct Server {
     pub local_addr: SocketAddr,
-    stop: oneshot::Sender<()>,
+    stop: Option<oneshot::Sender<()>>,
     task: tokio::task::JoinHandle<()>,
+    cut: CutOff,
 }
 
 struct State {
@@ -45,16 +45,21 @@ impl Server {
         receiver: String,
         who: String,
     ) -> Result<Server, String> {
+        let settings = ConnSettings {
+            max_connections: cfg.max_connections,
+            // The TLS handshake and protocol detection get the time a client has to send its headers.
+            first_bytes_timeout: cfg.read_header_timeout,
+            idle_timeout: Some(cfg.idle_timeout).filter(|d| !d.is_zero()),
+        };
         let listener = Listener::bind(
             &cfg.endpoint,
             cfg.tls.as_ref(),
             &[crate::tls::ALPN_H2, crate::tls::ALPN_HTTP],
-            cfg.max_connections,
-            // A TLS handshake gets the time a client has to send its headers.
-            cfg.read_header_timeout,
+            settings,
             who.clone(),
         )
         .await?;
+        let cut = listener.cut_off();
         let local_addr = listener.local_addr().map_err(|e| e.to_string())?;
         let state = Arc::new(State {
             cfg,
@@ -71,11 +76,12 @@ impl Server {
                 .timer(TokioTimer::new())
                 .header_read_timeout(state.cfg.read_header_timeout)
                 .keep_alive(true);
+            // No HTTP/2 keep-alive pings: a silent or dead peer is closed by `idle_timeout` instead
+            // (pings would count as activity and keep an idle connection open forever).
             builder
                 .http2()
                 .timer(TokioTimer::new())
-                .max_concurrent_streams(state.cfg.max_concurrent_streams)
-                .keep_alive_interval(Some(Duration::from_secs(30)));
+                .max_concurrent_streams(state.cfg.max_concurrent_streams);
             let graceful = hyper_util::server::graceful::GracefulShutdown::new();
             loop {
                 tokio::select! {
@@ -86,7 +92,15 @@ impl Server {
                         let watcher = graceful.watcher();
                         tokio::spawn(async move {
                             let Some(conn) = pending.establish().await else { return };
-                            let svc = hyper::service::service_fn(move |req| handle(st.clone(), peer, req));
+                            let busy = conn.busy();
+                            let svc = hyper::service::service_fn(move |req| {
+                                let _busy = Busy::new(&busy);
+                                let st = st.clone();
+                                async move {
+                                    let _busy = _busy;
+                                    handle(st, peer, req).await
+                                }
+                            });
                             let conn = builder.serve_connection(TokioIo::new(conn), svc).into_owned();
                             let _ = watcher.watch(conn).await;
                         });
@@ -95,26 +109,33 @@ impl Server {
                 }
             }
             drop(listener);
-            // Requests in flight are answered; idle keep-alive connections are closed.
-            if tokio::time::timeout(Duration::from_secs(30), graceful.shutdown())
-                .await
-                .is_err()
-            {
-                tracing::warn!(
-                    "OTLP/HTTP connections still open after 30s at shutdown; closing them"
-                );
-            }
+            // Requests in flight are answered; idle keep-alive connections are closed. The wait is
+            // bounded by the caller (the service's shutdown budget): dropping the server cuts the
+            // connections still open.
+            graceful.shutdown().await;
         });
         Ok(Server {
             local_addr,
-            stop,
+            stop: Some(stop),
             task,
+            cut,
         })
     }
 
-    pub async fn shutdown(self) {
-        let _ = self.stop.send(());
-        let _ = self.task.await;
+    /// Stops accepting and waits for requests in flight to be answered. The caller bounds the wait:
+    /// dropping this future (or the server) closes every connection still open.
+    pub async fn shutdown(mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        let _ = (&mut self.task).await;
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        self.cut.cut();
+        self.task.abort();
     }
 }
 
@@ -306,6 +327,43 @@ fn preflight(cfg: &HttpConfig, req: &Request<Incoming>) -> Resp {
 }
 
 async fn route(st: &Arc<State>, peer: SocketAddr, req: Request<Incoming>) -> Resp {
+    match target(st, &req) {
+        Ok((target, enc)) => match target {
+            Target::Traces(s) => export(st, s, peer, req, enc).await,
+            Target::Metrics(s) => export(st, s, peer, req, enc).await,
+            Target::Logs(s) => export(st, s, peer, req, enc).await,
+        },
+        Err(refused) => {
+            // Read (and drop) the body before answering, up to the size an accepted request may have:
+            // over HTTP/2 an answer sent while the client is still sending resets the stream, and the
+            // client sees a protocol error instead of the status.
+            discard(st, req.into_body()).await;
+            refused
+        }
+    }
+}
+
+/// Reads and drops a request body, at most `max_request_body_size` bytes and for at most
+/// `idle_timeout`.
+async fn discard(st: &State, mut body: Incoming) {
+    let limit = st.cfg.max_request_body_size;
+    let _ = tokio::time::timeout(st.cfg.idle_timeout, async move {
+        let mut total = 0u64;
+        while let Some(Ok(frame)) = body.frame().await {
+            if let Ok(data) = frame.into_data() {
+                total = total.saturating_add(data.len() as u64);
+                if total > limit {
+                    return;
+                }
+            }
+        }
+    })
+    .await;
+}
+
+/// Where a request goes and how its body is encoded, or the early refusal (401, 404, 405, 415).
+#[allow(clippy::result_large_err)]
+fn target(st: &Arc<State>, req: &Request<Incoming>) -> Result<(Target, Encoding), Resp> {
     if let Some(auth) = &st.auth {
         if let Err(reason) = auth.authenticate(req.headers()) {
             crate::telemetry::events::receiver_unauthenticated(&st.receiver, "http");
@@ -315,7 +373,7 @@ async fn route(st: &Arc<State>, peer: SocketAddr, req: Request<Incoming>) -> Res
                 header::WWW_AUTHENTICATE,
                 HeaderValue::from_static("Bearer, Basic"),
             );
-            return r;
+            return Err(r);
         }
     }
     let path = req.uri().path();
@@ -333,7 +391,7 @@ async fn route(st: &Arc<State>, peer: SocketAddr, req: Request<Incoming>) -> Res
         None
     };
     let Some(target) = target else {
-        return plain(StatusCode::NOT_FOUND, "404 page not found");
+        return Err(plain(StatusCode::NOT_FOUND, "404 page not found"));
     };
     if req.method() != Method::POST {
         let mut r = plain(
@@ -342,7 +400,7 @@ async fn route(st: &Arc<State>, peer: SocketAddr, req: Request<Incoming>) -> Res
         );
         r.headers_mut()
             .insert(header::ALLOW, HeaderValue::from_static("POST"));
-        return r;
+        return Err(r);
     }
     let ct = req
         .headers()
@@ -353,17 +411,13 @@ async fn route(st: &Arc<State>, peer: SocketAddr, req: Request<Incoming>) -> Res
         "application/x-protobuf" => Encoding::Proto,
         "application/json" => Encoding::Json,
         _ => {
-            return plain(
+            return Err(plain(
                 StatusCode::UNSUPPORTED_MEDIA_TYPE,
                 format!("415 unsupported media type {ct:?}, supported: [application/json, application/x-protobuf]"),
-            )
+            ))
         }
     };
-    match target {
-        Target::Traces(s) => export(st, s, peer, req, enc).await,
-        Target::Metrics(s) => export(st, s, peer, req, enc).await,
-        Target::Logs(s) => export(st, s, peer, req, enc).await,
-    }
+    Ok((target, enc))
 }
 
 enum Target {

@@ -262,13 +262,24 @@ impl Receiver for OtlpReceiver {
         Ok(())
     }
 
+    /// Both servers stop accepting at once and answer what is in flight concurrently. Dropping this
+    /// future (the service's shutdown budget ran out) drops the servers, which closes their
+    /// connections.
     async fn shutdown(&mut self) {
-        if let Some(s) = self.grpc.take() {
-            s.shutdown().await;
-        }
-        if let Some(s) = self.http.take() {
-            s.shutdown().await;
-        }
+        let grpc = self.grpc.take();
+        let http = self.http.take();
+        futures::join!(
+            async {
+                if let Some(s) = grpc {
+                    s.shutdown().await;
+                }
+            },
+            async {
+                if let Some(s) = http {
+                    s.shutdown().await;
+                }
+            }
+        );
     }
 }
 
