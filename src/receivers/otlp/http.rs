@@ -307,7 +307,7 @@ fn preflight(cfg: &HttpConfig, req: &Request<Incoming>) -> Resp {
 
 async fn route(st: &Arc<State>, peer: SocketAddr, req: Request<Incoming>) -> Resp {
     if let Some(auth) = &st.auth {
-        if let Err(reason) = auth.authenticate(req.headers()) {
+        if let Err(reason) = auth.authenticate(req.headers()).await {
             crate::telemetry::events::receiver_unauthenticated(&st.receiver, "http");
             tracing::debug!(receiver = %st.receiver, reason = %reason, "request refused: unauthenticated");
             let mut r = plain(StatusCode::UNAUTHORIZED, "401 unauthenticated");
