@@ -40,6 +40,9 @@ pub struct Config {
     pub recreate: bool,
     #[serde(default)]
     pub compaction: Compaction,
+    /// Keys accepted and ignored, filled in by `prepare`.
+    #[serde(skip)]
+    pub ignored: Vec<String>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -52,7 +55,7 @@ pub struct Compaction {
     /// sent, and an emptied queue starts a new segment, so space comes back without it.
     #[serde(default)]
     pub on_rebound: bool,
-    /// Where on-start compaction writes its new segment before moving it into the queue directory.
+    /// Ignored (with a warning): compaction copies records within the queue directory.
     #[serde(default)]
     pub directory: Option<PathBuf>,
     #[serde(default = "default_max_transaction_size")]
@@ -167,11 +170,46 @@ impl ExtensionFactory for Factory {
         if !errors.is_empty() {
             return Err(errors);
         }
+        let mut c = c;
+        c.ignored = ignored_keys(&c.compaction, path);
         Ok(Arc::new(c))
     }
 }
 
+/// Compaction keys ferrotel accepts but does not use, each with why (see the extension's docs).
+fn ignored_keys(c: &Compaction, path: &str) -> Vec<String> {
+    let d = Compaction::default();
+    let p = format!("{path}::compaction");
+    let mut w = Vec::new();
+    if c.directory.is_some() {
+        w.push(format!("{p}::directory is ignored: ferrotel compacts in place (copies appended to the queue's own active segment), it writes no temporary files"));
+    }
+    if c.on_rebound {
+        w.push(format!("{p}::on_rebound is ignored: segments are deleted as soon as everything in them is sent, so space comes back without it"));
+    }
+    for (key, set) in [
+        (
+            "rebound_needed_threshold_mib",
+            c.rebound_needed_threshold_mib != d.rebound_needed_threshold_mib,
+        ),
+        (
+            "rebound_trigger_threshold_mib",
+            c.rebound_trigger_threshold_mib != d.rebound_trigger_threshold_mib,
+        ),
+        ("check_interval", c.check_interval != d.check_interval),
+    ] {
+        if set {
+            w.push(format!("{p}::{key} is ignored: ferrotel has no rebound compaction (space comes back as segments are sent)"));
+        }
+    }
+    w
+}
+
 impl PreparedExtension for Config {
+    fn warnings(&self) -> Vec<String> {
+        self.ignored.clone()
+    }
+
     fn create(&self, id: &ComponentId) -> Result<Arc<dyn Extension>, StartError> {
         Ok(Arc::new(FileStorage {
             id: id.clone(),
@@ -309,10 +347,6 @@ impl Extension for FileStorage {
             .map_err(|e| StartError::new(&component, e))?;
         check_directory(&self.config.directory, self.config.create_directory, mode)
             .map_err(|e| StartError::new(&component, e))?;
-        if let Some(dir) = &self.config.compaction.directory {
-            check_directory(dir, self.config.create_directory, mode)
-                .map_err(|e| StartError::new(&component, format!("compaction: {e}")))?;
-        }
         Ok(())
     }
 
@@ -439,5 +473,23 @@ mod tests {
         let other = fs.client_directory("exporter_otlp_backend_traces").unwrap();
         assert_ne!(other, dir);
         assert!(!other.join("seg-00000000000000000000.dat").exists());
+    }
+
+    #[test]
+    fn ignored_compaction_keys_are_warned_by_name() {
+        let p = prepare("{directory: /tmp, compaction: {on_start: true, directory: /tmp/c, on_rebound: true, check_interval: 1s}}").unwrap();
+        let w = p.warnings().join("\n");
+        for key in [
+            "compaction::directory",
+            "compaction::on_rebound",
+            "compaction::check_interval",
+        ] {
+            assert!(
+                w.contains(&format!("extensions::file_storage::{key}")),
+                "{w}"
+            );
+        }
+        assert!(!w.contains("on_start"), "{w}");
+        assert!(prepare("{directory: /tmp}").unwrap().warnings().is_empty());
     }
 }
