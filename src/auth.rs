@@ -25,9 +25,11 @@ impl AuthSettings {
 }
 
 /// Checks an incoming request's headers (HTTP headers or gRPC metadata) before its body is read.
+/// Async so that a slow check (bcrypt) runs off the runtime's worker threads.
+#[async_trait::async_trait]
 pub trait ServerAuthenticator: Send + Sync {
     /// `Err` holds a reason for debug logs; it must not contain the presented credential.
-    fn authenticate(&self, headers: &HeaderMap) -> Result<(), String>;
+    async fn authenticate(&self, headers: &HeaderMap) -> Result<(), String>;
 }
 
 /// Adds credentials to an outgoing request. `metadata` is the client metadata of the data being sent

@@ -51,7 +51,7 @@ pub fn plan_with(
     };
     let config: Config = config::parse(merged, "").map_err(|e| attribute(vec![e]))?;
     let mut errors = Vec::new();
-    let mut warnings = Vec::new();
+    let mut warnings = crate::telemetry::warnings(&config.service.telemetry);
 
     let rf = &registry.receivers;
     let pf = &registry.processors;

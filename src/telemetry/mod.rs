@@ -35,6 +35,36 @@ pub fn check(cfg: &TelemetryConfig) -> Result<(), Vec<ConfigError>> {
     }
 }
 
+/// Keys of `service::telemetry` that are accepted and ignored, each named (printed by `validate`,
+/// logged at start-up through the plan's warnings).
+pub fn warnings(cfg: &TelemetryConfig) -> Vec<String> {
+    let mut w = Vec::new();
+    let p = "service::telemetry";
+    let logs = &cfg.logs;
+    if logs.output_paths.iter().any(|o| o != "stderr") {
+        w.push(format!(
+            "{p}::logs::output_paths is ignored: ferrotel logs to stderr"
+        ));
+    }
+    if logs.error_output_paths.iter().any(|o| o != "stderr") {
+        w.push(format!(
+            "{p}::logs::error_output_paths is ignored: ferrotel logs to stderr"
+        ));
+    }
+    if !logs.sampling.is_null() {
+        w.push(format!(
+            "{p}::logs::sampling is ignored: ferrotel does not sample its own logs"
+        ));
+    }
+    if !logs.processors.is_null() {
+        w.push(format!("{p}::logs::processors is ignored"));
+    }
+    if !cfg.metrics.views.is_null() {
+        w.push(format!("{p}::metrics::views is ignored: ferrotel's own metrics have fixed names and attributes"));
+    }
+    w
+}
+
 /// Checks `service::telemetry::logs` without installing anything.
 pub fn check_logs(cfg: &LogsTelemetry) -> Result<(), String> {
     level_of(cfg)?;

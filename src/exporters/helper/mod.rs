@@ -199,29 +199,45 @@ impl<S: Signal> Exporter<S> {
         let opts = persistent::StoreOptions {
             fsync: fs.config().fsync,
             compact_on_start: fs.config().compaction.on_start,
+            compaction_batch: usize::try_from(fs.config().compaction.max_transaction_size)
+                .unwrap_or(usize::MAX),
         };
-        let (store, recovery) = persistent::Store::open(&dir, S::KIND, &opts).map_err(|e| {
+        // Takes the directory's lock here (a second process fails to start); reading back what a
+        // previous run left happens on the queue's writer thread and is queued when it is done.
+        let (store, pending) = persistent::Store::open(&dir, S::KIND, &opts).map_err(|e| {
             StartError::new(
                 &component,
                 format!("cannot open the persistent queue in {}: {e}", dir.display()),
             )
         })?;
-        if recovery.lost > 0 {
-            events::exporter_queue_lost(&id, S::KIND, recovery.lost as usize);
-            tracing::error!(exporter = %id, queue = %dir.display(), lost_batches = recovery.lost, damaged_bytes = recovery.damaged_bytes, "the persistent queue was damaged; batches in the damaged parts are lost, the rest will be sent");
-        }
-        if !recovery.records.is_empty() {
-            let items: u64 = recovery.records.iter().map(|r| r.items as u64).sum();
-            tracing::info!(exporter = %id, batches = recovery.records.len(), items, "resuming the persistent queue left by the previous run");
-        }
         let q = Arc::new(Queue::persistent(
             id.clone(),
             queue.sizer,
             queue.queue_size.max(1),
             store,
             fs.config().timeout,
-            recovery,
         ));
+        let recovering = q.clone();
+        let exporter = id.clone();
+        tokio::spawn(async move {
+            let recovery = match pending.await {
+                Ok(Ok(r)) => r,
+                Ok(Err(e)) => {
+                    tracing::error!(exporter = %exporter, queue = %dir.display(), error = %e, "cannot read the persistent queue back; its data stays on disk and this exporter refuses new data");
+                    return;
+                }
+                Err(_) => return,
+            };
+            if recovery.lost > 0 {
+                events::exporter_queue_lost(&exporter, S::KIND, recovery.lost as usize);
+                tracing::error!(exporter = %exporter, queue = %dir.display(), lost_batches = recovery.lost, damaged_bytes = recovery.damaged_bytes, "the persistent queue was damaged; batches in the damaged parts are lost, the rest will be sent");
+            }
+            if !recovery.records.is_empty() {
+                let items: u64 = recovery.records.iter().map(|r| r.items as u64).sum();
+                tracing::info!(exporter = %exporter, batches = recovery.records.len(), items, "resuming the persistent queue left by the previous run");
+            }
+            recovering.recovered(recovery);
+        });
         Ok(Self::assemble(id, sender, timeout, retry, queue, Some(q)))
     }
 

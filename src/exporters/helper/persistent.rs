@@ -6,6 +6,8 @@
 //!   `magic "FTQ1" | payload length u32 LE | crc32(payload) u32 LE | payload`, and the payload is
 //!   `seq u64 LE | signal u8 | items u32 LE | the encoded Export*ServiceRequest`.
 //!   Sequence numbers grow by one per record, across segments and across restarts.
+//! - `lock`: held (`flock`, exclusive) by the process using the queue, with its pid inside; a second
+//!   process opening the same directory fails at start-up naming the directory and the lock file.
 //! - `acks`: 12-byte entries `seq u64 LE | crc32(seq) u32 LE`, one per record that is done with (sent,
 //!   or dropped for a permanent error). A lost ack only means a duplicate after a restart.
 //!
@@ -23,6 +25,11 @@
 //! for the next valid record, so damage (a truncated tail, garbage, a zero-filled tail after a power
 //! loss) costs only the records it covers. Sequence numbers tell how many unacknowledged records were
 //! lost; they are counted and logged, and start-up goes on.
+//!
+//! Recovery and on-start compaction run on the queue's own writer thread, never on the async runtime:
+//! [`Store::open`] takes the lock and returns at once, the recovered records arrive on a channel, and
+//! appends wait behind recovery. Memory stays bounded: one segment is read at a time, and compaction
+//! writes its copies in chunks of `max_transaction_size` records (at most [`COMPACT_CHUNK_BYTES`]).
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fs::{File, OpenOptions};
@@ -48,6 +55,8 @@ pub const SEGMENT_BYTES: u64 = 8 << 20;
 pub const ROLL_EMPTY_BYTES: u64 = 1 << 20;
 /// The ack log is rewritten (only acks for live segments kept) when it grows past this.
 const ACKS_REWRITE_BYTES: u64 = 4 << 20;
+/// Compaction writes (and syncs) its copies once this many bytes are buffered.
+pub const COMPACT_CHUNK_BYTES: usize = 4 << 20;
 /// Records longer than this are treated as damage (a corrupted length field).
 const MAX_RECORD: usize = 1 << 30;
 
@@ -82,6 +91,73 @@ pub struct Recovery {
 pub struct StoreOptions {
     pub fsync: bool,
     pub compact_on_start: bool,
+    /// Records copied per write during compaction (`compaction.max_transaction_size`).
+    pub compaction_batch: usize,
+}
+
+impl Default for StoreOptions {
+    fn default() -> Self {
+        StoreOptions {
+            fsync: false,
+            compact_on_start: false,
+            compaction_batch: 65536,
+        }
+    }
+}
+
+/// What a previous run left, delivered once the writer thread has read it back.
+pub type PendingRecovery = oneshot::Receiver<io::Result<Recovery>>;
+
+/// The queue directory's lock file, held while the queue is open (released when the writer thread
+/// ends, or by the kernel when the process dies, so a `kill -9` never leaves a stale lock).
+pub struct DirLock {
+    _file: File,
+}
+
+impl DirLock {
+    pub const FILE: &'static str = "lock";
+
+    /// Takes the lock of `dir` or fails with a message naming the directory, the lock file and the
+    /// pid written by the holder.
+    pub fn acquire(dir: &Path) -> io::Result<DirLock> {
+        use rustix::fs::{flock, FlockOperation};
+        let path = dir.join(Self::FILE);
+        let file = OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .open(&path)?;
+        match flock(&file, FlockOperation::NonBlockingLockExclusive) {
+            Ok(()) => {
+                // Who holds it, for the message another process shows. Best effort.
+                let pid = format!("{}\n", std::process::id());
+                let _ = file
+                    .set_len(0)
+                    .and_then(|_| file.write_all_at(pid.as_bytes(), 0));
+                Ok(DirLock { _file: file })
+            }
+            Err(e) if e == rustix::io::Errno::WOULDBLOCK => {
+                let holder = std::fs::read_to_string(&path)
+                    .ok()
+                    .map(|s| s.trim().to_string())
+                    .filter(|s| !s.is_empty())
+                    .map_or_else(String::new, |p| format!(" (pid {p})"));
+                Err(io::Error::new(
+                    io::ErrorKind::WouldBlock,
+                    format!(
+                        "the persistent queue directory {} is in use by another process{holder}: its lock file {} is held; two collectors must not share a queue directory",
+                        dir.display(),
+                        path.display()
+                    ),
+                ))
+            }
+            Err(e) => Err(io::Error::new(
+                io::Error::from(e).kind(),
+                format!("cannot lock {}: {e}", path.display()),
+            )),
+        }
+    }
 }
 
 type AppendReply = oneshot::Sender<io::Result<(u64, Loc)>>;
@@ -296,17 +372,130 @@ struct Writer {
     /// Acks for records in segments that still exist.
     acked: BTreeSet<u64>,
     next_seq: u64,
+    _lock: DirLock,
 }
 
 impl Store {
-    /// Opens (or creates) the queue in `dir`, recovering what a previous run left. Damage is counted in
-    /// the returned [`Recovery`], never an error; errors are for a directory that cannot be used.
+    /// Opens (or creates) the queue in `dir`: takes its lock (an error if another process holds it)
+    /// and starts the writer thread, which first recovers what a previous run left and sends it on the
+    /// returned channel. Damage is counted in the [`Recovery`], never an error; errors are for a
+    /// directory that cannot be used.
     pub fn open(
         dir: &Path,
         signal: SignalKind,
         opts: &StoreOptions,
-    ) -> io::Result<(Store, Recovery)> {
+    ) -> io::Result<(Store, PendingRecovery)> {
         std::fs::create_dir_all(dir)?;
+        let lock = DirLock::acquire(dir)?;
+        let (tx, rx) = mpsc::channel();
+        let (rec_tx, rec_rx) = oneshot::channel();
+        let pending_acks = Arc::new(std::sync::Mutex::new(Vec::new()));
+        let (d, o, acks) = (dir.to_path_buf(), opts.clone(), pending_acks.clone());
+        let name = format!("ferrotel-queue-{}", signal.as_str());
+        std::thread::Builder::new().name(name).spawn(move || {
+            match Writer::recover(&d, signal, &o, acks, lock) {
+                Ok((writer, recovery)) => {
+                    let _ = rec_tx.send(Ok(recovery));
+                    writer.run(rx);
+                }
+                Err(e) => {
+                    tracing::error!(queue = %d.display(), error = %e, "cannot recover the persistent queue");
+                    let _ = rec_tx.send(Err(e));
+                }
+            }
+        })?;
+        Ok((
+            Store {
+                dir: dir.to_path_buf(),
+                tx: std::sync::Mutex::new(Some(tx)),
+                signal,
+                acks: pending_acks,
+            },
+            rec_rx,
+        ))
+    }
+
+    /// [`Store::open`], then waits for recovery (tests and tools).
+    pub async fn open_recovered(
+        dir: &Path,
+        signal: SignalKind,
+        opts: &StoreOptions,
+    ) -> io::Result<(Store, Recovery)> {
+        let (store, pending) = Store::open(dir, signal, opts)?;
+        let recovery = pending
+            .await
+            .map_err(|_| io::Error::other("the queue's writer thread stopped"))??;
+        Ok((store, recovery))
+    }
+    pub fn directory(&self) -> &Path {
+        &self.dir
+    }
+
+    fn send(&self, cmd: Cmd) -> bool {
+        let tx = self.tx.lock().unwrap_or_else(|e| e.into_inner());
+        tx.as_ref().is_some_and(|tx| tx.send(cmd).is_ok())
+    }
+
+    /// Appends a record; the answer comes once it is written (and synced, with `fsync`).
+    pub fn append(&self, body: Bytes, items: u32) -> oneshot::Receiver<io::Result<(u64, Loc)>> {
+        let (reply, rx) = oneshot::channel();
+        if !self.send(Cmd::Append { body, items, reply }) {
+            // The receiver sees a closed channel: the caller reports the queue as stopped.
+        }
+        rx
+    }
+
+    /// Marks records as done with; their space is returned when their segment is all done.
+    pub fn ack(&self, seqs: Vec<u64>) {
+        if seqs.is_empty() {
+            return;
+        }
+        let mut acks = self.acks.lock().unwrap_or_else(|e| e.into_inner());
+        let wake = acks.is_empty();
+        acks.extend(seqs);
+        drop(acks);
+        if wake {
+            self.send(Cmd::Acks);
+        }
+    }
+
+    /// Reads a record's encoded request back, checking its checksum.
+    pub fn read(&self, loc: Loc) -> io::Result<Bytes> {
+        let f = File::open(self.dir.join(seg_name(loc.segment)))?;
+        let mut buf = vec![0u8; HEADER + loc.len as usize];
+        f.read_exact_at(&mut buf, loc.offset)?;
+        if parse_record(&buf, 0, signal_byte(self.signal)).is_none() {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidData,
+                format!(
+                    "record at offset {} of {} is damaged",
+                    loc.offset,
+                    seg_name(loc.segment)
+                ),
+            ));
+        }
+        Ok(Bytes::from(buf).slice(HEADER + PAYLOAD_PREFIX..))
+    }
+
+    /// Writes what is pending, stops the writer thread and waits for it.
+    pub async fn close(&self) {
+        let (tx, rx) = oneshot::channel();
+        if self.send(Cmd::Close(tx)) {
+            let _ = rx.await;
+        }
+        self.tx.lock().unwrap_or_else(|e| e.into_inner()).take();
+    }
+}
+
+impl Writer {
+    /// Reads what a previous run left in `dir` (on the writer thread) and gets ready to append.
+    fn recover(
+        dir: &Path,
+        signal: SignalKind,
+        opts: &StoreOptions,
+        pending_acks: Arc<std::sync::Mutex<Vec<u64>>>,
+        lock: DirLock,
+    ) -> io::Result<(Writer, Recovery)> {
         let mut firsts = Vec::new();
         for entry in std::fs::read_dir(dir)? {
             let entry = entry?;
@@ -315,6 +504,7 @@ impl Store {
             if let Some(first) = parse_seg_name(&name) {
                 firsts.push(first);
             } else if name.ends_with(".tmp") {
+                // A rewrite of the ack log cut short; the old log is still in place.
                 let _ = std::fs::remove_file(entry.path());
             }
         }
@@ -432,12 +622,12 @@ impl Store {
             live: 0,
             size: active_size,
         });
-        let pending_acks = Arc::new(std::sync::Mutex::new(Vec::new()));
         let mut writer = Writer {
             dir: dir.to_path_buf(),
             signal,
             fsync: opts.fsync,
-            pending_acks: pending_acks.clone(),
+            pending_acks,
+            _lock: lock,
             segments,
             active: next_seq,
             active_file,
@@ -447,85 +637,11 @@ impl Store {
             next_seq,
         };
         if opts.compact_on_start && !recovery.records.is_empty() {
-            writer.compact(&mut recovery)?;
+            writer.compact(&mut recovery, opts.compaction_batch)?;
         }
-        let (tx, rx) = mpsc::channel();
-        let name = format!("ferrotel-queue-{}", signal.as_str());
-        std::thread::Builder::new()
-            .name(name)
-            .spawn(move || writer.run(rx))?;
-        Ok((
-            Store {
-                dir: dir.to_path_buf(),
-                tx: std::sync::Mutex::new(Some(tx)),
-                signal,
-                acks: pending_acks,
-            },
-            recovery,
-        ))
+        Ok((writer, recovery))
     }
 
-    pub fn directory(&self) -> &Path {
-        &self.dir
-    }
-
-    fn send(&self, cmd: Cmd) -> bool {
-        let tx = self.tx.lock().unwrap_or_else(|e| e.into_inner());
-        tx.as_ref().is_some_and(|tx| tx.send(cmd).is_ok())
-    }
-
-    /// Appends a record; the answer comes once it is written (and synced, with `fsync`).
-    pub fn append(&self, body: Bytes, items: u32) -> oneshot::Receiver<io::Result<(u64, Loc)>> {
-        let (reply, rx) = oneshot::channel();
-        if !self.send(Cmd::Append { body, items, reply }) {
-            // The receiver sees a closed channel: the caller reports the queue as stopped.
-        }
-        rx
-    }
-
-    /// Marks records as done with; their space is returned when their segment is all done.
-    pub fn ack(&self, seqs: Vec<u64>) {
-        if seqs.is_empty() {
-            return;
-        }
-        let mut acks = self.acks.lock().unwrap_or_else(|e| e.into_inner());
-        let wake = acks.is_empty();
-        acks.extend(seqs);
-        drop(acks);
-        if wake {
-            self.send(Cmd::Acks);
-        }
-    }
-
-    /// Reads a record's encoded request back, checking its checksum.
-    pub fn read(&self, loc: Loc) -> io::Result<Bytes> {
-        let f = File::open(self.dir.join(seg_name(loc.segment)))?;
-        let mut buf = vec![0u8; HEADER + loc.len as usize];
-        f.read_exact_at(&mut buf, loc.offset)?;
-        if parse_record(&buf, 0, signal_byte(self.signal)).is_none() {
-            return Err(io::Error::new(
-                io::ErrorKind::InvalidData,
-                format!(
-                    "record at offset {} of {} is damaged",
-                    loc.offset,
-                    seg_name(loc.segment)
-                ),
-            ));
-        }
-        Ok(Bytes::from(buf).slice(HEADER + PAYLOAD_PREFIX..))
-    }
-
-    /// Writes what is pending, stops the writer thread and waits for it.
-    pub async fn close(&self) {
-        let (tx, rx) = oneshot::channel();
-        if self.send(Cmd::Close(tx)) {
-            let _ = rx.await;
-        }
-        self.tx.lock().unwrap_or_else(|e| e.into_inner()).take();
-    }
-}
-
-impl Writer {
     fn run(mut self, rx: mpsc::Receiver<Cmd>) {
         let mut buf = Vec::new();
         while let Ok(first) = rx.recv() {
@@ -592,6 +708,8 @@ impl Writer {
             if let Some(tx) = close {
                 let _ = self.active_file.sync_data();
                 let _ = self.acks_file.sync_data();
+                // Releases the lock before the closer hears back, so it may reopen at once.
+                drop(self);
                 let _ = tx.send(());
                 return;
             }
@@ -711,8 +829,10 @@ impl Writer {
     }
 
     /// On-start compaction: copies the records still to send into the fresh active segment (new
-    /// sequence numbers), syncs it, then deletes the old segments. A crash in between only duplicates.
-    fn compact(&mut self, recovery: &mut Recovery) -> io::Result<()> {
+    /// sequence numbers) in chunks of at most `batch` records or [`COMPACT_CHUNK_BYTES`], each written
+    /// and synced before the next is read, then deletes the old segments. A crash in between only
+    /// duplicates: the old segments and their acks are untouched until every copy is on disk.
+    fn compact(&mut self, recovery: &mut Recovery, batch: usize) -> io::Result<()> {
         let old: Vec<u64> = self
             .segments
             .keys()
@@ -723,19 +843,28 @@ impl Writer {
             return Ok(());
         }
         let sig = signal_byte(self.signal);
+        let batch = batch.max(1);
         let mut buf = Vec::new();
-        let mut moved = Vec::new();
-        let base = self.segments[&self.active].size;
+        let mut in_buf = 0usize;
+        let mut moved = Vec::with_capacity(recovery.records.len());
+        let mut open: Option<(u64, File)> = None;
+        let mut rec = Vec::new();
         for r in &recovery.records {
-            let f = File::open(self.dir.join(seg_name(r.loc.segment)))?;
-            let mut rec = vec![0u8; HEADER + r.loc.len as usize];
+            if open.as_ref().is_none_or(|(seg, _)| *seg != r.loc.segment) {
+                open = Some((
+                    r.loc.segment,
+                    File::open(self.dir.join(seg_name(r.loc.segment)))?,
+                ));
+            }
+            let Some((_, f)) = &open else { continue };
+            rec.resize(HEADER + r.loc.len as usize, 0);
             f.read_exact_at(&mut rec, r.loc.offset)?;
             if parse_record(&rec, 0, sig).is_none() {
                 continue;
             }
             let seq = self.next_seq;
             self.next_seq += 1;
-            let offset = base + buf.len() as u64;
+            let offset = self.segments[&self.active].size + buf.len() as u64;
             encode_record(
                 seq,
                 self.signal,
@@ -743,6 +872,7 @@ impl Writer {
                 &rec[HEADER + PAYLOAD_PREFIX..],
                 &mut buf,
             );
+            in_buf += 1;
             moved.push(RecoveredRecord {
                 seq,
                 loc: Loc {
@@ -753,12 +883,13 @@ impl Writer {
                 items: r.items,
                 bytes: r.bytes,
             });
+            if in_buf >= batch || buf.len() >= COMPACT_CHUNK_BYTES {
+                self.compact_write(&mut buf, in_buf)?;
+                in_buf = 0;
+            }
         }
-        self.active_file.write_all(&buf)?;
+        self.compact_write(&mut buf, in_buf)?;
         self.active_file.sync_data()?;
-        let seg = self.segments.get_mut(&self.active).expect("active segment");
-        seg.size += buf.len() as u64;
-        seg.live += moved.len() as u64;
         for first in old {
             self.remove_segment(first)?;
         }
@@ -767,6 +898,20 @@ impl Writer {
         self.acks_size = 0;
         tracing::info!(queue = %self.dir.display(), records = moved.len(), "compacted the persistent queue");
         recovery.records = moved;
+        Ok(())
+    }
+
+    /// Appends a chunk of compaction copies to the active segment.
+    fn compact_write(&mut self, buf: &mut Vec<u8>, records: usize) -> io::Result<()> {
+        if buf.is_empty() {
+            return Ok(());
+        }
+        self.active_file.write_all(buf)?;
+        if let Some(seg) = self.segments.get_mut(&self.active) {
+            seg.size += buf.len() as u64;
+            seg.live += records as u64;
+        }
+        buf.clear();
         Ok(())
     }
 }
@@ -781,10 +926,7 @@ mod tests {
     use super::*;
 
     fn opts() -> StoreOptions {
-        StoreOptions {
-            fsync: false,
-            compact_on_start: false,
-        }
+        StoreOptions::default()
     }
 
     async fn append(s: &Store, body: &[u8]) -> (u64, Loc) {
@@ -807,7 +949,9 @@ mod tests {
     #[tokio::test]
     async fn unacked_records_come_back_in_order_after_restart() {
         let tmp = tempfile::tempdir().unwrap();
-        let (s, r) = Store::open(tmp.path(), SignalKind::Traces, &opts()).unwrap();
+        let (s, r) = Store::open_recovered(tmp.path(), SignalKind::Traces, &opts())
+            .await
+            .unwrap();
         assert!(r.records.is_empty());
         let mut seqs = Vec::new();
         for i in 0..10u8 {
@@ -815,7 +959,9 @@ mod tests {
         }
         s.ack(vec![seqs[0], seqs[3]]);
         s.close().await;
-        let (s, r) = Store::open(tmp.path(), SignalKind::Traces, &opts()).unwrap();
+        let (s, r) = Store::open_recovered(tmp.path(), SignalKind::Traces, &opts())
+            .await
+            .unwrap();
         let got: Vec<u64> = r.records.iter().map(|r| r.seq).collect();
         assert_eq!(got, vec![1, 2, 4, 5, 6, 7, 8, 9]);
         assert_eq!(r.lost, 0);
@@ -828,7 +974,9 @@ mod tests {
     #[tokio::test]
     async fn a_fully_acked_queue_returns_its_space() {
         let tmp = tempfile::tempdir().unwrap();
-        let (s, _) = Store::open(tmp.path(), SignalKind::Logs, &opts()).unwrap();
+        let (s, _) = Store::open_recovered(tmp.path(), SignalKind::Logs, &opts())
+            .await
+            .unwrap();
         let body = vec![7u8; 64 << 10];
         let mut seqs = Vec::new();
         // ~2.5 segments.
@@ -843,7 +991,9 @@ mod tests {
             .map(|p| std::fs::metadata(p).unwrap().len())
             .sum();
         assert!(total < ROLL_EMPTY_BYTES, "{total} bytes left");
-        let (s, r) = Store::open(tmp.path(), SignalKind::Logs, &opts()).unwrap();
+        let (s, r) = Store::open_recovered(tmp.path(), SignalKind::Logs, &opts())
+            .await
+            .unwrap();
         assert!(r.records.is_empty());
         assert_eq!(append(&s, b"y").await.0, seqs.len() as u64);
         s.close().await;
@@ -853,7 +1003,9 @@ mod tests {
     async fn damage_costs_only_the_damaged_records() {
         let tmp = tempfile::tempdir().unwrap();
         for run in 0..3u8 {
-            let (s, _) = Store::open(tmp.path(), SignalKind::Traces, &opts()).unwrap();
+            let (s, _) = Store::open_recovered(tmp.path(), SignalKind::Traces, &opts())
+                .await
+                .unwrap();
             for i in 0..10u8 {
                 append(&s, &[run * 10 + i; 50]).await;
             }
@@ -876,7 +1028,9 @@ mod tests {
         d.extend_from_slice(&[0u8; 4096]);
         std::fs::write(&files[2], &d).unwrap();
 
-        let (s, r) = Store::open(tmp.path(), SignalKind::Traces, &opts()).unwrap();
+        let (s, r) = Store::open_recovered(tmp.path(), SignalKind::Traces, &opts())
+            .await
+            .unwrap();
         let got: Vec<u64> = r.records.iter().map(|r| r.seq).collect();
         let want: Vec<u64> = (0..2).chain(4..10).chain(20..29).collect();
         assert_eq!(got, want);
@@ -892,7 +1046,9 @@ mod tests {
     #[tokio::test]
     async fn compaction_on_start_rewrites_survivors() {
         let tmp = tempfile::tempdir().unwrap();
-        let (s, _) = Store::open(tmp.path(), SignalKind::Metrics, &opts()).unwrap();
+        let (s, _) = Store::open_recovered(tmp.path(), SignalKind::Metrics, &opts())
+            .await
+            .unwrap();
         let mut seqs = Vec::new();
         for i in 0..20u8 {
             seqs.push(append(&s, &[i; 1000]).await.0);
@@ -903,25 +1059,87 @@ mod tests {
             compact_on_start: true,
             ..opts()
         };
-        let (s, r) = Store::open(tmp.path(), SignalKind::Metrics, &o).unwrap();
+        let (s, r) = Store::open_recovered(tmp.path(), SignalKind::Metrics, &o)
+            .await
+            .unwrap();
         assert_eq!(r.records.len(), 5);
         assert_eq!(segs(tmp.path()).len(), 1);
         for (i, rec) in r.records.iter().enumerate() {
             assert_eq!(s.read(rec.loc).unwrap()[0], 15 + i as u8);
         }
         s.close().await;
-        let (_s, r) = Store::open(tmp.path(), SignalKind::Metrics, &opts()).unwrap();
+        let (_s, r) = Store::open_recovered(tmp.path(), SignalKind::Metrics, &opts())
+            .await
+            .unwrap();
         assert_eq!(r.records.len(), 5);
     }
 
     #[tokio::test]
     async fn a_record_of_another_signal_is_not_read_as_this_one() {
         let tmp = tempfile::tempdir().unwrap();
-        let (s, _) = Store::open(tmp.path(), SignalKind::Traces, &opts()).unwrap();
+        let (s, _) = Store::open_recovered(tmp.path(), SignalKind::Traces, &opts())
+            .await
+            .unwrap();
         append(&s, b"abc").await;
         s.close().await;
-        let (_s, r) = Store::open(tmp.path(), SignalKind::Logs, &opts()).unwrap();
+        let (_s, r) = Store::open_recovered(tmp.path(), SignalKind::Logs, &opts())
+            .await
+            .unwrap();
         assert!(r.records.is_empty());
         assert_eq!(r.lost, 1);
+    }
+
+    #[tokio::test]
+    async fn a_second_opener_is_refused_naming_the_directory_and_lock() {
+        let tmp = tempfile::tempdir().unwrap();
+        let (s, _) = Store::open_recovered(tmp.path(), SignalKind::Traces, &opts())
+            .await
+            .unwrap();
+        let err = match Store::open(tmp.path(), SignalKind::Traces, &opts()) {
+            Err(e) => e.to_string(),
+            Ok(_) => panic!("opened a locked queue twice"),
+        };
+        assert!(err.contains(&tmp.path().display().to_string()), "{err}");
+        assert!(err.contains("lock"), "{err}");
+        assert!(
+            err.contains(&format!("pid {}", std::process::id())),
+            "{err}"
+        );
+        s.close().await;
+        // Closing releases it.
+        let (s, _) = Store::open_recovered(tmp.path(), SignalKind::Traces, &opts())
+            .await
+            .unwrap();
+        s.close().await;
+    }
+
+    #[tokio::test]
+    async fn compaction_in_small_chunks_keeps_every_record() {
+        let tmp = tempfile::tempdir().unwrap();
+        let (s, _) = Store::open_recovered(tmp.path(), SignalKind::Logs, &opts())
+            .await
+            .unwrap();
+        let mut seqs = Vec::new();
+        for i in 0..50u8 {
+            seqs.push(append(&s, &[i; 300]).await.0);
+        }
+        s.ack(seqs.iter().copied().filter(|q| q % 3 == 0).collect());
+        s.close().await;
+        let o = StoreOptions {
+            compact_on_start: true,
+            compaction_batch: 4,
+            ..opts()
+        };
+        let (s, r) = Store::open_recovered(tmp.path(), SignalKind::Logs, &o)
+            .await
+            .unwrap();
+        let want: Vec<u8> = (0..50u8).filter(|i| i % 3 != 0).collect();
+        let got: Vec<u8> = r
+            .records
+            .iter()
+            .map(|rec| s.read(rec.loc).unwrap()[0])
+            .collect();
+        assert_eq!(got, want);
+        s.close().await;
     }
 }

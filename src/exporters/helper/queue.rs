@@ -107,41 +107,49 @@ impl<S: Signal> Queue<S> {
         }
     }
 
-    /// A queue on disk, starting with what a previous run left. Those batches take capacity even
-    /// beyond `limit`: they were acknowledged, so they are never dropped to make room.
+    /// A queue on disk. What a previous run left is added by [`Queue::recovered`] once the store
+    /// has read it back.
     pub fn persistent(
         id: String,
         sizer: Sizer,
         limit: u64,
         store: Store,
         timeout: Duration,
-        recovery: Recovery,
     ) -> Self {
         let mut q = Self::new(id, sizer, limit);
         q.store = Some(Arc::new(store));
         q.store_timeout = timeout;
-        {
-            let st = q.state.get_mut().unwrap_or_else(|e| e.into_inner());
-            for r in recovery.records {
-                let units = match sizer {
-                    Sizer::Requests => 1,
-                    Sizer::Items => r.items as u64,
-                    Sizer::Bytes => r.bytes,
-                };
-                st.used += units;
-                st.items += r.items as usize;
-                st.pending.push_back(Entry {
-                    batch: None,
-                    seq: Some(r.seq),
-                    loc: Some(r.loc),
-                    units,
-                    items: r.items as usize,
-                    cached: 0,
-                    done: None,
-                });
-            }
-        }
         q
+    }
+
+    /// Queues what a previous run left. Those batches take capacity even beyond `limit`: they were
+    /// acknowledged, so they are never dropped to make room. Once the queue is closed they are left
+    /// on disk for the next start.
+    pub fn recovered(&self, recovery: Recovery) {
+        let mut st = self.lock();
+        if st.closed {
+            return;
+        }
+        for r in recovery.records {
+            let units = match self.sizer {
+                Sizer::Requests => 1,
+                Sizer::Items => r.items as u64,
+                Sizer::Bytes => r.bytes,
+            };
+            st.used += units;
+            st.items += r.items as usize;
+            st.pending.push_back(Entry {
+                batch: None,
+                seq: Some(r.seq),
+                loc: Some(r.loc),
+                units,
+                items: r.items as usize,
+                cached: 0,
+                done: None,
+            });
+        }
+        drop(st);
+        self.ready.notify_waiters();
     }
 
     /// Capacity in use, in sizer units (`otelcol_exporter_queue_size`).

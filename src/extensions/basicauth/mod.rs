@@ -107,10 +107,7 @@ impl PreparedExtension for Config {
                     parse_htpasswd(inline.expose(), &mut users)
                         .map_err(|e| StartError::new(at("htpasswd::inline"), e))?;
                 }
-                Some(Arc::new(Server {
-                    users,
-                    verified: Mutex::new(HashMap::new()),
-                }))
+                Some(Arc::new(Server::new(users)))
             }
         };
         let client = match &self.client_auth {
@@ -198,43 +195,132 @@ fn sha256(data: &[u8]) -> [u8; 32] {
     out
 }
 
+/// Password verifications (bcrypt) running at once, at most; more wait, up to [`MAX_WAITING`].
+fn max_verifying() -> usize {
+    std::thread::available_parallelism().map_or(2, |n| n.get().clamp(1, 8))
+}
+/// Verifications allowed to wait for a slot; beyond this a request is refused at once (401), so a
+/// flood of wrong passwords costs a bounded amount of CPU and memory.
+const MAX_WAITING: usize = 256;
+
 struct Server {
     users: HashMap<String, Hash>,
     /// user → SHA-256 of the password last verified against a bcrypt hash, so that bcrypt's deliberate
     /// slowness is paid once per credential rather than on every request.
     verified: Mutex<HashMap<String, [u8; 32]>>,
+    /// Verified against for unknown users, with the highest cost in the file, so that an unknown
+    /// user takes as long as a known one with a wrong password (no username enumeration by timing).
+    dummy: Option<String>,
+    slots: Arc<tokio::sync::Semaphore>,
+    max_waiting: usize,
+    waiting: std::sync::atomic::AtomicUsize,
+    /// bcrypt verifications run (for tests).
+    bcrypt_runs: std::sync::atomic::AtomicU64,
+}
+
+/// What checking a password takes.
+#[derive(Debug, PartialEq)]
+enum Check {
+    Done(bool),
+    /// bcrypt against this hash; `known` is false for the dummy (the answer is then always no).
+    Bcrypt {
+        hash: String,
+        known: bool,
+    },
 }
 
 impl Server {
-    fn check(&self, user: &str, pass: &str) -> bool {
+    fn new(users: HashMap<String, Hash>) -> Server {
+        let cost = users
+            .values()
+            .filter_map(|h| match h {
+                Hash::Bcrypt(b) => b.get(4..6).and_then(|c| c.parse::<u32>().ok()),
+                _ => None,
+            })
+            .max();
+        Server {
+            users,
+            verified: Mutex::new(HashMap::new()),
+            // Computed once at start (one bcrypt run); its password is random, never presented.
+            dummy: cost.and_then(|c| {
+                let secret: [u8; 16] = rand::random();
+                bcrypt::hash(secret, c).ok()
+            }),
+            max_waiting: MAX_WAITING,
+            slots: Arc::new(tokio::sync::Semaphore::new(max_verifying())),
+            waiting: Default::default(),
+            bcrypt_runs: Default::default(),
+        }
+    }
+
+    /// The cheap part of a check, done inline; bcrypt is returned as work to do elsewhere.
+    fn precheck(&self, user: &str, pass: &str) -> Check {
         let Some(h) = self.users.get(user) else {
-            return false;
+            return match &self.dummy {
+                Some(hash) => Check::Bcrypt {
+                    hash: hash.clone(),
+                    known: false,
+                },
+                None => Check::Done(false),
+            };
         };
         match h {
-            Hash::Plain(p) => constant_time_eq(p.expose().as_bytes(), pass.as_bytes()),
-            Hash::Sha1(d) => constant_time_eq(d, &sha1(&[pass.as_bytes()])),
-            Hash::Ssha(d, salt) => constant_time_eq(d, &sha1(&[pass.as_bytes(), salt])),
+            Hash::Plain(p) => Check::Done(constant_time_eq(p.expose().as_bytes(), pass.as_bytes())),
+            Hash::Sha1(d) => Check::Done(constant_time_eq(d, &sha1(&[pass.as_bytes()]))),
+            Hash::Ssha(d, salt) => {
+                Check::Done(constant_time_eq(d, &sha1(&[pass.as_bytes(), salt])))
+            }
             Hash::Bcrypt(hash) => {
                 let digest = sha256(pass.as_bytes());
                 if let Ok(v) = self.verified.lock() {
                     if v.get(user).is_some_and(|d| constant_time_eq(d, &digest)) {
-                        return true;
+                        return Check::Done(true);
                     }
                 }
-                let ok = bcrypt::verify(pass, hash).unwrap_or(false);
-                if ok {
-                    if let Ok(mut v) = self.verified.lock() {
-                        v.insert(user.to_string(), digest);
-                    }
+                Check::Bcrypt {
+                    hash: hash.clone(),
+                    known: true,
                 }
-                ok
             }
         }
     }
+
+    async fn check(&self, user: &str, pass: &str) -> Result<bool, String> {
+        use std::sync::atomic::Ordering;
+        let (hash, known) = match self.precheck(user, pass) {
+            Check::Done(ok) => return Ok(ok),
+            Check::Bcrypt { hash, known } => (hash, known),
+        };
+        if self.waiting.fetch_add(1, Ordering::AcqRel) >= self.max_waiting {
+            self.waiting.fetch_sub(1, Ordering::AcqRel);
+            return Err("too many password checks in progress".into());
+        }
+        let permit = self.slots.clone().acquire_owned().await;
+        self.waiting.fetch_sub(1, Ordering::AcqRel);
+        let Ok(permit) = permit else {
+            return Err("authenticator stopped".into());
+        };
+        self.bcrypt_runs.fetch_add(1, Ordering::Relaxed);
+        let p = pass.to_string();
+        let ok = tokio::task::spawn_blocking(move || {
+            let _permit = permit;
+            bcrypt::verify(p, &hash).unwrap_or(false)
+        })
+        .await
+        .unwrap_or(false)
+            && known;
+        if ok {
+            if let Ok(mut v) = self.verified.lock() {
+                v.insert(user.to_string(), sha256(pass.as_bytes()));
+            }
+        }
+        Ok(ok)
+    }
 }
 
+#[async_trait]
 impl ServerAuthenticator for Server {
-    fn authenticate(&self, headers: &HeaderMap) -> Result<(), String> {
+    async fn authenticate(&self, headers: &HeaderMap) -> Result<(), String> {
         let v = headers
             .get(http::header::AUTHORIZATION)
             .ok_or("missing Authorization header")?
@@ -250,7 +336,7 @@ impl ServerAuthenticator for Server {
             .and_then(|d| String::from_utf8(d).ok())
             .ok_or("malformed Basic credentials")?;
         let (user, pass) = raw.split_once(':').ok_or("malformed Basic credentials")?;
-        if self.check(user, pass) {
+        if self.check(user, pass).await? {
             Ok(())
         } else {
             Err("invalid username or password".into())
@@ -318,8 +404,8 @@ mod tests {
             .map_err(|e| e.to_string())
     }
 
-    #[test]
-    fn htpasswd_forms() {
+    #[tokio::test]
+    async fn htpasswd_forms() {
         let bc = bcrypt::hash("pw-b", 4).unwrap();
         let sha = format!(
             "{{SHA}}{}",
@@ -336,12 +422,12 @@ mod tests {
             ("bc", "pw-b"),
             ("sha", "pw-s"),
         ] {
-            assert!(s.authenticate(&basic(u, p)).is_ok(), "{u}");
-            let err = s.authenticate(&basic(u, "nope")).unwrap_err();
+            assert!(s.authenticate(&basic(u, p)).await.is_ok(), "{u}");
+            let err = s.authenticate(&basic(u, "nope")).await.unwrap_err();
             assert!(!err.contains("nope") && !err.contains(p));
         }
-        assert!(s.authenticate(&basic("who", "pw-p")).is_err());
-        assert!(s.authenticate(&HeaderMap::new()).is_err());
+        assert!(s.authenticate(&basic("who", "pw-p")).await.is_err());
+        assert!(s.authenticate(&HeaderMap::new()).await.is_err());
     }
 
     #[test]
@@ -356,5 +442,68 @@ mod tests {
             err.contains("line 1") && !err.contains("secretish"),
             "{err}"
         );
+    }
+
+    fn server(lines: &str) -> Server {
+        let mut users = HashMap::new();
+        parse_htpasswd(lines, &mut users).unwrap();
+        Server::new(users)
+    }
+
+    #[tokio::test]
+    async fn unknown_users_go_through_bcrypt_like_known_ones() {
+        let bc = bcrypt::hash("right", 5).unwrap();
+        let s = server(&format!("alice:{bc}\nplain:pw"));
+        // Same path and same cost for an unknown user as for a known one with a wrong password.
+        match s.precheck("mallory", "x") {
+            Check::Bcrypt { hash, known } => {
+                assert!(!known);
+                assert!(hash.starts_with("$2b$05$"), "{hash}");
+            }
+            other => panic!("unknown user took a shortcut: {other:?}"),
+        }
+        assert!(matches!(
+            s.precheck("alice", "wrong"),
+            Check::Bcrypt { known: true, .. }
+        ));
+        use std::sync::atomic::Ordering;
+        let before = s.bcrypt_runs.load(Ordering::Relaxed);
+        assert!(!s.check("mallory", "x").await.unwrap());
+        assert!(!s.check("mallory", "right").await.unwrap());
+        assert_eq!(s.bcrypt_runs.load(Ordering::Relaxed), before + 2);
+        // The dummy is a hash bcrypt accepts (so it costs a full verification), never a match.
+        assert!(bcrypt::verify("x", s.dummy.as_deref().unwrap()).is_ok());
+        assert!(s.check("alice", "right").await.unwrap());
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_flood_of_wrong_passwords_is_bounded_and_leaves_the_runtime_free() {
+        let bc = bcrypt::hash("right", 6).unwrap();
+        let mut s = server(&format!("alice:{bc}"));
+        s.max_waiting = 16;
+        let s = Arc::new(s);
+        let mut tasks = Vec::new();
+        for _ in 0..64 {
+            let s = s.clone();
+            tasks.push(tokio::spawn(async move {
+                s.authenticate(&basic("alice", "wrong")).await
+            }));
+        }
+        // While they run, the runtime still serves other work promptly enough to make progress.
+        let mut ticks = 0;
+        for _ in 0..20 {
+            tokio::time::sleep(std::time::Duration::from_millis(1)).await;
+            ticks += 1;
+        }
+        assert_eq!(ticks, 20);
+        let mut refused_at_once = 0;
+        for t in tasks {
+            let err = t.await.unwrap().unwrap_err();
+            if err.contains("too many") {
+                refused_at_once += 1;
+            }
+        }
+        assert!(refused_at_once > 0, "no bound on waiting verifications");
+        assert!(s.check("alice", "right").await.unwrap());
     }
 }

@@ -138,8 +138,9 @@ impl Inner {
     }
 }
 
+#[async_trait]
 impl ServerAuthenticator for Inner {
-    fn authenticate(&self, headers: &HeaderMap) -> Result<(), String> {
+    async fn authenticate(&self, headers: &HeaderMap) -> Result<(), String> {
         let Some(got) = headers.get(&self.header) else {
             return Err(format!("missing {} header", self.header));
         };
@@ -240,15 +241,15 @@ mod tests {
         h
     }
 
-    #[test]
-    fn server_checks_scheme_and_token() {
+    #[tokio::test]
+    async fn server_checks_scheme_and_token() {
         let e = ext("token: s3cret");
         let s = e.server_authenticator().unwrap();
-        assert!(s.authenticate(&headers("Bearer s3cret")).is_ok());
-        let err = s.authenticate(&headers("Bearer wrong")).unwrap_err();
+        assert!(s.authenticate(&headers("Bearer s3cret")).await.is_ok());
+        let err = s.authenticate(&headers("Bearer wrong")).await.unwrap_err();
         assert!(!err.contains("s3cret") && !err.contains("wrong"), "{err}");
-        assert!(s.authenticate(&headers("s3cret")).is_err());
-        assert!(s.authenticate(&HeaderMap::new()).is_err());
+        assert!(s.authenticate(&headers("s3cret")).await.is_err());
+        assert!(s.authenticate(&HeaderMap::new()).await.is_err());
         let c = e.client_authenticator().unwrap().headers(None).unwrap();
         assert_eq!(c[0].1.to_str().unwrap(), "Bearer s3cret");
         assert!(c[0].1.is_sensitive());

@@ -1,8 +1,9 @@
 //! The `file_storage` extension: a directory on local disk where exporters keep their persistent
 //! sending queues (`sending_queue.storage: file_storage/NAME`). Keys and defaults are otelcol's.
 //!
-//! Each queue gets its own sub-directory, `exporter_<exporter id>_<signal>`; the queue's file format
-//! and recovery rules are in `exporters::helper::persistent`.
+//! Each queue gets its own sub-directory, `exporter_<exporter id>_<signal>` percent-encoded (see
+//! [`escape_name`]) and locked while in use; the queue's file format, lock and recovery rules are in
+//! `exporters::helper::persistent`.
 
 use std::any::Any;
 use std::path::{Path, PathBuf};
@@ -39,6 +40,9 @@ pub struct Config {
     pub recreate: bool,
     #[serde(default)]
     pub compaction: Compaction,
+    /// Keys accepted and ignored, filled in by `prepare`.
+    #[serde(skip)]
+    pub ignored: Vec<String>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -51,7 +55,7 @@ pub struct Compaction {
     /// sent, and an emptied queue starts a new segment, so space comes back without it.
     #[serde(default)]
     pub on_rebound: bool,
-    /// Where on-start compaction writes its new segment before moving it into the queue directory.
+    /// Ignored (with a warning): compaction copies records within the queue directory.
     #[serde(default)]
     pub directory: Option<PathBuf>,
     #[serde(default = "default_max_transaction_size")]
@@ -166,15 +170,46 @@ impl ExtensionFactory for Factory {
         if !errors.is_empty() {
             return Err(errors);
         }
+        let mut c = c;
+        c.ignored = ignored_keys(&c.compaction, path);
         Ok(Arc::new(c))
     }
 }
 
+/// Compaction keys ferrotel accepts but does not use, each with why (see the extension's docs).
+fn ignored_keys(c: &Compaction, path: &str) -> Vec<String> {
+    let d = Compaction::default();
+    let p = format!("{path}::compaction");
+    let mut w = Vec::new();
+    if c.directory.is_some() {
+        w.push(format!("{p}::directory is ignored: ferrotel compacts in place (copies appended to the queue's own active segment), it writes no temporary files"));
+    }
+    if c.on_rebound {
+        w.push(format!("{p}::on_rebound is ignored: segments are deleted as soon as everything in them is sent, so space comes back without it"));
+    }
+    for (key, set) in [
+        (
+            "rebound_needed_threshold_mib",
+            c.rebound_needed_threshold_mib != d.rebound_needed_threshold_mib,
+        ),
+        (
+            "rebound_trigger_threshold_mib",
+            c.rebound_trigger_threshold_mib != d.rebound_trigger_threshold_mib,
+        ),
+        ("check_interval", c.check_interval != d.check_interval),
+    ] {
+        if set {
+            w.push(format!("{p}::{key} is ignored: ferrotel has no rebound compaction (space comes back as segments are sent)"));
+        }
+    }
+    w
+}
+
 impl PreparedExtension for Config {
     /// The directories as they are now (nothing is created or written): `validate` warns about what
-    /// would fail at start.
+    /// would fail at start, and the keys accepted but ignored.
     fn warnings(&self) -> Vec<String> {
-        let mut w = Vec::new();
+        let mut w = self.ignored.clone();
         let mut dirs = vec![("directory", &self.directory)];
         if let Some(d) = &self.compaction.directory {
             dirs.push(("compaction::directory", d));
@@ -204,6 +239,7 @@ impl PreparedExtension for Config {
         Ok(Arc::new(FileStorage {
             id: id.clone(),
             config: self.clone(),
+            legacy_claims: Default::default(),
         }))
     }
 }
@@ -212,6 +248,8 @@ impl PreparedExtension for Config {
 pub struct FileStorage {
     id: ComponentId,
     config: Config,
+    /// Old-style directories already moved for a client of this process (old path → client).
+    legacy_claims: std::sync::Mutex<std::collections::HashMap<PathBuf, String>>,
 }
 
 impl FileStorage {
@@ -224,23 +262,73 @@ impl FileStorage {
     }
 
     /// The directory of one client's data (created if needed), e.g. a sending queue's
-    /// `exporter_otlp_backend_traces`.
+    /// `exporter%5Fotlp%2Fbackend%5Ftraces`: the client name with every byte outside `[A-Za-z0-9-]`
+    /// percent-encoded, so two names never share a directory (`otlp/a_b` and `otlp/a b` used to), and
+    /// no new name is ever an old-style name (those never hold `%`).
+    ///
+    /// A directory left by an older ferrotel under the old naming (those bytes replaced by `_`) is
+    /// renamed to the new name when the new one does not exist yet; if two clients of this process map
+    /// to the same old directory, the first to start takes it and the second is told so in the log.
     pub fn client_directory(&self, client: &str) -> Result<PathBuf, String> {
-        let name: String = client
-            .chars()
-            .map(|c| {
-                if c.is_ascii_alphanumeric() || c == '-' || c == '.' {
-                    c
-                } else {
-                    '_'
-                }
-            })
-            .collect();
-        let dir = self.config.directory.join(name);
+        let dir = self.config.directory.join(escape_name(client));
+        let legacy = self.config.directory.join(legacy_name(client));
+        if legacy != dir && !dir.exists() {
+            let mut claimed = self.legacy_claims.lock().unwrap_or_else(|e| e.into_inner());
+            if let Some(owner) = claimed.get(&legacy) {
+                tracing::warn!(
+                    client,
+                    old_directory = %legacy.display(),
+                    taken_by = %owner,
+                    "an old-style queue directory matched two clients; its data went to the first"
+                );
+            } else if legacy.is_dir() {
+                std::fs::rename(&legacy, &dir).map_err(|e| {
+                    format!(
+                        "cannot move the old queue directory {} to {}: {e}",
+                        legacy.display(),
+                        dir.display()
+                    )
+                })?;
+                tracing::info!(
+                    client,
+                    from = %legacy.display(),
+                    to = %dir.display(),
+                    "moved a queue directory written under the old naming"
+                );
+                claimed.insert(legacy, client.to_string());
+            }
+        }
         create_dir(&dir, self.config.permissions().unwrap_or(0o750))
             .map_err(|e| format!("cannot create queue directory {}: {e}", dir.display()))?;
         Ok(dir)
     }
+}
+
+/// A client name as one directory name: bytes outside `[A-Za-z0-9-]` become `%XX`. Injective
+/// (`%` itself is escaped), never `.`/`..`, never contains `/`.
+pub fn escape_name(name: &str) -> String {
+    let mut out = String::with_capacity(name.len());
+    for b in name.bytes() {
+        if b.is_ascii_alphanumeric() || b == b'-' {
+            out.push(b as char);
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
+}
+
+/// The naming before escaping (ferrotel 0.1): anything but `[A-Za-z0-9.-]` replaced by `_`.
+fn legacy_name(name: &str) -> String {
+    name.chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '-' || c == '.' {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect()
 }
 
 fn create_dir(dir: &Path, mode: u32) -> std::io::Result<()> {
@@ -284,10 +372,6 @@ impl Extension for FileStorage {
             .map_err(|e| StartError::new(&component, e))?;
         check_directory(&self.config.directory, self.config.create_directory, mode)
             .map_err(|e| StartError::new(&component, e))?;
-        if let Some(dir) = &self.config.compaction.directory {
-            check_directory(dir, self.config.create_directory, mode)
-                .map_err(|e| StartError::new(&component, format!("compaction: {e}")))?;
-        }
         Ok(())
     }
 
@@ -371,5 +455,66 @@ mod tests {
             .unwrap();
         let err = ext.start(&Host::default()).await.unwrap_err().to_string();
         assert!(err.contains(&file.display().to_string()), "{err}");
+    }
+
+    #[test]
+    fn escaped_names_never_collide() {
+        let names = [
+            "exporter_otlp/a_b_traces",
+            "exporter_otlp/a b_traces",
+            "exporter_otlp/a.b_traces",
+            "exporter_otlp/a%2Fb_traces",
+            "exporter_otlp/é_traces",
+            "..",
+        ];
+        let escaped: std::collections::BTreeSet<String> =
+            names.iter().map(|n| escape_name(n)).collect();
+        assert_eq!(escaped.len(), names.len(), "{escaped:?}");
+        for e in &escaped {
+            assert!(!e.contains('/') && !e.contains('.') && !e.is_empty(), "{e}");
+        }
+        assert_eq!(
+            escape_name("exporter_otlp/a_b_traces"),
+            "exporter%5Fotlp%2Fa%5Fb%5Ftraces"
+        );
+    }
+
+    #[tokio::test]
+    async fn an_old_style_directory_moves_to_its_new_name_once() {
+        let tmp = tempfile::tempdir().unwrap();
+        let old = tmp.path().join("exporter_otlp_backend_traces");
+        std::fs::create_dir(&old).unwrap();
+        std::fs::write(old.join("seg-00000000000000000000.dat"), b"x").unwrap();
+        let p = prepare(&format!("{{directory: {}}}", tmp.path().display())).unwrap();
+        let ext = p
+            .create(&ComponentId::parse("file_storage").unwrap())
+            .unwrap();
+        let fs = ext.as_any().downcast_ref::<FileStorage>().unwrap();
+        let dir = fs.client_directory("exporter_otlp/backend_traces").unwrap();
+        assert_eq!(dir, tmp.path().join("exporter%5Fotlp%2Fbackend%5Ftraces"));
+        assert!(dir.join("seg-00000000000000000000.dat").exists());
+        assert!(!old.exists());
+        // Another client whose old name was the same gets a fresh directory, not that data.
+        let other = fs.client_directory("exporter_otlp_backend_traces").unwrap();
+        assert_ne!(other, dir);
+        assert!(!other.join("seg-00000000000000000000.dat").exists());
+    }
+
+    #[test]
+    fn ignored_compaction_keys_are_warned_by_name() {
+        let p = prepare("{directory: /tmp, compaction: {on_start: true, directory: /tmp/c, on_rebound: true, check_interval: 1s}}").unwrap();
+        let w = p.warnings().join("\n");
+        for key in [
+            "compaction::directory",
+            "compaction::on_rebound",
+            "compaction::check_interval",
+        ] {
+            assert!(
+                w.contains(&format!("extensions::file_storage::{key}")),
+                "{w}"
+            );
+        }
+        assert!(!w.contains("on_start"), "{w}");
+        assert!(prepare("{directory: /tmp}").unwrap().warnings().is_empty());
     }
 }

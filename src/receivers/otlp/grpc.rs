@@ -206,7 +206,7 @@ impl<S: Signal> tower::Service<http::Request<tonic::body::Body>> for ExportServi
                 );
             }
             if let Some(auth) = &this.shared.auth {
-                if let Err(reason) = auth.authenticate(req.headers()) {
+                if let Err(reason) = auth.authenticate(req.headers()).await {
                     crate::telemetry::events::receiver_unauthenticated(
                         &this.shared.receiver,
                         "grpc",

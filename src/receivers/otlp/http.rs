@@ -327,7 +327,7 @@ fn preflight(cfg: &HttpConfig, req: &Request<Incoming>) -> Resp {
 }
 
 async fn route(st: &Arc<State>, peer: SocketAddr, req: Request<Incoming>) -> Resp {
-    match target(st, &req) {
+    match target(st, &req).await {
         Ok((target, enc)) => match target {
             Target::Traces(s) => export(st, s, peer, req, enc).await,
             Target::Metrics(s) => export(st, s, peer, req, enc).await,
@@ -363,9 +363,9 @@ async fn discard(st: &State, mut body: Incoming) {
 
 /// Where a request goes and how its body is encoded, or the early refusal (401, 404, 405, 415).
 #[allow(clippy::result_large_err)]
-fn target(st: &Arc<State>, req: &Request<Incoming>) -> Result<(Target, Encoding), Resp> {
+async fn target(st: &Arc<State>, req: &Request<Incoming>) -> Result<(Target, Encoding), Resp> {
     if let Some(auth) = &st.auth {
-        if let Err(reason) = auth.authenticate(req.headers()) {
+        if let Err(reason) = auth.authenticate(req.headers()).await {
             crate::telemetry::events::receiver_unauthenticated(&st.receiver, "http");
             tracing::debug!(receiver = %st.receiver, reason = %reason, "request refused: unauthenticated");
             let mut r = plain(StatusCode::UNAUTHORIZED, "401 unauthenticated");
