@@ -13,11 +13,14 @@
 //! - [`exporters`]: `otlp_grpc`, `otlp_http`, `debug`, and the shared queue/retry/timeout helper.
 //! - [`extensions`]: extensions (health_check, storage, auth, …).
 //! - [`telemetry`]: the collector's own logs and metrics.
+//! - [`compression`]: gzip/zstd/zlib/snappy/lz4 bodies for the HTTP receiver and the exporters,
+//!   bounded output, large bodies on the blocking pool.
 //! - [`tls`]: `tls:` settings of servers and clients (otelcol's configtls) on rustls, with reload.
 #![forbid(unsafe_code)]
 
 pub mod component;
 pub mod components;
+pub mod compression;
 pub mod config;
 pub mod exporters;
 pub mod extensions;

@@ -15,7 +15,7 @@ type Attempt = (Instant, Vec<String>);
 #[derive(Clone, Default)]
 struct Script {
     /// Answers to give, in order; `Ok` once they run out (or `hang` when set).
-    answers: Arc<Mutex<VecDeque<Result<(), ExportError>>>>,
+    answers: Arc<Mutex<VecDeque<Result<Accepted, ExportError>>>>,
     /// Span names of every attempt, and when it happened.
     attempts: Arc<Mutex<Vec<Attempt>>>,
     hang: Arc<Mutex<bool>>,
@@ -23,7 +23,7 @@ struct Script {
 
 #[async_trait]
 impl Sender<Traces> for Script {
-    async fn send(&self, batch: &Batch<Traces>) -> Result<(), ExportError> {
+    async fn send(&self, batch: &Batch<Traces>) -> Result<Accepted, ExportError> {
         let mut b = batch.clone();
         let names = b
             .resources()
@@ -37,12 +37,16 @@ impl Sender<Traces> for Script {
         if *self.hang.lock().unwrap() {
             futures::future::pending::<()>().await;
         }
-        self.answers.lock().unwrap().pop_front().unwrap_or(Ok(()))
+        self.answers
+            .lock()
+            .unwrap()
+            .pop_front()
+            .unwrap_or(Ok(Accepted::ALL))
     }
 }
 
 impl Script {
-    fn answer(&self, a: Result<(), ExportError>) {
+    fn answer(&self, a: Result<Accepted, ExportError>) {
         self.answers.lock().unwrap().push_back(a);
     }
     fn names(&self) -> Vec<String> {
