@@ -342,7 +342,13 @@ async fn a_huge_throttle_and_an_infinite_multiplier_do_not_panic() {
     let mut r = retry(50);
     r.multiplier = f64::INFINITY;
     r.max_elapsed_time = Duration::from_secs(60);
-    let e = Exporter::new("otlp/t".into(), Box::new(s.clone()), Duration::ZERO, r, no_queue());
+    let e = Exporter::new(
+        "otlp/t".into(),
+        Box::new(s.clone()),
+        Duration::ZERO,
+        r,
+        no_queue(),
+    );
     // The wait would pass max_elapsed_time: dropped at once, retryably, without an overflow.
     let err = e.consume(spans("a", 1)).await.unwrap_err();
     assert!(err.is_retryable(), "{err:?}");
@@ -362,7 +368,10 @@ async fn a_huge_throttle_and_an_infinite_multiplier_do_not_panic() {
     assert!(wait_for(Duration::from_secs(1), || s.count() == 2).await);
     e.shutdown(Instant::now() + Duration::from_secs(1)).await;
     assert!(send.await.unwrap().is_err());
-    assert_eq!(saturating_mul(Duration::from_secs(1), f64::INFINITY), Duration::MAX);
+    assert_eq!(
+        saturating_mul(Duration::from_secs(1), f64::INFINITY),
+        Duration::MAX
+    );
     assert_eq!(saturating_mul(Duration::MAX, 2.0), Duration::MAX);
     assert_eq!(saturating_mul(Duration::from_secs(1), -1.0), Duration::ZERO);
 }
@@ -421,7 +430,8 @@ async fn waiting_senders_are_answered_at_the_shutdown_deadline() {
         })
         .collect();
     assert!(wait_for(Duration::from_secs(1), || s.count() == 1).await);
-    e.shutdown(Instant::now() + Duration::from_millis(500)).await;
+    e.shutdown(Instant::now() + Duration::from_millis(500))
+        .await;
     for w in waits {
         let r = tokio::time::timeout(Duration::from_secs(5), w)
             .await
