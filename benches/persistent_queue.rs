@@ -12,7 +12,9 @@ use std::time::{Duration, Instant};
 use async_trait::async_trait;
 use ferrotel::component::{ExtensionFactory, Host};
 use ferrotel::config::ComponentId;
-use ferrotel::exporters::helper::{ExportError, Exporter, QueueSettings, RetrySettings, Sender};
+use ferrotel::exporters::helper::{
+    Accepted, ExportError, Exporter, QueueSettings, RetrySettings, Sender,
+};
 use ferrotel::pipeline::Consumer;
 use ferrotel::signal::{Batch, Traces};
 use opentelemetry_proto::tonic::common::v1::{any_value, AnyValue, KeyValue};
@@ -25,9 +27,9 @@ struct Counting(Arc<AtomicUsize>);
 
 #[async_trait]
 impl Sender<Traces> for Counting {
-    async fn send(&self, batch: &Batch<Traces>) -> Result<(), ExportError> {
+    async fn send(&self, batch: &Batch<Traces>) -> Result<Accepted, ExportError> {
         self.0.fetch_add(batch.items(), Ordering::Relaxed);
-        Ok(())
+        Ok(Accepted::ALL)
     }
 }
 

@@ -18,12 +18,15 @@
 //! - [`telemetry`]: the collector's own logs and metrics.
 //! - [`auth`]: the authenticator traits and `auth:` settings (lookups in [`extensions::auth`]).
 //! - [`net`]: `host:port` endpoints as otelcol writes them.
+//! - [`compression`]: gzip/zstd/zlib/snappy/lz4 bodies for the HTTP receiver and the exporters,
+//!   bounded output, large bodies on the blocking pool.
 //! - [`tls`]: `tls:` settings of servers and clients (otelcol's configtls) on rustls, with reload.
 #![forbid(unsafe_code)]
 
 pub mod auth;
 pub mod component;
 pub mod components;
+pub mod compression;
 pub mod config;
 pub mod exporters;
 pub mod extensions;

@@ -29,10 +29,16 @@ pub(super) fn build(tls: &ClientTls, alpn: &[&[u8]]) -> Result<Arc<rustls::Clien
         .with_client_cert_resolver(Arc::new(Reloading(state.clone())));
     let mut cfg = builder;
     cfg.alpn_protocols = alpn.iter().map(|p| p.to_vec()).collect();
-    if let Some(every) = tls.reload_interval {
+    if let Some(every) = reload_every(tls) {
         watch(Arc::downgrade(&state), tls.clone(), provider, every);
     }
     Ok(Arc::new(cfg))
+}
+
+/// How often to re-read the files: `reload_interval: 0s` (or none) means "never", as otelcol (a zero
+/// tokio interval would panic the watch task).
+fn reload_every(tls: &ClientTls) -> Option<std::time::Duration> {
+    tls.reload_interval.filter(|d| !d.is_zero())
 }
 
 /// What a client's TLS reads from files: the verifier (roots) and the client certificate.
@@ -388,5 +394,21 @@ impl tower::Service<http::Uri> for TlsConnector {
             let stream = this.tls.connect(name, tcp).await?;
             Ok(TokioIo::new(stream))
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn zero_reload_interval_means_no_reload() {
+        let mut tls = ClientTls {
+            reload_interval: Some(std::time::Duration::ZERO),
+            ..Default::default()
+        };
+        assert_eq!(reload_every(&tls), None);
+        tls.reload_interval = Some(std::time::Duration::from_secs(5));
+        assert_eq!(reload_every(&tls), Some(std::time::Duration::from_secs(5)));
     }
 }

@@ -3,6 +3,7 @@
 #![allow(dead_code)]
 
 pub mod pki;
+pub mod proxy;
 pub mod sink;
 
 use std::io::Write;

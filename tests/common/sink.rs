@@ -41,6 +41,16 @@ pub enum SinkMode {
     },
     /// gRPC INVALID_ARGUMENT / HTTP 400: a permanent error.
     BadRequest,
+    /// HTTP `status` (429 or 503) with `Retry-After: <retry_after>` verbatim (any string, valid or
+    /// not); gRPC UNAVAILABLE.
+    Throttle {
+        status: u16,
+        retry_after: String,
+    },
+    /// Records the data and answers success with an OTLP partial success rejecting `rejected` items.
+    PartialSuccess {
+        rejected: i64,
+    },
 }
 
 #[derive(Default)]
@@ -225,6 +235,7 @@ impl Sink {
             }
             _ => body.to_vec(),
         };
+        let mut partial = None;
         match self.answer(headers) {
             SinkMode::Accept => {}
             SinkMode::Unavailable { retry_after } => {
@@ -242,6 +253,17 @@ impl Sink {
                     .body(Full::new(Bytes::from_static(b"bad request")))
                     .unwrap()
             }
+            SinkMode::Throttle {
+                status,
+                retry_after,
+            } => {
+                return hyper::Response::builder()
+                    .status(status)
+                    .header("retry-after", retry_after)
+                    .body(Full::new(Bytes::from_static(b"throttled")))
+                    .unwrap()
+            }
+            SinkMode::PartialSuccess { rejected } => partial = Some(rejected),
         }
         let mut st = self.state.lock().unwrap();
         macro_rules! decode {
@@ -275,10 +297,46 @@ impl Sink {
         } else {
             "application/x-protobuf"
         };
-        let body = if json {
-            Bytes::from_static(b"{}")
-        } else {
-            Bytes::new()
+        let body = match (partial, json) {
+            (None, true) => Bytes::from_static(b"{}"),
+            (None, false) => Bytes::new(),
+            (Some(n), _) => {
+                macro_rules! resp {
+                    ($t:ident, $ps:ident, $field:ident) => {{
+                        let r = $t {
+                            partial_success: Some($ps {
+                                $field: n,
+                                error_message: "sink rejects some".into(),
+                            }),
+                        };
+                        if json {
+                            Bytes::from(serde_json::to_vec(&r).unwrap())
+                        } else {
+                            Bytes::from(r.encode_to_vec())
+                        }
+                    }};
+                }
+                use opentelemetry_proto::tonic::collector::logs::v1::ExportLogsPartialSuccess;
+                use opentelemetry_proto::tonic::collector::metrics::v1::ExportMetricsPartialSuccess;
+                use opentelemetry_proto::tonic::collector::trace::v1::ExportTracePartialSuccess;
+                match path.as_str() {
+                    "/v1/traces" => resp!(
+                        ExportTraceServiceResponse,
+                        ExportTracePartialSuccess,
+                        rejected_spans
+                    ),
+                    "/v1/metrics" => resp!(
+                        ExportMetricsServiceResponse,
+                        ExportMetricsPartialSuccess,
+                        rejected_data_points
+                    ),
+                    _ => resp!(
+                        ExportLogsServiceResponse,
+                        ExportLogsPartialSuccess,
+                        rejected_log_records
+                    ),
+                }
+            }
         };
         hyper::Response::builder()
             .status(200)
@@ -298,6 +356,9 @@ impl Sink {
             SinkMode::Accept => Ok(()),
             SinkMode::Unavailable { .. } => Err(tonic::Status::unavailable("sink unavailable")),
             SinkMode::BadRequest => Err(tonic::Status::invalid_argument("sink refuses")),
+            SinkMode::Throttle { .. } => Err(tonic::Status::unavailable("sink throttles")),
+            // gRPC partial success is not modelled here: recorded and accepted.
+            SinkMode::PartialSuccess { .. } => Ok(()),
         }
     }
 }

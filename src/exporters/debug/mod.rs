@@ -144,10 +144,12 @@ trait Describe: Signal {
 impl<S: Describe> Consumer<S> for DebugExporter<S> {
     async fn consume(&self, mut batch: Batch<S>) -> Result<(), ConsumeError> {
         SEEN.fetch_add(batch.items() as u64, Ordering::Relaxed);
+        let items = batch.items();
+        // Sampling limits what is logged, not what is exported: a sampled-out batch counts as sent.
         if !self.sampler.allow() {
+            crate::telemetry::events::exporter_sent(&self.id, S::KIND, items);
             return Ok(());
         }
-        let items = batch.items();
         let resources = batch.resources()?;
         let title = match S::KIND {
             SignalKind::Traces => "Traces",

@@ -7,7 +7,20 @@
 //! once it is written to the queue's file (and synced, with `fsync`). A batch leaves the queue only
 //! when it was sent or dropped for good, so what was being sent at a crash or a shutdown is sent again
 //! at the next start.
+//!
+//! Nothing a destination sends or a config holds may panic here: durations from `Retry-After`,
+//! `RetryInfo` or `retry_on_failure` are combined with saturating arithmetic ([`saturating_mul`],
+//! `saturating_add`, `checked_add` on instants), and a worker whose send panics anyway finishes its
+//! batch (counted as failed) and goes on.
 
+pub mod headers;
+// Reviewed on its own (it reads its own files, not the network); not under the exporters' lint yet.
+#[allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
 pub mod persistent;
 pub mod queue;
 pub mod settings;
@@ -16,6 +29,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
+use futures::FutureExt;
 use tokio::sync::{mpsc, watch, Mutex};
 use tokio::time::Instant;
 
@@ -57,10 +71,22 @@ impl ExportError {
     }
 }
 
-/// Sends one batch to a destination, once. Partial success is handled inside (logged and counted).
+/// What the destination took of a batch it answered with success: with OTLP partial success, it may
+/// have rejected some items (logged by the sender; counted as `send_failed`, the rest as `sent`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Accepted {
+    pub rejected: usize,
+}
+
+impl Accepted {
+    /// Every item was taken.
+    pub const ALL: Accepted = Accepted { rejected: 0 };
+}
+
+/// Sends one batch to a destination, once.
 #[async_trait]
 pub trait Sender<S: Signal>: Send + Sync + 'static {
-    async fn send(&self, batch: &Batch<S>) -> Result<(), ExportError>;
+    async fn send(&self, batch: &Batch<S>) -> Result<Accepted, ExportError>;
 }
 
 /// An exporter: the queue → retry → timeout stack in front of a [`Sender`].
@@ -74,10 +100,11 @@ pub struct Exporter<S: Signal> {
 struct Inner<S: Signal> {
     id: String,
     sender: Box<dyn Sender<S>>,
+    /// Per attempt; zero means no timeout (as otelcol).
     timeout: Duration,
     retry: RetrySettings,
-    /// Set at shutdown: retries stop waiting past it.
-    deadline: std::sync::Mutex<Option<Instant>>,
+    /// Set at shutdown: retries, attempts and waits end at it.
+    deadline: watch::Sender<Option<Instant>>,
     /// Set when a persistent queue stops: retries end at once, the batch stays on disk.
     stop: watch::Sender<bool>,
 }
@@ -254,7 +281,7 @@ impl<S: Signal> Exporter<S> {
             sender,
             timeout,
             retry,
-            deadline: std::sync::Mutex::new(None),
+            deadline: watch::channel(None).0,
             stop: watch::channel(false).0,
         });
         let mut tasks = Vec::new();
@@ -295,7 +322,7 @@ impl<S: Signal> Exporter<S> {
                                 g
                             }
                         };
-                        let outcome = inner.send_with_retry(&group.batch, keep).await;
+                        let outcome = inner.send_caught(&group.batch, keep).await;
                         q.finish(group.entries, outcome);
                     }
                 }));
@@ -311,91 +338,161 @@ impl<S: Signal> Exporter<S> {
 }
 
 impl<S: Signal> Inner<S> {
+    /// [`Inner::send_with_retry`], but a panic in the sender (a bug, never input) ends as a failed
+    /// send, counted and logged, instead of killing the worker with its batch unfinished.
+    async fn send_caught(&self, batch: &Batch<S>, keep: bool) -> Outcome {
+        match std::panic::AssertUnwindSafe(self.send_with_retry(batch, keep))
+            .catch_unwind()
+            .await
+        {
+            Ok(outcome) => outcome,
+            Err(_) => {
+                let items = batch.items();
+                events::exporter_send_failed(&self.id, S::KIND, items);
+                tracing::error!(exporter = %self.id, items, "exporting failed: the send panicked (a bug); dropping data");
+                Outcome::Dropped(ConsumeError::Permanent("the send panicked".into()))
+            }
+        }
+    }
+
+    /// Resolves once the shutdown deadline is set and has passed.
+    async fn deadline_passed(&self) {
+        let mut rx = self.deadline.subscribe();
+        let d = match rx.wait_for(|d| d.is_some()).await {
+            Ok(d) => *d,
+            // The sender lives as long as `self`.
+            Err(_) => None,
+        };
+        match d {
+            Some(d) => tokio::time::sleep_until(d).await,
+            None => futures::future::pending().await,
+        }
+    }
+
+    fn failed(&self, items: usize, err: &ExportError, why: &str) {
+        events::exporter_send_failed(&self.id, S::KIND, items);
+        tracing::error!(exporter = %self.id, items, error = %err.message, "exporting failed; dropping data ({why})");
+    }
+
     /// Sends with retries; returns the final outcome, already counted and logged. With `keep`, a
     /// stop ends the retries at once with [`Outcome::Kept`] (the batch stays in the persistent queue);
-    /// otherwise retries go on until the shutdown deadline.
+    /// otherwise retries, waits and the attempt itself end at the shutdown deadline.
     async fn send_with_retry(&self, batch: &Batch<S>, keep: bool) -> Outcome {
         let start = Instant::now();
         let mut interval = self.retry.initial_interval;
         let items = batch.items();
         let mut stop = self.stop.subscribe();
+        let stopped = |stop: &watch::Receiver<bool>| keep && *stop.borrow();
         loop {
-            if keep && *stop.borrow() {
+            if stopped(&stop) {
                 return Outcome::Kept;
             }
-            let attempt = match tokio::time::timeout(self.timeout, self.sender.send(batch)).await {
-                Ok(r) => r,
-                Err(_) => Err(ExportError::retryable(
-                    format!("request timed out after {:?}", self.timeout),
-                    None,
-                )),
+            let send = async {
+                if self.timeout.is_zero() {
+                    return self.sender.send(batch).await;
+                }
+                match tokio::time::timeout(self.timeout, self.sender.send(batch)).await {
+                    Ok(r) => r,
+                    Err(_) => Err(ExportError::retryable(
+                        format!("request timed out after {:?}", self.timeout),
+                        None,
+                    )),
+                }
+            };
+            let attempt = tokio::select! {
+                r = send => r,
+                _ = self.deadline_passed() => {
+                    if keep {
+                        return Outcome::Kept;
+                    }
+                    let err = ExportError::retryable("the shutdown deadline passed during the attempt", None);
+                    self.failed(items, &err, "the shutdown deadline passed");
+                    return Outcome::Dropped(ConsumeError::retryable(err.message));
+                }
             };
             let err = match attempt {
-                Ok(()) => {
-                    events::exporter_sent(&self.id, S::KIND, items);
+                Ok(accepted) => {
+                    let rejected = accepted.rejected.min(items);
+                    if items > rejected {
+                        events::exporter_sent(&self.id, S::KIND, items - rejected);
+                    }
+                    if rejected > 0 {
+                        events::exporter_send_failed(&self.id, S::KIND, rejected);
+                    }
                     return Outcome::Sent;
                 }
                 Err(e) => e,
             };
             if !err.retryable {
-                events::exporter_send_failed(&self.id, S::KIND, items);
-                tracing::error!(exporter = %self.id, items, error = %err.message, "exporting failed; dropping data (permanent error, not retried)");
+                self.failed(items, &err, "permanent error, not retried");
                 return Outcome::Dropped(ConsumeError::Permanent(err.message));
             }
-            if !self.retry.enabled {
-                events::exporter_send_failed(&self.id, S::KIND, items);
-                tracing::error!(exporter = %self.id, items, error = %err.message, "exporting failed; dropping data (retry_on_failure is disabled)");
-                return Outcome::Dropped(ConsumeError::Retryable {
+            let dropped = |err: ExportError| {
+                Outcome::Dropped(ConsumeError::Retryable {
                     message: err.message,
                     retry_after: err.throttle,
-                });
+                })
+            };
+            if !self.retry.enabled {
+                self.failed(items, &err, "retry_on_failure is disabled");
+                return dropped(err);
             }
             let jitter =
                 1.0 + self.retry.randomization_factor * (rand::random::<f64>() * 2.0 - 1.0);
-            let backoff = interval.mul_f64(jitter.max(0.0));
+            let backoff = saturating_mul(interval, jitter);
             // The destination's throttle delay is a floor, never shortened by jitter.
             let wait = backoff.max(err.throttle.unwrap_or_default());
             let elapsed = start.elapsed();
             if !self.retry.max_elapsed_time.is_zero()
-                && elapsed + wait > self.retry.max_elapsed_time
+                && elapsed.saturating_add(wait) > self.retry.max_elapsed_time
             {
-                events::exporter_send_failed(&self.id, S::KIND, items);
-                tracing::error!(exporter = %self.id, items, error = %err.message, "exporting failed; dropping data (no more retries left: max_elapsed_time reached)");
-                return Outcome::Dropped(ConsumeError::Retryable {
-                    message: err.message,
-                    retry_after: err.throttle,
-                });
+                self.failed(
+                    items,
+                    &err,
+                    "no more retries left: max_elapsed_time reached",
+                );
+                return dropped(err);
             }
-            let deadline = *self.deadline.lock().unwrap_or_else(|e| e.into_inner());
-            if !keep && deadline.is_some_and(|d| Instant::now() + wait > d) {
-                events::exporter_send_failed(&self.id, S::KIND, items);
-                tracing::error!(exporter = %self.id, items, error = %err.message, "exporting failed at shutdown; dropping data (the shutdown deadline passed)");
+            let deadline = *self.deadline.borrow();
+            let past_deadline = |d: Instant| Instant::now().checked_add(wait).is_none_or(|t| t > d);
+            if !keep && deadline.is_some_and(past_deadline) {
+                self.failed(items, &err, "the shutdown deadline passed");
                 return Outcome::Dropped(ConsumeError::Retryable {
                     message: err.message,
                     retry_after: None,
                 });
             }
             tracing::info!(exporter = %self.id, error = %err.message, interval = ?wait, "exporting failed; will retry");
-            if keep {
-                tokio::select! {
-                    _ = tokio::time::sleep(wait) => {}
-                    _ = stop.wait_for(|s| *s) => return Outcome::Kept,
+            // tokio's sleep saturates a duration too long for an instant (about 30 years).
+            tokio::select! {
+                _ = tokio::time::sleep(wait) => {}
+                _ = stop.wait_for(|s| *s), if keep => return Outcome::Kept,
+                _ = self.deadline_passed(), if !keep => {
+                    self.failed(items, &err, "the shutdown deadline passed");
+                    return dropped(err);
                 }
-            } else {
-                tokio::time::sleep(wait).await;
             }
-            interval = interval
-                .mul_f64(self.retry.multiplier)
-                .min(self.retry.max_interval);
+            interval = saturating_mul(interval, self.retry.multiplier).min(self.retry.max_interval);
         }
     }
+}
+
+/// `d × f` that never panics: non-finite or negative factors (config is validated, but a NaN must not
+/// take a worker down) give zero, or `Duration::MAX` for +∞; an overflow saturates.
+pub fn saturating_mul(d: Duration, f: f64) -> Duration {
+    if f.is_nan() || f <= 0.0 {
+        return Duration::ZERO;
+    }
+    Duration::try_from_secs_f64(d.as_secs_f64() * f).unwrap_or(Duration::MAX)
 }
 
 #[async_trait]
 impl<S: Signal> Consumer<S> for Exporter<S> {
     async fn consume(&self, batch: Batch<S>) -> Result<(), ConsumeError> {
+        // Without a queue the caller gets the error (otelcol): counted once as send_failed here, its
+        // class (retryable or not) kept, so the sender upstream decides whether to try again.
         let Some(q) = &self.queue else {
-            return match self.inner.send_with_retry(&batch, false).await {
+            return match self.inner.send_caught(&batch, false).await {
                 Outcome::Sent => Ok(()),
                 Outcome::Dropped(e) => Err(e),
                 Outcome::Kept => Err(ConsumeError::retryable("exporter stopped")),
@@ -409,11 +506,7 @@ impl<S: Signal> Consumer<S> for Exporter<S> {
     /// handing out batches at once, lets sends in progress finish until the deadline, and keeps the
     /// rest (including what was being sent) on disk for the next start.
     async fn shutdown(&self, deadline: Instant) {
-        *self
-            .inner
-            .deadline
-            .lock()
-            .unwrap_or_else(|e| e.into_inner()) = Some(deadline);
+        self.inner.deadline.send_replace(Some(deadline));
         let Some(q) = &self.queue else { return };
         let persistent = q.is_persistent();
         if persistent {
@@ -429,6 +522,8 @@ impl<S: Signal> Consumer<S> for Exporter<S> {
                 t.abort();
             }
         }
+        // Whoever still waits (`wait_for_result`, `block_on_overflow`) is answered now, not never.
+        q.abandon();
         let (batches, items) = q.remaining();
         if persistent {
             if batches > 0 {

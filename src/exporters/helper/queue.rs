@@ -187,7 +187,7 @@ impl<S: Signal> Queue<S> {
                 }
                 // An empty queue takes a request larger than its capacity rather than refusing it for ever.
                 if st.used == 0 || st.used.saturating_add(units) <= self.limit {
-                    st.used += units;
+                    st.used = st.used.saturating_add(units);
                     return Ok(());
                 }
             }
@@ -214,15 +214,15 @@ impl<S: Signal> Queue<S> {
         if let Some(b) = &entry.batch {
             if self.store.is_some() {
                 let size: usize = b.encoded_segments().iter().map(|s| s.len()).sum();
-                if st.cached + size > CACHE_BYTES {
+                if st.cached.saturating_add(size) > CACHE_BYTES {
                     entry.batch = None;
                 } else {
                     entry.cached = size;
-                    st.cached += size;
+                    st.cached = st.cached.saturating_add(size);
                 }
             }
         }
-        st.items += entry.items;
+        st.items = st.items.saturating_add(entry.items);
         st.pending.push_back(entry);
         drop(st);
         self.ready.notify_one();
@@ -320,7 +320,7 @@ impl<S: Signal> Queue<S> {
                 }
                 if let Some(e) = st.pending.pop_front() {
                     st.taken += 1;
-                    st.cached -= e.cached;
+                    st.cached = st.cached.saturating_sub(e.cached);
                     let more = !st.pending.is_empty();
                     drop(st);
                     if more {
@@ -364,13 +364,13 @@ impl<S: Signal> Queue<S> {
     /// whoever waits for the result gets it.
     pub fn finish(&self, entries: Vec<Entry<S>>, outcome: Outcome) {
         let mut acks = Vec::new();
-        let mut units = 0;
+        let mut units: u64 = 0;
         {
             let mut st = self.lock();
             for e in &entries {
                 st.taken = st.taken.saturating_sub(1);
                 st.items = st.items.saturating_sub(e.items);
-                units += e.units;
+                units = units.saturating_add(e.units);
                 if !matches!(outcome, Outcome::Kept) {
                     acks.extend(e.seq);
                 }
@@ -388,6 +388,24 @@ impl<S: Signal> Queue<S> {
                     Outcome::Kept => Err(ConsumeError::retryable("exporter stopped")),
                 });
             }
+        }
+    }
+
+    /// Answers every caller still waiting for a queued batch's result (`wait_for_result`) with a
+    /// retryable error: at the shutdown deadline, nothing will send it any more. The entries stay, so
+    /// [`Queue::remaining`] still counts them.
+    pub fn abandon(&self) {
+        let waiters: Vec<_> = self
+            .lock()
+            .pending
+            .iter_mut()
+            .filter_map(|e| e.done.take())
+            .collect();
+        for w in waiters {
+            let _ = w.send(Err(ConsumeError::retryable(format!(
+                "exporter {} stopped before the data was sent",
+                self.id
+            ))));
         }
     }
 
@@ -416,6 +434,11 @@ impl<S: Signal> Queue<S> {
     }
 }
 
+/// An instant so far ahead that it is never reached (a flush timeout too long to add to now).
+fn far_future() -> Instant {
+    Instant::now() + Duration::from_secs(86400 * 365 * 30)
+}
+
 /// Merges entries taken from the queue into groups of at least `min_size` (or whatever arrived within
 /// `flush_timeout`), per partition, and hands them to the workers through `out`.
 pub async fn run_batcher<S: Signal>(
@@ -433,7 +456,11 @@ pub async fn run_batcher<S: Signal>(
     loop {
         let deadline = accs
             .values()
-            .map(|a| a.since + settings.flush_timeout)
+            .map(|a| {
+                a.since
+                    .checked_add(settings.flush_timeout)
+                    .unwrap_or(far_future())
+            })
             .min();
         let next = tokio::select! {
             e = queue.pop() => e,
@@ -441,7 +468,7 @@ pub async fn run_batcher<S: Signal>(
                 let now = Instant::now();
                 let due: Vec<Vec<String>> = accs
                     .iter()
-                    .filter(|(_, a)| a.since + settings.flush_timeout <= now)
+                    .filter(|(_, a)| a.since.checked_add(settings.flush_timeout).is_some_and(|t| t <= now))
                     .map(|(k, _)| k.clone())
                     .collect();
                 for k in due {
@@ -473,8 +500,8 @@ pub async fn run_batcher<S: Signal>(
             .collect();
         if settings.max_size > 0 {
             if let Some(a) = accs.get(&key) {
-                if a.size + size > settings.max_size {
-                    let a = accs.remove(&key).expect("present");
+                if a.size.saturating_add(size) > settings.max_size {
+                    let Some(a) = accs.remove(&key) else { continue };
                     if out
                         .send(Group {
                             batch: a.batch,
@@ -488,28 +515,29 @@ pub async fn run_batcher<S: Signal>(
                 }
             }
         }
-        let mut entry = Some(entry);
-        let mut batch = Some(batch);
+        // What is left of (batch, entry) after trying to join an accumulated batch.
+        let mut left = Some((batch, entry));
         if let Some(a) = accs.get_mut(&key) {
-            let b = batch.take().expect("present");
-            // Encoded batches join without decoding and cannot fail; otherwise join a copy, so a
-            // failure leaves the accumulated batch intact.
-            if a.batch.is_encoded() && b.is_encoded() {
-                let _ = a.batch.append(b);
-                a.entries.push(entry.take().expect("present"));
-                a.size += size;
-            } else {
-                let mut joined = a.batch.clone();
-                if joined.append(b.clone()).is_ok() {
-                    a.batch = joined;
-                    a.entries.push(entry.take().expect("present"));
-                    a.size += size;
+            if let Some((b, e)) = left.take() {
+                // Encoded batches join without decoding and cannot fail; otherwise join a copy, so a
+                // failure leaves the accumulated batch intact.
+                if a.batch.is_encoded() && b.is_encoded() {
+                    let _ = a.batch.append(b);
+                    a.entries.push(e);
+                    a.size = a.size.saturating_add(size);
                 } else {
-                    batch = Some(b);
+                    let mut joined = a.batch.clone();
+                    if joined.append(b.clone()).is_ok() {
+                        a.batch = joined;
+                        a.entries.push(e);
+                        a.size = a.size.saturating_add(size);
+                    } else {
+                        left = Some((b, e));
+                    }
                 }
             }
         }
-        if let (Some(b), Some(e)) = (batch, entry) {
+        if let Some((b, e)) = left {
             if accs.contains_key(&key) {
                 // Could not be joined: it goes on its own.
                 if out
@@ -537,8 +565,7 @@ pub async fn run_batcher<S: Signal>(
         let full = accs
             .get(&key)
             .is_some_and(|a| a.size >= settings.min_size || settings.flush_timeout.is_zero());
-        if full {
-            let a = accs.remove(&key).expect("present");
+        if let Some(a) = full.then(|| accs.remove(&key)).flatten() {
             if out
                 .send(Group {
                     batch: a.batch,

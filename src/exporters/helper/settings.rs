@@ -183,16 +183,17 @@ fn items() -> Sizer {
 impl RetrySettings {
     pub fn validate(&self, path: &str, errors: &mut Vec<ConfigError>) {
         let p = format!("{path}::retry_on_failure");
+        // `contains` is false for NaN, so NaN is refused too.
         if !(0.0..=1.0).contains(&self.randomization_factor) {
             errors.push(ConfigError::new(
                 format!("{p}::randomization_factor"),
-                "must be between 0 and 1",
+                "must be a number between 0 and 1",
             ));
         }
-        if self.multiplier < 1.0 {
+        if !self.multiplier.is_finite() || self.multiplier < 1.0 {
             errors.push(ConfigError::new(
                 format!("{p}::multiplier"),
-                "must be at least 1",
+                "must be a finite number, at least 1",
             ));
         }
         if self.enabled && self.initial_interval.is_zero() {

@@ -15,7 +15,7 @@ type Attempt = (Instant, Vec<String>);
 #[derive(Clone, Default)]
 struct Script {
     /// Answers to give, in order; `Ok` once they run out (or `hang` when set).
-    answers: Arc<Mutex<VecDeque<Result<(), ExportError>>>>,
+    answers: Arc<Mutex<VecDeque<Result<Accepted, ExportError>>>>,
     /// Span names of every attempt, and when it happened.
     attempts: Arc<Mutex<Vec<Attempt>>>,
     hang: Arc<Mutex<bool>>,
@@ -23,7 +23,7 @@ struct Script {
 
 #[async_trait]
 impl Sender<Traces> for Script {
-    async fn send(&self, batch: &Batch<Traces>) -> Result<(), ExportError> {
+    async fn send(&self, batch: &Batch<Traces>) -> Result<Accepted, ExportError> {
         let mut b = batch.clone();
         let names = b
             .resources()
@@ -37,12 +37,16 @@ impl Sender<Traces> for Script {
         if *self.hang.lock().unwrap() {
             futures::future::pending::<()>().await;
         }
-        self.answers.lock().unwrap().pop_front().unwrap_or(Ok(()))
+        self.answers
+            .lock()
+            .unwrap()
+            .pop_front()
+            .unwrap_or(Ok(Accepted::ALL))
     }
 }
 
 impl Script {
-    fn answer(&self, a: Result<(), ExportError>) {
+    fn answer(&self, a: Result<Accepted, ExportError>) {
         self.answers.lock().unwrap().push_back(a);
     }
     fn names(&self) -> Vec<String> {
@@ -320,4 +324,158 @@ async fn wait_for(timeout: Duration, f: impl Fn() -> bool) -> bool {
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     f()
+}
+
+fn no_queue() -> QueueSettings {
+    QueueSettings {
+        enabled: false,
+        ..Default::default()
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_huge_throttle_and_an_infinite_multiplier_do_not_panic() {
+    let s = Script::default();
+    for _ in 0..3 {
+        s.answer(Err(ExportError::retryable("503", Some(Duration::MAX))));
+    }
+    let mut r = retry(50);
+    r.multiplier = f64::INFINITY;
+    r.max_elapsed_time = Duration::from_secs(60);
+    let e = Exporter::new(
+        "otlp/t".into(),
+        Box::new(s.clone()),
+        Duration::ZERO,
+        r,
+        no_queue(),
+    );
+    // The wait would pass max_elapsed_time: dropped at once, retryably, without an overflow.
+    let err = e.consume(spans("a", 1)).await.unwrap_err();
+    assert!(err.is_retryable(), "{err:?}");
+    assert_eq!(s.count(), 1);
+    // With no limit on elapsed time the same wait ends at the shutdown deadline.
+    let mut r = retry(50);
+    r.multiplier = f64::NAN;
+    let e = Arc::new(Exporter::new(
+        "otlp/t".into(),
+        Box::new(s.clone()),
+        Duration::ZERO,
+        r,
+        no_queue(),
+    ));
+    let e2 = e.clone();
+    let send = tokio::spawn(async move { e2.consume(spans("b", 1)).await });
+    assert!(wait_for(Duration::from_secs(1), || s.count() == 2).await);
+    e.shutdown(Instant::now() + Duration::from_secs(1)).await;
+    assert!(send.await.unwrap().is_err());
+    assert_eq!(
+        saturating_mul(Duration::from_secs(1), f64::INFINITY),
+        Duration::MAX
+    );
+    assert_eq!(saturating_mul(Duration::MAX, 2.0), Duration::MAX);
+    assert_eq!(saturating_mul(Duration::from_secs(1), -1.0), Duration::ZERO);
+}
+
+/// Answers after a while; for the timeout tests.
+struct Slow(Duration);
+
+#[async_trait]
+impl Sender<Traces> for Slow {
+    async fn send(&self, _: &Batch<Traces>) -> Result<Accepted, ExportError> {
+        tokio::time::sleep(self.0).await;
+        Ok(Accepted::ALL)
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_zero_timeout_means_no_timeout() {
+    let e = Exporter::new(
+        "otlp/t".into(),
+        Box::new(Slow(Duration::from_secs(100))),
+        Duration::ZERO,
+        retry(50),
+        no_queue(),
+    );
+    e.consume(spans("a", 1)).await.unwrap();
+    let e = Exporter::new(
+        "otlp/t".into(),
+        Box::new(Slow(Duration::from_secs(100))),
+        Duration::from_secs(1),
+        RetrySettings {
+            enabled: false,
+            ..Default::default()
+        },
+        no_queue(),
+    );
+    assert!(e.consume(spans("a", 1)).await.is_err());
+}
+
+#[tokio::test(start_paused = true)]
+async fn waiting_senders_are_answered_at_the_shutdown_deadline() {
+    let s = Script::default();
+    *s.hang.lock().unwrap() = true;
+    let q = QueueSettings {
+        num_consumers: 1,
+        queue_size: 2,
+        block_on_overflow: true,
+        wait_for_result: true,
+        ..Default::default()
+    };
+    let e = Arc::new(exporter(&s, q, &Host::default()));
+    // One being sent (hanging), one queued, one blocked on the full queue: all three wait.
+    let waits: Vec<_> = (0..3)
+        .map(|i| {
+            let e = e.clone();
+            tokio::spawn(async move { e.consume(spans(&format!("w{i}"), 1)).await })
+        })
+        .collect();
+    assert!(wait_for(Duration::from_secs(1), || s.count() == 1).await);
+    e.shutdown(Instant::now() + Duration::from_millis(500))
+        .await;
+    for w in waits {
+        let r = tokio::time::timeout(Duration::from_secs(5), w)
+            .await
+            .expect("a waiting sender was not answered at the deadline")
+            .unwrap();
+        assert!(r.is_err(), "{r:?}");
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_panicking_send_does_not_kill_the_worker() {
+    struct Panics(Arc<Mutex<usize>>);
+    #[async_trait]
+    impl Sender<Traces> for Panics {
+        async fn send(&self, _: &Batch<Traces>) -> Result<Accepted, ExportError> {
+            let n = {
+                let mut n = self.0.lock().unwrap();
+                *n += 1;
+                *n
+            };
+            if n == 1 {
+                panic!("a bug");
+            }
+            Ok(Accepted::ALL)
+        }
+    }
+    let n = Arc::new(Mutex::new(0));
+    let q = QueueSettings {
+        num_consumers: 1,
+        queue_size: 1,
+        ..Default::default()
+    };
+    let e = Exporter::new(
+        "otlp/t".into(),
+        Box::new(Panics(n.clone())),
+        Duration::ZERO,
+        retry(50),
+        q,
+    );
+    e.consume(spans("a", 1)).await.unwrap();
+    // The only worker survived, and the capacity came back: the second batch goes through.
+    assert!(wait_for(Duration::from_secs(1), || *n.lock().unwrap() == 1).await);
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    e.consume(spans("b", 1)).await.unwrap();
+    assert!(wait_for(Duration::from_secs(1), || *n.lock().unwrap() == 2).await);
+    e.shutdown(Instant::now() + Duration::from_secs(1)).await;
 }

@@ -16,9 +16,12 @@ use tonic::transport::{Channel, Endpoint};
 
 use crate::component::{ConfigResult, ExporterFactory, Host, PreparedExporter, StartError};
 use crate::config::duration::opt_duration;
+use crate::compression::Algorithm;
 use crate::config::{duration, ComponentId, ConfigError};
 use crate::exporters::helper::settings::{default_timeout, ClientTls};
-use crate::exporters::helper::{self, ExportError, QueueSettings, RetrySettings, Sender};
+use crate::exporters::helper::{
+    self, headers, Accepted, ExportError, QueueSettings, RetrySettings, Sender,
+};
 use crate::extensions::auth::{AuthSettings, ClientAuthenticator};
 use crate::pipeline::AnyConsumer;
 use crate::signal::codec::{RawCodec, Segments};
@@ -54,6 +57,9 @@ pub struct Config {
     pub retry_on_failure: RetrySettings,
     #[serde(default)]
     pub sending_queue: QueueSettings,
+    /// The key path of this exporter, for warnings.
+    #[serde(skip)]
+    path: String,
 }
 
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -90,9 +96,10 @@ impl ExporterFactory for Factory {
                 "requires a non-empty \"endpoint\"",
             )]);
         }
-        let c: Config = crate::config::parse(cfg, path).map_err(|e| vec![e])?;
+        let mut c: Config = crate::config::parse(cfg, path).map_err(|e| vec![e])?;
+        c.path = path.to_string();
         let mut errors = Vec::new();
-        if !["gzip", "none", "", "zstd", "deflate"].contains(&c.compression.as_str()) {
+        if grpc_compression(&c.compression).is_err() {
             errors.push(ConfigError::new(
                 format!("{path}::compression"),
                 format!(
@@ -104,14 +111,6 @@ impl ExporterFactory for Factory {
         c.tls.validate(&format!("{path}::tls"), &mut errors);
         if let Some(a) = &c.auth {
             a.validate(&format!("{path}::auth"), &mut errors);
-        }
-        for k in c.headers.keys() {
-            if MetadataKey::<tonic::metadata::Ascii>::from_str(&k.to_ascii_lowercase()).is_err() {
-                errors.push(ConfigError::new(
-                    format!("{path}::headers::{k}"),
-                    "not a valid header name",
-                ));
-            }
         }
         c.retry_on_failure.validate(path, &mut errors);
         c.sending_queue.validate(path, &mut errors);
@@ -193,7 +192,40 @@ impl Config {
     }
 }
 
+/// The tonic encoding for `compression` (gRPC knows gzip, zstd and deflate; `none` sends plain).
+fn grpc_compression(name: &str) -> Result<Option<CompressionEncoding>, ()> {
+    match Algorithm::from_config(name) {
+        Some(Algorithm::None) => Ok(None),
+        Some(Algorithm::Gzip) => Ok(Some(CompressionEncoding::Gzip)),
+        Some(Algorithm::Zstd) => Ok(Some(CompressionEncoding::Zstd)),
+        Some(Algorithm::Zlib) if name == "deflate" => Ok(Some(CompressionEncoding::Deflate)),
+        _ => Err(()),
+    }
+}
+
 impl PreparedExporter for Config {
+    fn warnings(&self) -> Vec<String> {
+        let mut w = headers::warnings(&self.headers, &self.path, true);
+        for (key, set) in [
+            (
+                "read_buffer_size",
+                self.read_buffer_size.is_some_and(|n| n > 0),
+            ),
+            (
+                "write_buffer_size",
+                self.write_buffer_size.is_some_and(|n| n > 0),
+            ),
+        ] {
+            if set {
+                w.push(format!(
+                    "{}::{key}: not supported by ferrotel's gRPC client; ignored",
+                    self.path
+                ));
+            }
+        }
+        w
+    }
+
     fn create(
         &self,
         id: &ComponentId,
@@ -208,13 +240,8 @@ impl PreparedExporter for Config {
             .as_ref()
             .map(|a| crate::extensions::auth::client(host, a, &format!("exporters::{id}")))
             .transpose()?;
-        let compression = match self.compression.as_str() {
-            "gzip" => Some(CompressionEncoding::Gzip),
-            "zstd" => Some(CompressionEncoding::Zstd),
-            "deflate" => Some(CompressionEncoding::Deflate),
-            _ => None,
-        };
-        let headers: Vec<(
+        let compression = grpc_compression(&self.compression).unwrap_or(None);
+        let metadata: Vec<(
             MetadataKey<tonic::metadata::Ascii>,
             MetadataValue<tonic::metadata::Ascii>,
         )> = self
@@ -230,7 +257,8 @@ impl PreparedExporter for Config {
         let sender = GrpcSender {
             channel,
             compression,
-            headers: Arc::new(headers),
+            headers: Arc::new(metadata),
+            bad_header: headers::first_problem(&self.headers, true),
             id: id.to_string(),
             auth,
         };
@@ -256,21 +284,26 @@ struct GrpcSender {
             MetadataValue<tonic::metadata::Ascii>,
         )>,
     >,
+    /// A configured header that cannot be sent: every send fails permanently with this.
+    bad_header: Option<String>,
     id: String,
     auth: Option<Arc<dyn ClientAuthenticator>>,
 }
 
 #[async_trait]
 impl<S: Signal> Sender<S> for GrpcSender {
-    async fn send(&self, batch: &Batch<S>) -> Result<(), ExportError> {
+    async fn send(&self, batch: &Batch<S>) -> Result<Accepted, ExportError> {
+        if let Some(p) = &self.bad_header {
+            return Err(ExportError::permanent(p.clone()));
+        }
         let mut grpc =
             tonic::client::Grpc::new(self.channel.clone()).max_decoding_message_size(64 << 20);
         if let Some(c) = self.compression {
             grpc = grpc.send_compressed(c).accept_compressed(c);
         }
-        grpc.ready()
-            .await
-            .map_err(|e| ExportError::retryable(format!("connection failed: {e}"), None))?;
+        grpc.ready().await.map_err(|e| {
+            ExportError::retryable(format!("connection failed: {}", error_chain(&e)), None)
+        })?;
         let mut req = tonic::Request::new(Segments(batch.encoded_segments()));
         for (k, v) in self.headers.iter() {
             req.metadata_mut().insert(k.clone(), v.clone());
@@ -280,40 +313,57 @@ impl<S: Signal> Sender<S> for GrpcSender {
                 .headers(batch.metadata.as_deref())
                 .map_err(ExportError::permanent)?;
             for (k, v) in extra {
-                if let (Ok(k), Ok(v)) = (
+                match (
                     MetadataKey::from_bytes(k.as_str().as_bytes()),
                     MetadataValue::try_from(v.as_bytes()),
                 ) {
-                    req.metadata_mut().insert(k, v);
+                    (Ok(k), Ok(v)) => {
+                        req.metadata_mut().insert(k, v);
+                    }
+                    _ => {
+                        return Err(ExportError::permanent(format!(
+                            "the authenticator's header {k:?} cannot be sent as gRPC metadata"
+                        )))
+                    }
                 }
             }
         }
         let path = http::uri::PathAndQuery::from_static(S::GRPC_PATH);
         match grpc.unary(req, path, RawCodec).await {
             Ok(resp) => {
+                let mut accepted = Accepted::ALL;
                 if let Ok(r) = S::Response::decode(resp.into_inner()) {
                     if let Some((rejected, msg)) = S::partial_success(&r) {
                         if rejected > 0 || !msg.is_empty() {
-                            crate::telemetry::events::exporter_send_failed(
-                                &self.id,
-                                S::KIND,
-                                rejected.max(0) as usize,
-                            );
+                            accepted.rejected = usize::try_from(rejected).unwrap_or(0);
                             tracing::warn!(exporter = %self.id, rejected, message = %msg, "partial success: the destination rejected some items");
                         }
                     }
                 }
-                Ok(())
+                Ok(accepted)
             }
             Err(status) => Err(classify(&status)),
         }
     }
 }
 
-/// otelcol's classification: these codes are retried; RESOURCE_EXHAUSTED only with RetryInfo.
+/// otelcol's classification of a status the destination sent: these codes are retried;
+/// RESOURCE_EXHAUSTED only with RetryInfo. A status tonic made up for a transport failure (a reset or
+/// closed connection is `Unknown`, an h2 stream reset `Internal`, …) is classified by its cause
+/// instead: every transport failure is retried, as grpc-go reports them `Unavailable`.
 pub fn classify(status: &tonic::Status) -> ExportError {
     use tonic::Code;
     use tonic_types::StatusExt;
+    if let Some(cause) = transport_cause(status) {
+        return ExportError::retryable(
+            format!(
+                "gRPC {:?} (transport failure: {cause}): {}",
+                status.code(),
+                status.message()
+            ),
+            None,
+        );
+    }
     let throttle = status.get_details_retry_info().and_then(|r| r.retry_delay);
     let msg = format!("gRPC {:?}: {}", status.code(), status.message());
     match status.code() {
@@ -325,5 +375,88 @@ pub fn classify(status: &tonic::Status) -> ExportError {
         | Code::DataLoss => ExportError::retryable(msg, throttle),
         Code::ResourceExhausted if throttle.is_some() => ExportError::retryable(msg, throttle),
         _ => ExportError::permanent(msg),
+    }
+}
+
+/// The transport-level error behind `err`, if its source chain has one: an I/O error (reset, refused,
+/// broken pipe, end of file, TLS), an h2 error (GOAWAY, stream reset, connection error), a hyper error
+/// (connection closed, incomplete message) or a tonic transport error. A status the destination sent
+/// has no source.
+pub fn transport_cause(err: &(dyn std::error::Error + 'static)) -> Option<String> {
+    let mut cur = err.source();
+    while let Some(e) = cur {
+        if let Some(io) = e.downcast_ref::<std::io::Error>() {
+            return Some(format!("I/O error ({:?}): {io}", io.kind()));
+        }
+        if let Some(h2) = e.downcast_ref::<h2::Error>() {
+            let what = if h2.is_go_away() {
+                "GOAWAY"
+            } else if h2.is_reset() {
+                "stream reset"
+            } else if h2.is_io() {
+                "I/O"
+            } else {
+                "protocol"
+            };
+            return Some(format!("HTTP/2 {what}: {h2}"));
+        }
+        if e.is::<hyper::Error>() || e.is::<tonic::transport::Error>() {
+            return Some(error_chain(e));
+        }
+        cur = e.source();
+    }
+    None
+}
+
+/// `err` and its causes, joined: what a log line needs to say why a send failed.
+pub fn error_chain(err: &(dyn std::error::Error + 'static)) -> String {
+    let mut out = err.to_string();
+    let mut cur = err.source();
+    while let Some(e) = cur {
+        let s = e.to_string();
+        if !out.contains(&s) {
+            out.push_str(": ");
+            out.push_str(&s);
+        }
+        cur = e.source();
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn statuses_the_destination_sent() {
+        let p = |s: tonic::Status| classify(&s).retryable;
+        assert!(p(tonic::Status::unavailable("x")));
+        assert!(!p(tonic::Status::internal("x")));
+        assert!(!p(tonic::Status::unknown("x")));
+        assert!(!p(tonic::Status::invalid_argument("x")));
+        assert!(!p(tonic::Status::resource_exhausted("x")));
+    }
+
+    #[test]
+    fn transport_failures_are_retried_whatever_code_tonic_chose() {
+        let reset = std::io::Error::new(std::io::ErrorKind::ConnectionReset, "reset by peer");
+        let s = tonic::Status::from_error(Box::new(reset));
+        assert_eq!(s.code(), tonic::Code::Unknown);
+        assert!(classify(&s).retryable, "{:?}", classify(&s));
+        let h2: h2::Error = h2::Reason::INTERNAL_ERROR.into();
+        let s = tonic::Status::from_error(Box::new(h2));
+        assert!(classify(&s).retryable, "{:?}", classify(&s));
+    }
+
+    #[test]
+    fn header_check_is_a_warning_not_an_error() {
+        let cfg: Value = serde_yaml::from_str(
+            "{endpoint: localhost:4317, tls: {insecure: true}, headers: {\"can you have a . here?\": v}}",
+        )
+        .unwrap();
+        let p = Factory.prepare(&cfg, "exporters::otlp").unwrap();
+        let w = p.warnings();
+        assert_eq!(w.len(), 1, "{w:?}");
+        assert!(w[0].contains("exporters::otlp::headers::can you have a . here?"));
     }
 }

@@ -1,7 +1,6 @@
 //! The `otlp_http` exporter (also `otlphttp`): OTLP/HTTP, protobuf or JSON.
 
 use std::collections::BTreeMap;
-use std::io::Write;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
@@ -12,11 +11,15 @@ use serde::Deserialize;
 use serde_yaml::Value;
 
 use crate::component::{ConfigResult, ExporterFactory, Host, PreparedExporter, StartError};
+use crate::compression::{Algorithm, Encoder};
 use crate::config::{duration, ComponentId, ConfigError};
 use crate::exporters::helper::settings::ClientTls;
-use crate::exporters::helper::{self, ExportError, QueueSettings, RetrySettings, Sender};
+use crate::exporters::helper::{
+    self, headers, Accepted, ExportError, QueueSettings, RetrySettings, Sender,
+};
 use crate::extensions::auth::{AuthSettings, ClientAuthenticator};
 use crate::pipeline::AnyConsumer;
+use crate::receivers::otlp::config::opt_duration;
 use crate::signal::{Batch, Signal, SignalKind};
 
 #[derive(Debug, Clone, Deserialize)]
@@ -35,25 +38,34 @@ pub struct Config {
     #[serde(default = "default_compression")]
     pub compression: String,
     #[serde(default)]
+    pub compression_params: CompressionParams,
+    #[serde(default)]
     pub headers: BTreeMap<String, String>,
     #[serde(default)]
     pub tls: ClientTls,
     #[serde(default)]
     pub proxy_url: Option<String>,
+    /// Per attempt; 0 means no timeout (otelcol).
     #[serde(default = "default_http_timeout", with = "duration")]
     pub timeout: Duration,
+    /// Not supported by the HTTP client (warned when set).
     #[serde(default)]
     pub read_buffer_size: Option<u64>,
+    /// Not supported by the HTTP client (warned when set).
     #[serde(default)]
     pub write_buffer_size: Option<u64>,
+    /// Idle connections kept, in total. Each exporter's client talks to one destination, so this
+    /// caps the idle connections to it, like `max_idle_conns_per_host` (the smaller one wins).
     #[serde(default)]
-    pub max_idle_conns: Option<u64>,
+    pub max_idle_conns: Option<usize>,
     #[serde(default)]
-    pub max_idle_conns_per_host: Option<u64>,
+    pub max_idle_conns_per_host: Option<usize>,
+    /// Not supported by the HTTP client (warned when set to a limit).
     #[serde(default)]
     pub max_conns_per_host: Option<u64>,
-    #[serde(default)]
-    pub idle_conn_timeout: Option<Value>,
+    /// How long an idle connection is kept; 0 keeps it for ever (otelcol: 90s).
+    #[serde(default, with = "opt_duration")]
+    pub idle_conn_timeout: Option<Duration>,
     #[serde(default)]
     pub disable_keep_alives: bool,
     #[serde(default)]
@@ -62,6 +74,18 @@ pub struct Config {
     pub retry_on_failure: RetrySettings,
     #[serde(default)]
     pub sending_queue: QueueSettings,
+    /// The key path of this exporter, for warnings.
+    #[serde(skip)]
+    path: String,
+}
+
+/// `compression_params` (otelcol's configcompression): `level` 0 is the algorithm's default (6 for
+/// gzip/zlib/deflate, about 3 for zstd, as otelcol).
+#[derive(Debug, Clone, Copy, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CompressionParams {
+    #[serde(default)]
+    pub level: i32,
 }
 
 fn default_encoding() -> String {
@@ -87,7 +111,8 @@ impl ExporterFactory for Factory {
         &SignalKind::ALL
     }
     fn prepare(&self, cfg: &Value, path: &str) -> ConfigResult<Arc<dyn PreparedExporter>> {
-        let c: Config = crate::config::parse(cfg, path).map_err(|e| vec![e])?;
+        let mut c: Config = crate::config::parse(cfg, path).map_err(|e| vec![e])?;
+        c.path = path.to_string();
         let mut errors = Vec::new();
         if c.endpoint.is_none()
             && (c.traces_endpoint.is_none()
@@ -123,14 +148,22 @@ impl ExporterFactory for Factory {
                 format!("unsupported encoding {:?} (proto, json)", c.encoding),
             ));
         }
-        if !["gzip", "none", "", "zstd", "deflate", "zlib"].contains(&c.compression.as_str()) {
-            errors.push(ConfigError::new(
+        match Algorithm::from_config(&c.compression) {
+            None => errors.push(ConfigError::new(
                 format!("{path}::compression"),
                 format!(
-                    "unsupported compression {:?} (gzip, zstd, deflate, none)",
+                    "unsupported compression {:?} (gzip, zstd, zlib, deflate, snappy, x-snappy-framed, lz4, none)",
                     c.compression
                 ),
-            ));
+            )),
+            Some(a) => {
+                if let Err(e) = a.validate_level(c.compression_params.level) {
+                    errors.push(ConfigError::new(
+                        format!("{path}::compression_params::level"),
+                        e,
+                    ));
+                }
+            }
         }
         c.tls.validate(&format!("{path}::tls"), &mut errors);
         if let Some(a) = &c.auth {
@@ -182,14 +215,56 @@ impl Config {
         if let Some(p) = &self.proxy_url {
             b = b.proxy(reqwest::Proxy::all(p).map_err(|e| format!("proxy_url {p:?}: {e}"))?);
         }
+        let idle = [self.max_idle_conns, self.max_idle_conns_per_host]
+            .into_iter()
+            .flatten()
+            .min();
         if self.disable_keep_alives {
             b = b.pool_max_idle_per_host(0);
+        } else if let Some(n) = idle {
+            b = b.pool_max_idle_per_host(n);
+        }
+        if let Some(t) = self.idle_conn_timeout {
+            b = b.pool_idle_timeout((!t.is_zero()).then_some(t));
         }
         b.build().map_err(|e| e.to_string())
+    }
+
+    fn encoder(&self) -> Encoder {
+        Encoder::new(
+            Algorithm::from_config(&self.compression).unwrap_or(Algorithm::None),
+            self.compression_params.level,
+        )
     }
 }
 
 impl PreparedExporter for Config {
+    fn warnings(&self) -> Vec<String> {
+        let path = &self.path;
+        let mut w = headers::warnings(&self.headers, path, false);
+        for (key, set) in [
+            (
+                "read_buffer_size",
+                self.read_buffer_size.is_some_and(|n| n > 0),
+            ),
+            (
+                "write_buffer_size",
+                self.write_buffer_size.is_some_and(|n| n > 0),
+            ),
+            (
+                "max_conns_per_host",
+                self.max_conns_per_host.is_some_and(|n| n > 0),
+            ),
+        ] {
+            if set {
+                w.push(format!(
+                    "{path}::{key}: not supported by ferrotel's HTTP client; ignored"
+                ));
+            }
+        }
+        w
+    }
+
     fn create(
         &self,
         id: &ComponentId,
@@ -208,8 +283,9 @@ impl PreparedExporter for Config {
             client,
             url: self.url_for(signal),
             json: self.encoding == "json",
-            compression: self.compression.clone(),
+            encoder: self.encoder(),
             headers: self.headers.clone(),
+            bad_header: headers::first_problem(&self.headers, false),
             id: id.to_string(),
             auth,
         };
@@ -229,56 +305,66 @@ struct HttpSender {
     client: reqwest::Client,
     url: String,
     json: bool,
-    compression: String,
+    encoder: Encoder,
     headers: BTreeMap<String, String>,
+    /// A configured header that cannot be sent: every send fails permanently with this.
+    bad_header: Option<String>,
     id: String,
     auth: Option<Arc<dyn ClientAuthenticator>>,
 }
 
-fn compress(algo: &str, data: &[u8]) -> std::io::Result<Vec<u8>> {
-    match algo {
-        "gzip" => {
-            let mut e = flate2::write::GzEncoder::new(
-                Vec::with_capacity(data.len() / 4),
-                flate2::Compression::fast(),
-            );
-            e.write_all(data)?;
-            e.finish()
-        }
-        "deflate" | "zlib" => {
-            let mut e = flate2::write::ZlibEncoder::new(
-                Vec::with_capacity(data.len() / 4),
-                flate2::Compression::fast(),
-            );
-            e.write_all(data)?;
-            e.finish()
-        }
-        "zstd" => zstd::stream::encode_all(data, 1),
-        _ => Ok(data.to_vec()),
+/// `Retry-After` as seconds or an HTTP date. A value otelcol cannot hold either (more seconds than a
+/// Go duration, about 292 years) or cannot parse is ignored, as otelcol does: never a panic.
+pub fn parse_retry_after(v: &str) -> Option<Duration> {
+    const GO_MAX_SECS: u64 = (i64::MAX as u64) / 1_000_000_000;
+    let v = v.trim();
+    if let Ok(secs) = v.parse::<u64>() {
+        return (secs <= GO_MAX_SECS).then(|| Duration::from_secs(secs));
     }
+    let when = httpdate::parse_http_date(v).ok()?;
+    Some(when.duration_since(SystemTime::now()).unwrap_or_default())
 }
 
-/// `Retry-After` as seconds or an HTTP date.
-pub fn parse_retry_after(v: &str) -> Option<Duration> {
-    if let Ok(secs) = v.trim().parse::<u64>() {
-        return Some(Duration::from_secs(secs));
+/// A request that failed before a response: a builder error (a header or URL that cannot be sent)
+/// can never succeed; everything else is the transport (refused, reset, broken pipe, TLS, GOAWAY,
+/// timeout) and is retried, as otelcol retries every failed `client.Do`.
+fn classify_request_error(url: &str, e: &reqwest::Error) -> ExportError {
+    let cause = crate::exporters::otlp_grpc::error_chain(e);
+    if e.is_builder() {
+        return ExportError::permanent(format!("cannot build the request to {url}: {cause}"));
     }
-    let when = httpdate::parse_http_date(v.trim()).ok()?;
-    Some(when.duration_since(SystemTime::now()).unwrap_or_default())
+    ExportError::retryable(format!("request to {url} failed: {cause}"), None)
+}
+
+impl HttpSender {
+    /// Encodes (protobuf or JSON) and compresses the body; large ones on the blocking pool.
+    async fn body<S: Signal>(&self, batch: &Batch<S>) -> Result<Bytes, ExportError> {
+        let body: Bytes = if self.json {
+            let mut b = batch.clone();
+            // JSON costs per item; about 128 bytes of output each is a fair guess of the work.
+            let work = b.items().saturating_mul(128);
+            crate::compression::offload(work, move || b.to_json())
+                .await
+                .map_err(ExportError::permanent)?
+                .map(Bytes::from)
+                .map_err(|e| ExportError::permanent(format!("cannot encode as JSON: {e}")))?
+        } else {
+            batch.encode_to_bytes()
+        };
+        self.encoder
+            .compress(body)
+            .await
+            .map_err(|e| ExportError::permanent(format!("compression failed: {e}")))
+    }
 }
 
 #[async_trait]
 impl<S: Signal> Sender<S> for HttpSender {
-    async fn send(&self, batch: &Batch<S>) -> Result<(), ExportError> {
-        let body: Bytes = if self.json {
-            let mut b = batch.clone();
-            Bytes::from(
-                b.to_json()
-                    .map_err(|e| ExportError::permanent(format!("cannot encode as JSON: {e}")))?,
-            )
-        } else {
-            batch.encode_to_bytes()
-        };
+    async fn send(&self, batch: &Batch<S>) -> Result<Accepted, ExportError> {
+        if let Some(p) = &self.bad_header {
+            return Err(ExportError::permanent(p.clone()));
+        }
+        let body = self.body(batch).await?;
         let mut req = self.client.post(&self.url).header(
             "content-type",
             if self.json {
@@ -287,19 +373,9 @@ impl<S: Signal> Sender<S> for HttpSender {
                 "application/x-protobuf"
             },
         );
-        let body = match self.compression.as_str() {
-            "" | "none" => body,
-            algo => {
-                req = req.header(
-                    "content-encoding",
-                    if algo == "zlib" { "deflate" } else { algo },
-                );
-                Bytes::from(
-                    compress(algo, &body)
-                        .map_err(|e| ExportError::permanent(format!("compression failed: {e}")))?,
-                )
-            }
-        };
+        if let Some(enc) = self.encoder.algorithm.content_encoding() {
+            req = req.header("content-encoding", enc);
+        }
         for (k, v) in &self.headers {
             req = req.header(k, v);
         }
@@ -311,9 +387,11 @@ impl<S: Signal> Sender<S> for HttpSender {
                 req = req.header(k, v);
             }
         }
-        let resp = req.body(body).send().await.map_err(|e| {
-            ExportError::retryable(format!("request to {} failed: {e}", self.url), None)
-        })?;
+        let resp = req
+            .body(body)
+            .send()
+            .await
+            .map_err(|e| classify_request_error(&self.url, &e))?;
         let status = resp.status();
         let retry_after = resp
             .headers()
@@ -332,19 +410,16 @@ impl<S: Signal> Sender<S> for HttpSender {
             } else {
                 S::Response::decode(body).ok()
             };
+            let mut accepted = Accepted::ALL;
             if let Some((rejected, msg)) = parsed.as_ref().and_then(S::partial_success) {
                 if rejected > 0 || !msg.is_empty() {
-                    crate::telemetry::events::exporter_send_failed(
-                        &self.id,
-                        S::KIND,
-                        rejected.max(0) as usize,
-                    );
+                    accepted.rejected = usize::try_from(rejected).unwrap_or(0);
                     tracing::warn!(exporter = %self.id, rejected, message = %msg, "partial success: the destination rejected some items");
                 }
             }
-            return Ok(());
+            return Ok(accepted);
         }
-        let detail = String::from_utf8_lossy(&body[..body.len().min(512)]).to_string();
+        let detail = String::from_utf8_lossy(body.get(..512).unwrap_or(&body)).to_string();
         let msg = format!(
             "HTTP {} from {}: {}",
             status.as_u16(),
@@ -370,5 +445,9 @@ mod tests {
             Some(Duration::ZERO)
         );
         assert_eq!(parse_retry_after("soon"), None);
+        assert_eq!(parse_retry_after("18446744073709551615"), None);
+        assert_eq!(parse_retry_after("99999999999999999999999"), None);
+        assert_eq!(parse_retry_after("-1"), None);
+        assert!(parse_retry_after("9223372036").is_some());
     }
 }

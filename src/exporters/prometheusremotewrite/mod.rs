@@ -14,7 +14,7 @@ use serde_yaml::Value;
 use crate::component::{ConfigResult, ExporterFactory, Host, PreparedExporter, StartError};
 use crate::config::{duration, ComponentId, ConfigError};
 use crate::exporters::helper::settings::ClientTls;
-use crate::exporters::helper::{self, ExportError, QueueSettings, RetrySettings, Sender};
+use crate::exporters::helper::{self, Accepted, ExportError, QueueSettings, RetrySettings, Sender};
 use crate::extensions::auth::{AuthSettings, ClientAuthenticator};
 use crate::pipeline::AnyConsumer;
 use crate::prom::otlp::{self, Kind, Point};
@@ -429,7 +429,7 @@ pub fn build_requests(
 
 #[async_trait]
 impl Sender<Metrics> for RemoteWriteSender {
-    async fn send(&self, batch: &Batch<Metrics>) -> Result<(), ExportError> {
+    async fn send(&self, batch: &Batch<Metrics>) -> Result<Accepted, ExportError> {
         let mut b = batch.clone();
         let resources = b
             .resources()
@@ -441,7 +441,7 @@ impl Sender<Metrics> for RemoteWriteSender {
             self.max_bytes,
         );
         if dropped > 0 {
-            crate::telemetry::events::exporter_send_failed(&self.id, Metrics::KIND, dropped);
+            // Returned as rejected below: the helper counts them as send_failed, the rest as sent.
             tracing::warn!(exporter = %self.id, dropped, "delta temporality and exponential histograms cannot be sent with Remote-Write; points dropped");
         }
         for req in requests {
@@ -496,7 +496,7 @@ impl Sender<Metrics> for RemoteWriteSender {
                 ExportError::permanent(msg)
             });
         }
-        Ok(())
+        Ok(Accepted { rejected: dropped })
     }
 }
 

@@ -2,7 +2,6 @@
 //! checked before allocation: the body as read, and the body as decompressed.
 
 use std::convert::Infallible;
-use std::io::Read;
 use std::net::SocketAddr;
 use std::sync::Arc;
 
@@ -482,13 +481,17 @@ async fn export<S: Signal>(
         }
         Ok(Ok(b)) => b,
     };
-    let batch = match decode_body::<S>(
-        raw,
-        &content_encoding,
-        enc == Encoding::Json,
-        limit,
-        &st.cfg.compression_algorithms,
-    ) {
+    // Decompressing and decoding a large body is CPU work: off the async workers past a threshold.
+    let algorithms = st.cfg.compression_algorithms.clone();
+    let json = enc == Encoding::Json;
+    let work = crate::compression::Algorithm::from_content_encoding(&content_encoding)
+        .map_or(raw.len(), |a| crate::compression::work_of(a, raw.len()));
+    let decoded = crate::compression::offload(work, move || {
+        decode_body::<S>(raw, &content_encoding, json, limit, &algorithms)
+    })
+    .await
+    .unwrap_or_else(|e| Err(BodyError::Invalid(e)));
+    let batch = match decoded {
         Ok(b) => b.with_metadata(metadata),
         Err(BodyError::TooLarge) => return too_large("decompressed request body"),
         Err(BodyError::Invalid(msg)) => {
@@ -577,65 +580,35 @@ pub fn decode_body<S: Signal>(
     limit: usize,
     allowed: &[String],
 ) -> Result<Batch<S>, BodyError> {
-    let enabled = |a: &str| {
-        allowed
-            .iter()
-            .any(|x| x == a || (a.is_empty() && x == "none"))
+    use crate::compression::{decompress_sync, Algorithm, DecompressError};
+    // An uncompressed body is always accepted, whatever `compression_algorithms` lists (otelcol).
+    let algo = Algorithm::from_content_encoding(content_encoding).filter(|a| {
+        *a == Algorithm::None
+            || allowed
+                .iter()
+                .any(|x| Algorithm::from_config(x) == Some(*a))
+    });
+    let Some(algo) = algo else {
+        return Err(BodyError::Invalid(format!(
+            "unsupported Content-Encoding {content_encoding:?}; enabled: {}",
+            allowed
+                .iter()
+                .filter(|a| !a.is_empty())
+                .cloned()
+                .collect::<Vec<_>>()
+                .join(", ")
+        )));
     };
-    let body = match content_encoding {
-        "" | "identity" if enabled("") || enabled("none") => raw,
-        "gzip" | "x-gzip" if enabled("gzip") => inflate(
-            flate2::read::MultiGzDecoder::new(&raw[..]),
-            limit,
-            content_encoding,
-        )?,
-        "deflate" | "zlib" if enabled("deflate") || enabled("zlib") => inflate(
-            flate2::read::ZlibDecoder::new(&raw[..]),
-            limit,
-            content_encoding,
-        )?,
-        "zstd" if enabled("zstd") => {
-            let d = zstd::stream::read::Decoder::new(&raw[..])
-                .map_err(|e| decompress_error(e, content_encoding))?;
-            inflate(d, limit, content_encoding)?
-        }
-        other => {
-            return Err(BodyError::Invalid(format!(
-                "unsupported Content-Encoding {other:?}; enabled: {}",
-                allowed
-                    .iter()
-                    .filter(|a| !a.is_empty())
-                    .cloned()
-                    .collect::<Vec<_>>()
-                    .join(", ")
-            )))
-        }
-    };
-    if body.len() > limit {
-        return Err(BodyError::TooLarge);
-    }
+    let body = decompress_sync(algo, raw, limit).map_err(|e| match e {
+        DecompressError::TooLarge => BodyError::TooLarge,
+        DecompressError::Invalid(m) => BodyError::Invalid(m),
+    })?;
     if json {
         decode_json::<S>(&body).map_err(BodyError::Invalid)
     } else {
         Batch::<S>::from_encoded(body)
             .map_err(|e| BodyError::Invalid(format!("cannot decode the protobuf request: {e}")))
     }
-}
-
-fn inflate(reader: impl Read, limit: usize, algo: &str) -> Result<Bytes, BodyError> {
-    let mut out = Vec::new();
-    reader
-        .take(limit as u64 + 1)
-        .read_to_end(&mut out)
-        .map_err(|e| decompress_error(e, algo))?;
-    if out.len() > limit {
-        return Err(BodyError::TooLarge);
-    }
-    Ok(Bytes::from(out))
-}
-
-fn decompress_error(e: std::io::Error, algo: &str) -> BodyError {
-    BodyError::Invalid(format!("cannot decompress the {algo} request body: {e}"))
 }
 
 #[cfg(test)]

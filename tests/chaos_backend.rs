@@ -1,0 +1,325 @@
+//! Faults at the destination, through the real binary: connections reset mid-request (a TCP fault
+//! proxy in front of the recording sink), absurd and garbage `Retry-After`, and the exporters'
+//! counters in the cases that used to miscount (partial success, debug sampling, `timeout: 0s`, no
+//! queue, an invalid header). Spans are named `<test>-<n>` and counted by name at the sink.
+
+mod common;
+mod ops;
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use common::proxy::FaultProxy;
+use common::{free_port, wait_until, Ferrotel, Sink, SinkMode};
+use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
+use opentelemetry_proto::tonic::trace::v1::{ResourceSpans, ScopeSpans, Span};
+use prost::Message;
+
+/// Spans named `<prefix>-<first>` … `<prefix>-<first + n - 1>`, as an OTLP/HTTP protobuf body.
+fn request(prefix: &str, first: usize, n: usize) -> Vec<u8> {
+    let spans = (first..first + n)
+        .map(|i| Span {
+            name: format!("{prefix}-{i}"),
+            trace_id: (i as u128 + 1).to_be_bytes().to_vec(),
+            span_id: (i as u64 + 1).to_be_bytes().to_vec(),
+            ..Default::default()
+        })
+        .collect();
+    ExportTraceServiceRequest {
+        resource_spans: vec![ResourceSpans {
+            resource: ops::resource("chaos"),
+            scope_spans: vec![ScopeSpans {
+                spans,
+                ..Default::default()
+            }],
+            ..Default::default()
+        }],
+    }
+    .encode_to_vec()
+}
+
+/// How often each span name reached the sink.
+fn received(sink: &Sink) -> BTreeMap<String, usize> {
+    let mut m = BTreeMap::new();
+    for r in &sink.state.lock().unwrap().traces {
+        for s in r.scope_spans.iter().flat_map(|s| &s.spans) {
+            *m.entry(s.name.clone()).or_insert(0) += 1;
+        }
+    }
+    m
+}
+
+fn missing(sink: &Sink, prefix: &str, n: usize) -> Vec<String> {
+    let got = received(sink);
+    (0..n)
+        .map(|i| format!("{prefix}-{i}"))
+        .filter(|k| !got.contains_key(k))
+        .collect()
+}
+
+struct Ports {
+    http: u16,
+    metrics: u16,
+}
+
+/// OTLP/HTTP in, `exporter` (YAML of one exporter named `out`) out; Prometheus on its own port.
+fn config(p: &Ports, exporter: &str) -> String {
+    format!(
+        r#"
+receivers:
+  otlp:
+    protocols:
+      http: {{endpoint: "127.0.0.1:{http}"}}
+exporters:
+  {exporter}
+service:
+  telemetry:
+    metrics:
+      readers:
+        - pull:
+            exporter:
+              prometheus: {{host: 127.0.0.1, port: {metrics}}}
+  pipelines:
+    traces: {{receivers: [otlp], exporters: [{name}]}}
+"#,
+        http = p.http,
+        metrics = p.metrics,
+        name = exporter.split(':').next().unwrap().trim(),
+    )
+}
+
+fn start(exporter: &str) -> (Ferrotel, Ports) {
+    let p = Ports {
+        http: free_port(),
+        metrics: free_port(),
+    };
+    let f = Ferrotel::start(&config(&p, exporter), &[p.http, p.metrics]);
+    (f, p)
+}
+
+/// Sends `requests` requests of `per` spans named `<prefix>-<n>`; every one must be acknowledged.
+fn send_all(rt: &tokio::runtime::Runtime, p: &Ports, prefix: &str, requests: usize, per: usize) {
+    for r in 0..requests {
+        let status = ops::post(rt, p.http, "/v1/traces", request(prefix, r * per, per));
+        assert_eq!(status, 200, "request {r} was not acknowledged");
+    }
+}
+
+#[allow(dead_code)]
+fn counter(p: &Ports, name: &str, exporter: &str) -> f64 {
+    ops::value(&ops::scrape(p.metrics), name, &[("exporter", exporter)])
+}
+
+/// Waits until the exporter's sent + send_failed counters reach `total`, then returns them.
+fn settled(p: &Ports, exporter: &str, total: f64) -> (f64, f64) {
+    let read = || {
+        let m = ops::scrape(p.metrics);
+        (
+            ops::value(
+                &m,
+                "otelcol_exporter_sent_spans_total",
+                &[("exporter", exporter)],
+            ),
+            ops::value(
+                &m,
+                "otelcol_exporter_send_failed_spans_total",
+                &[("exporter", exporter)],
+            ),
+        )
+    };
+    wait_until(Duration::from_secs(20), || {
+        let (s, f) = read();
+        s + f >= total
+    });
+    // Anything counted twice would show up a moment later.
+    std::thread::sleep(Duration::from_millis(300));
+    read()
+}
+
+fn resets_are_survived(
+    exporter_yaml: impl Fn(&FaultProxy) -> String,
+    upstream: fn(&Sink) -> std::net::SocketAddr,
+    prefix: &str,
+) {
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let sink = Sink::start(&rt);
+    let proxy = rt.block_on(FaultProxy::start(upstream(&sink), 2));
+    let yaml = exporter_yaml(&proxy);
+    let name = yaml.split(':').next().unwrap().trim().to_string();
+    let (f, p) = start(&yaml);
+    let (requests, per) = (20, 5);
+    send_all(&rt, &p, prefix, requests, per);
+    let total = requests * per;
+    let ok = wait_until(Duration::from_secs(90), || {
+        missing(&sink, prefix, total).is_empty()
+    });
+    assert!(
+        ok,
+        "missing after resets: {:?}\n{}",
+        missing(&sink, prefix, total),
+        f.logs()
+    );
+    assert_eq!(proxy.resets(), 2, "the proxy did not reset connections");
+    let (sent, failed) = settled(&p, &name, total as f64);
+    assert_eq!((sent, failed), (total as f64, 0.0), "{}", f.logs());
+}
+
+/// A backend that resets the first connections mid-request: `otlp_grpc` (tonic reports the reset as
+/// `Unknown` or `Internal`) retries, with the default queue and retry, and nothing is lost.
+#[test]
+fn grpc_exporter_retries_connections_reset_mid_request() {
+    resets_are_survived(
+        |proxy| {
+            format!(
+                "otlp/otlp_out: {{endpoint: \"{}\", tls: {{insecure: true}}}}",
+                proxy.addr
+            )
+        },
+        |s| s.grpc_addr,
+        "grpc-reset",
+    );
+}
+
+#[test]
+fn http_exporter_retries_connections_reset_mid_request() {
+    resets_are_survived(
+        |proxy| {
+            format!(
+                "otlp_http/otlp_out: {{endpoint: \"http://{}\"}}",
+                proxy.addr
+            )
+        },
+        |s| s.http_addr,
+        "http-reset",
+    );
+}
+
+/// `Retry-After: 2^64−1` used to overflow `elapsed + wait` and kill the worker; garbage is ignored.
+/// Both are survived and everything is delivered once the destination recovers.
+#[test]
+fn absurd_and_garbage_retry_after_are_survived() {
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let sink = Sink::start(&rt);
+    sink.set_mode(SinkMode::Throttle {
+        status: 503,
+        retry_after: "18446744073709551615".into(),
+    });
+    let (mut f, p) = start(&format!(
+        "otlp_http/out: {{endpoint: \"{}\", retry_on_failure: {{initial_interval: 100ms, max_interval: 200ms}}}}",
+        sink.http_endpoint()
+    ));
+    send_all(&rt, &p, "throttle", 4, 5);
+    let attempts = || sink.state.lock().unwrap().attempts.len();
+    assert!(wait_until(Duration::from_secs(10), || attempts() >= 6));
+    sink.set_mode(SinkMode::Throttle {
+        status: 429,
+        retry_after: "garbage".into(),
+    });
+    let seen = attempts();
+    assert!(wait_until(Duration::from_secs(10), || attempts() >= seen + 6));
+    sink.set_mode(SinkMode::Throttle {
+        status: 503,
+        retry_after: "99999999999999999999999999".into(),
+    });
+    let seen = attempts();
+    assert!(wait_until(Duration::from_secs(10), || attempts() >= seen + 4));
+    sink.set_mode(SinkMode::Accept);
+    assert!(
+        wait_until(Duration::from_secs(30), || missing(&sink, "throttle", 20)
+            .is_empty()),
+        "missing: {:?}\n{}",
+        missing(&sink, "throttle", 20),
+        f.logs()
+    );
+    assert!(f.child.try_wait().unwrap().is_none(), "ferrotel exited");
+    assert!(!f.logs().contains("panicked"), "{}", f.logs());
+    assert_eq!(settled(&p, "otlp_http/out", 20.0), (20.0, 0.0));
+}
+
+/// A partial success counts the accepted items as sent and the rejected ones as send_failed.
+#[test]
+fn partial_success_counts_accepted_and_rejected_apart() {
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let sink = Sink::start(&rt);
+    sink.set_mode(SinkMode::PartialSuccess { rejected: 3 });
+    let (_f, p) = start(&format!(
+        "otlp_http/out: {{endpoint: \"{}\"}}",
+        sink.http_endpoint()
+    ));
+    send_all(&rt, &p, "partial", 2, 10);
+    assert_eq!(settled(&p, "otlp_http/out", 20.0), (14.0, 6.0));
+}
+
+/// The debug exporter's sampling limits what is logged; every batch counts as sent.
+#[test]
+fn debug_exporter_counts_sampled_out_batches_as_sent() {
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let (_f, p) = start("debug: {sampling_initial: 1, sampling_thereafter: 1000}");
+    send_all(&rt, &p, "debug", 6, 2);
+    assert_eq!(settled(&p, "debug", 12.0), (12.0, 0.0));
+}
+
+/// `timeout: 0s` is no timeout (otelcol), not "every attempt times out at once" (which sent
+/// duplicates and counted them as failed).
+#[test]
+fn zero_timeout_means_no_timeout() {
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let sink = Sink::start(&rt);
+    let (f, p) = start(&format!(
+        "otlp/out: {{endpoint: \"{}\", tls: {{insecure: true}}, timeout: 0s}}",
+        sink.grpc_endpoint()
+    ));
+    send_all(&rt, &p, "timeout0", 5, 4);
+    assert_eq!(settled(&p, "otlp/out", 20.0), (20.0, 0.0), "{}", f.logs());
+    let got = received(&sink);
+    assert_eq!(got.len(), 20);
+    assert!(got.values().all(|n| *n == 1), "duplicates: {got:?}");
+}
+
+/// Without a queue the caller gets the error and the items are counted as send_failed once.
+#[test]
+fn exporter_without_queue_counts_a_failure_once() {
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let sink = Sink::start(&rt);
+    sink.set_mode(SinkMode::Unavailable { retry_after: None });
+    let (_f, p) = start(&format!(
+        "otlp_http/out: {{endpoint: \"{}\", sending_queue: {{enabled: false}}, retry_on_failure: {{enabled: false}}}}",
+        sink.http_endpoint()
+    ));
+    for r in 0..3 {
+        let status = ops::post(&rt, p.http, "/v1/traces", request("noqueue", r * 4, 4));
+        assert_eq!(status, 503, "the destination's refusal reaches the client");
+    }
+    assert_eq!(settled(&p, "otlp_http/out", 12.0), (0.0, 12.0));
+    let m = ops::scrape(p.metrics);
+    assert_eq!(
+        ops::value(
+            &m,
+            "otelcol_receiver_refused_spans_total",
+            &[("receiver", "otlp")]
+        ),
+        12.0,
+        "{m}"
+    );
+}
+
+/// A header otelcol accepts in config but HTTP cannot carry: a warning at start-up naming it, and
+/// every export fails permanently (counted once, never retried, nothing sent).
+#[test]
+fn invalid_header_warns_and_fails_permanently() {
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let sink = Sink::start(&rt);
+    let (f, p) = start(&format!(
+        "otlp_http/out: {{endpoint: \"{}\", headers: {{\"can you have a . here?\": v}}, retry_on_failure: {{initial_interval: 50ms}}}}",
+        sink.http_endpoint()
+    ));
+    send_all(&rt, &p, "header", 2, 3);
+    assert_eq!(settled(&p, "otlp_http/out", 6.0), (0.0, 6.0));
+    assert!(sink.state.lock().unwrap().attempts.is_empty());
+    assert!(
+        f.logs()
+            .contains("exporters::otlp_http/out::headers::can you have a . here?"),
+        "{}",
+        f.logs()
+    );
+}
