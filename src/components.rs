@@ -19,7 +19,11 @@ pub fn builtin() -> Registry {
 }
 
 pub fn receivers() -> Vec<Box<dyn ReceiverFactory>> {
-    vec![Box::new(crate::receivers::otlp::Factory)]
+    vec![
+        Box::new(crate::receivers::jaeger::Factory),
+        Box::new(crate::receivers::otlp::Factory),
+        Box::new(crate::receivers::zipkin::Factory),
+    ]
 }
 
 pub fn processors() -> Vec<Box<dyn ProcessorFactory>> {
