@@ -12,3 +12,8 @@ if ! command -v tmux >/dev/null 2>&1; then
   (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq tmux) \
     || echo "warning: could not install tmux; tests/top.rs needs it" >&2
 fi
+# The Jaeger exporters' last releases pin an older SDK: their own venv (tests/jaeger_zipkin.rs).
+if [[ ! -x .venv-jaeger/bin/python ]]; then
+  python3 -m venv .venv-jaeger
+fi
+.venv-jaeger/bin/pip install -q --disable-pip-version-check -r tests/sdk/python/jaeger/requirements.txt
