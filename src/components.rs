@@ -21,8 +21,10 @@ pub fn builtin() -> Registry {
 pub fn receivers() -> Vec<Box<dyn ReceiverFactory>> {
     vec![
         Box::new(crate::receivers::hostmetrics::Factory),
+        Box::new(crate::receivers::jaeger::Factory),
         Box::new(crate::receivers::otlp::Factory),
         Box::new(crate::receivers::prometheus::Factory),
+        Box::new(crate::receivers::zipkin::Factory),
     ]
 }
 

@@ -17,3 +17,8 @@ if [[ ! -x /usr/bin/prometheus || ! -x /usr/bin/prometheus-node-exporter ]]; the
   (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq prometheus prometheus-node-exporter) \
     || echo "warning: could not install prometheus; tests/prometheus.rs needs it" >&2
 fi
+# The Jaeger exporters' last releases pin an older SDK: their own venv (tests/jaeger_zipkin.rs).
+if [[ ! -x .venv-jaeger/bin/python ]]; then
+  python3 -m venv .venv-jaeger
+fi
+.venv-jaeger/bin/pip install -q --disable-pip-version-check -r tests/sdk/python/jaeger/requirements.txt

@@ -76,6 +76,9 @@ const EXPORTER_ENQUEUE_FAILED: Names = per_signal!("otelcol_exporter_enqueue_fai
 
 /// Requests a receiver's authenticator refused (ferrotel's; otelcol only logs them).
 pub const RECEIVER_UNAUTHENTICATED: &str = "ferrotel_receiver_unauthenticated_requests";
+/// UDP packets a receiver dropped itself (ferrotel's; otelcol only logs them), by `reason`:
+/// `queue_full`, `too_large`, `undecodable`.
+pub const RECEIVER_UDP_DROPPED: &str = "ferrotel_receiver_udp_dropped_packets";
 pub const QUEUE_SIZE: &str = "otelcol_exporter_queue_size";
 pub const QUEUE_CAPACITY: &str = "otelcol_exporter_queue_capacity";
 pub const BATCH_SEND_SIZE: &str = "otelcol_processor_batch_batch_send_size";
@@ -161,6 +164,16 @@ pub fn exporter_sent(exporter: &str, signal: SignalKind, n: usize) {
 /// A request refused by the receiver's authenticator (gRPC `UNAUTHENTICATED` / HTTP 401).
 pub fn receiver_unauthenticated(receiver: &str, transport: &'static str) {
     add(RECEIVER_UNAUTHENTICATED, "receiver", receiver, transport, 1);
+}
+
+/// A UDP packet the receiver dropped before decoding it into the pipeline (`reason`: `queue_full`,
+/// `too_large`, `undecodable`). Packets are counted, not spans: a dropped packet's spans are unknown.
+pub fn receiver_udp_dropped(receiver: &str, transport: &'static str, reason: &'static str) {
+    if !RECORDING.load(Ordering::Acquire) {
+        return;
+    }
+    counter!(RECEIVER_UDP_DROPPED, "receiver" => receiver.to_string(), "transport" => transport, "reason" => reason)
+        .increment(1);
 }
 
 /// Items dropped after the last attempt (permanent error, retries exhausted, shutdown deadline).
@@ -326,6 +339,10 @@ pub fn describe() {
     describe_counter!(
         CONFIG_RELOADS,
         "Number of configuration reloads (SIGHUP), by outcome; a failed one keeps the running configuration."
+    );
+    describe_counter!(
+        RECEIVER_UDP_DROPPED,
+        "Number of UDP packets the receiver dropped (queue full, too large, undecodable)."
     );
     describe_gauge!(QUEUE_SIZE, "Current size of the retry queue (in batches).");
     describe_gauge!(

@@ -21,7 +21,7 @@ use crate::prom::otlp::{self, Kind, Point};
 use crate::prom::remote::{
     metric_metadata::MetricType, Label, MetricMetadata, Sample, TimeSeries, WriteRequest,
 };
-use crate::signal::{Batch, Metrics, Signal, SignalKind};
+use crate::signal::{Batch, Metrics, SignalKind};
 
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]

@@ -1,0 +1,230 @@
+//! The legacy trace receivers with real clients: the Python Jaeger (thrift over UDP and HTTP, api_v2
+//! gRPC) and Zipkin (v2 JSON and protobuf) exporters send two spans through ferrotel to a recording
+//! sink; ids, names, kinds, parentage, status, attributes and events are checked on arrival.
+
+mod common;
+
+use std::net::UdpSocket;
+use std::path::PathBuf;
+use std::process::Command;
+use std::time::Duration;
+
+use common::{free_port, wait_until, Ferrotel, Sink};
+use opentelemetry_proto::tonic::common::v1::any_value::Value;
+
+fn repo() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+fn start(sink: &Sink, receivers: &str, ports: &[u16]) -> Ferrotel {
+    Ferrotel::start(
+        &format!(
+            r#"
+receivers:
+{receivers}
+exporters:
+  otlp_grpc:
+    endpoint: {sink}
+    tls: {{insecure: true}}
+service:
+  pipelines:
+    traces: {{receivers: [{names}], exporters: [otlp_grpc]}}
+"#,
+            sink = sink.grpc_endpoint(),
+            names = if receivers.contains("zipkin") {
+                "zipkin"
+            } else {
+                "jaeger"
+            },
+        ),
+        ports,
+    )
+}
+
+fn send(kind: &str, port: u16, service: &str) {
+    let py = repo().join(".venv-jaeger/bin/python");
+    assert!(
+        py.exists(),
+        "{} is missing: run tests/setup.sh",
+        py.display()
+    );
+    let out = Command::new(py)
+        .arg(repo().join("tests/sdk/python/jaeger/send.py"))
+        .args([kind, "127.0.0.1", &port.to_string(), service])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+fn attr<'a>(
+    attrs: &'a [opentelemetry_proto::tonic::common::v1::KeyValue],
+    k: &str,
+) -> Option<&'a Value> {
+    attrs
+        .iter()
+        .find(|a| a.key == k)
+        .and_then(|a| a.value.as_ref()?.value.as_ref())
+}
+
+/// The two spans arrived with every field the app set.
+fn check(sink: &Sink, service: &str) {
+    assert!(
+        wait_until(Duration::from_secs(20), || sink.span_count() >= 2),
+        "spans at the sink: {}",
+        sink.span_count()
+    );
+    let st = sink.state.lock().unwrap();
+    let mut spans = Vec::new();
+    for rs in &st.traces {
+        let res = rs.resource.as_ref().unwrap();
+        assert_eq!(
+            attr(&res.attributes, "service.name"),
+            Some(&Value::StringValue(service.into()))
+        );
+        for ss in &rs.scope_spans {
+            for sp in &ss.spans {
+                spans.push((ss.scope.clone().unwrap_or_default(), sp.clone()));
+            }
+        }
+    }
+    assert_eq!(spans.len(), 2);
+    let (pscope, parent) = spans.iter().find(|(_, s)| s.name == "parent").unwrap();
+    let (_, child) = spans.iter().find(|(_, s)| s.name == "child").unwrap();
+    assert_eq!(pscope.name, "legacy-test");
+    assert_eq!(parent.kind, 2, "SERVER");
+    assert_eq!(child.kind, 3, "CLIENT");
+    assert_eq!(parent.trace_id.len(), 16);
+    assert_eq!(child.trace_id, parent.trace_id);
+    assert_eq!(child.parent_span_id, parent.span_id);
+    assert!(parent.parent_span_id.is_empty());
+    let pst = parent.status.clone().unwrap();
+    assert_eq!(pst.code, 2, "ERROR");
+    assert_eq!(child.status.clone().unwrap().code, 1, "OK");
+    assert!(
+        parent.end_time_unix_nano >= parent.start_time_unix_nano && parent.start_time_unix_nano > 0
+    );
+    assert_eq!(
+        attr(&parent.attributes, "s"),
+        Some(&Value::StringValue("text".into()))
+    );
+    assert_eq!(parent.events.len(), 1);
+    let ev = &parent.events[0];
+    if service.starts_with("zipkin") {
+        // The Python Zipkin exporter writes `{"name": {attributes}}` as the annotation value, which
+        // otelcol's translator (expecting `name|{attributes}`) keeps whole as the event name.
+        assert_eq!(ev.name, r#"{"ev": {"k": "v"}}"#);
+    } else {
+        // The Python Jaeger exporters put the event name in a `message` field, not in `event`
+        // (otelcol's name key), so the name stays empty and `message` is an attribute.
+        assert_eq!(ev.name, "", "{ev:?}");
+        assert_eq!(
+            attr(&ev.attributes, "message"),
+            Some(&Value::StringValue("ev".into())),
+            "{ev:?}"
+        );
+        assert_eq!(
+            attr(&ev.attributes, "k"),
+            Some(&Value::StringValue("v".into()))
+        );
+    }
+}
+
+#[test]
+fn jaeger_thrift_udp_compact() {
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let sink = Sink::start(&rt);
+    let (p, h) = (free_port(), free_port());
+    let _f = start(&sink, &format!("  jaeger:\n    protocols:\n      thrift_compact: {{endpoint: \"127.0.0.1:{p}\"}}\n      thrift_http: {{endpoint: \"127.0.0.1:{h}\"}}"), &[h]);
+    // Malformed packets before the good ones are dropped and counted, and do not stop the receiver.
+    let u = UdpSocket::bind("127.0.0.1:0").unwrap();
+    for bad in [
+        &b"garbage"[..],
+        &[0x82, 0x81, 0x00, 0xff, 0xff, 0xff, 0xff, 0x07][..],
+        &[][..],
+    ] {
+        u.send_to(bad, ("127.0.0.1", p)).unwrap();
+    }
+    send("jaeger-thrift-udp", p, "jaeger-udp");
+    check(&sink, "jaeger-udp");
+    let st = sink.state.lock().unwrap();
+    let parent = st
+        .traces
+        .iter()
+        .flat_map(|r| &r.scope_spans)
+        .flat_map(|s| &s.spans)
+        .find(|s| s.name == "parent")
+        .unwrap();
+    assert_eq!(attr(&parent.attributes, "i"), Some(&Value::IntValue(42)));
+    assert_eq!(attr(&parent.attributes, "b"), Some(&Value::BoolValue(true)));
+    assert_eq!(parent.status.clone().unwrap().message, "boom");
+}
+
+#[test]
+fn jaeger_thrift_http() {
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let sink = Sink::start(&rt);
+    let h = free_port();
+    let _f = start(
+        &sink,
+        &format!("  jaeger:\n    protocols:\n      thrift_http: {{endpoint: \"127.0.0.1:{h}\"}}"),
+        &[h],
+    );
+    // Truncated thrift and a forged 2 GiB length: 400, no crash.
+    let c = reqwest::blocking::Client::new();
+    for bad in [
+        vec![0x0c, 0x00],
+        vec![0x0b, 0x00, 0x01, 0x7f, 0xff, 0xff, 0xff],
+    ] {
+        let r = c
+            .post(format!("http://127.0.0.1:{h}/api/traces"))
+            .header("content-type", "application/x-thrift")
+            .body(bad)
+            .send()
+            .unwrap();
+        assert_eq!(r.status(), 400);
+    }
+    send("jaeger-thrift-http", h, "jaeger-http");
+    check(&sink, "jaeger-http");
+}
+
+#[test]
+fn jaeger_grpc() {
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let sink = Sink::start(&rt);
+    let g = free_port();
+    let _f = start(
+        &sink,
+        &format!("  jaeger:\n    protocols:\n      grpc: {{endpoint: \"127.0.0.1:{g}\"}}"),
+        &[g],
+    );
+    send("jaeger-grpc", g, "jaeger-grpc");
+    check(&sink, "jaeger-grpc");
+}
+
+#[test]
+fn zipkin_json_and_proto() {
+    for kind in ["zipkin-json", "zipkin-proto"] {
+        let rt = tokio::runtime::Runtime::new().unwrap();
+        let sink = Sink::start(&rt);
+        let z = free_port();
+        let _f = start(
+            &sink,
+            &format!("  zipkin:\n    endpoint: \"127.0.0.1:{z}\""),
+            &[z],
+        );
+        let c = reqwest::blocking::Client::new();
+        let r = c
+            .post(format!("http://127.0.0.1:{z}/api/v2/spans"))
+            .header("content-type", "application/json")
+            .body("[{")
+            .send()
+            .unwrap();
+        assert_eq!(r.status(), 400);
+        send(kind, z, kind);
+        check(&sink, kind);
+    }
+}
