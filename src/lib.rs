@@ -21,6 +21,7 @@ pub mod components;
 pub mod config;
 pub mod exporters;
 pub mod extensions;
+pub mod ottl;
 pub mod pipeline;
 pub mod processors;
 pub mod receivers;
