@@ -147,14 +147,14 @@ impl Rules {
                         for (j, text) in g.conditions.iter().enumerate() {
                             let at = format!("{at}::conditions::{j}");
                             let ctx = match &g.context {
-                                Some(name) => match ContextKind::parse(name)
-                                    .filter(|c| allowed.contains(c))
-                                {
-                                    Some(c) => Ok(c),
-                                    None => Err(format!(
+                                Some(name) => {
+                                    match ContextKind::parse(name).filter(|c| allowed.contains(c)) {
+                                        Some(c) => Ok(c),
+                                        None => Err(format!(
                                         "context {name:?} is not one of {allowed:?} for {signal}"
                                     )),
-                                },
+                                    }
+                                }
                                 None => ottl::infer_condition(text, allowed),
                             };
                             match ctx {
