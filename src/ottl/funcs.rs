@@ -383,12 +383,15 @@ pub fn glob(c: &Call, e: Option<&Expr>) -> Result<Regex, CompileError> {
     Regex::new(&re).map_err(|e| err(c, format!("invalid pattern {g:?}: {e}")))
 }
 
+/// A hash applied to a replacement, and the format it goes into (`%s`).
+type Hashing = (fn(&str) -> String, String);
+
 /// The optional `function` argument of the replace editors: a hash applied to the replacement.
 fn replacement_fn(
     c: &Call,
     e: Option<&Expr>,
     format: Option<String>,
-) -> Result<Option<(fn(&str) -> String, String)>, CompileError> {
+) -> Result<Option<Hashing>, CompileError> {
     let Some(e) = e else { return Ok(None) };
     let name = match e {
         Expr::Enum(n, _) => n.as_str(),
@@ -433,13 +436,7 @@ fn hex_lower(b: &[u8]) -> String {
 }
 
 /// Applies a regex replacement, then the optional hash with its format.
-fn replace(
-    re: &Regex,
-    s: &str,
-    with: &str,
-    f: &Option<(fn(&str) -> String, String)>,
-    all: bool,
-) -> Option<String> {
+fn replace(re: &Regex, s: &str, with: &str, f: &Option<Hashing>, all: bool) -> Option<String> {
     if !re.is_match(s) {
         return None;
     }

@@ -257,7 +257,7 @@ impl Translate {
 }
 
 pub fn span_condition(p: &MatchProperties, path: &str) -> Result<String, String> {
-    let mut t = Translate::new(&p.match_type, &format!("{path}"))?;
+    let mut t = Translate::new(&p.match_type, path)?;
     t.any_of("resource.attributes[\"service.name\"]", &p.services);
     t.any_of("span.name", &p.span_names);
     t.any_of("span.kind.deprecated_string", &p.span_kinds);
