@@ -32,9 +32,11 @@ pub fn processors() -> Vec<Box<dyn ProcessorFactory>> {
     vec![
         Box::new(crate::processors::attributes::Factory),
         Box::new(crate::processors::batch::Factory),
+        Box::new(crate::processors::filter::Factory),
         Box::new(crate::processors::memory_limiter::Factory),
         Box::new(crate::processors::resource::Factory),
         Box::new(crate::processors::resourcedetection::Factory),
+        Box::new(crate::processors::transform::Factory),
     ]
 }
 

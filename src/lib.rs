@@ -31,6 +31,7 @@ pub mod config;
 pub mod exporters;
 pub mod extensions;
 pub mod net;
+pub mod ottl;
 pub mod pipeline;
 pub mod processors;
 pub mod prom;

@@ -10,9 +10,11 @@
 pub mod attraction;
 pub mod attributes;
 pub mod batch;
+pub mod filter;
 pub mod memory_limiter;
 pub mod resource;
 pub mod resourcedetection;
+pub mod transform;
 
 #[cfg(test)]
 pub(crate) mod testutil;

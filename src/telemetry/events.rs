@@ -359,3 +359,17 @@ pub fn describe() {
         "Number of times the batch was sent due to a size trigger"
     );
 }
+
+const FILTER_FILTERED: Names = [
+    "otelcol_processor_filter_spans.filtered",
+    "otelcol_processor_filter_datapoints.filtered",
+    "otelcol_processor_filter_logs.filtered",
+];
+
+/// `otelcol_processor_filter_{spans,datapoints,logs}.filtered`: items the filter processor dropped,
+/// labelled `filter` with the processor id, as otelcol.
+pub fn processor_filter_filtered(processor: &str, signal: SignalKind, n: usize) {
+    if n > 0 {
+        add(pick(&FILTER_FILTERED, signal), "filter", processor, "", n);
+    }
+}
