@@ -27,6 +27,7 @@ pub fn processors() -> Vec<Box<dyn ProcessorFactory>> {
         Box::new(crate::processors::attributes::Factory),
         Box::new(crate::processors::batch::Factory),
         Box::new(crate::processors::memory_limiter::Factory),
+        Box::new(crate::processors::probabilistic_sampler::Factory),
         Box::new(crate::processors::resource::Factory),
         Box::new(crate::processors::resourcedetection::Factory),
     ]

@@ -11,6 +11,7 @@ pub mod attraction;
 pub mod attributes;
 pub mod batch;
 pub mod memory_limiter;
+pub mod probabilistic_sampler;
 pub mod resource;
 pub mod resourcedetection;
 

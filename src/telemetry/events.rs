@@ -324,3 +324,30 @@ pub fn describe() {
         "Number of times the batch was sent due to a size trigger"
     );
 }
+
+// ---- Sampling processors and the loadbalancing exporter (otelcol-contrib's names) ----
+
+pub const PROBABILISTIC_TRACES_SAMPLED: &str =
+    "otelcol_processor_probabilistic_sampler_count_traces_sampled";
+pub const PROBABILISTIC_LOGS_SAMPLED: &str =
+    "otelcol_processor_probabilistic_sampler_count_logs_sampled";
+
+/// `probabilistic_sampler` decisions: spans (or log records) by randomness source and outcome.
+pub fn probabilistic_sampler_count(
+    processor: &str,
+    logs: bool,
+    policy: &str,
+    sampled: bool,
+    n: u64,
+) {
+    if !RECORDING.load(Ordering::Acquire) {
+        return;
+    }
+    let name = if logs {
+        PROBABILISTIC_LOGS_SAMPLED
+    } else {
+        PROBABILISTIC_TRACES_SAMPLED
+    };
+    counter!(name, "processor" => processor.to_string(), "policy" => policy.to_string(), "sampled" => sampled.to_string())
+        .increment(n);
+}
