@@ -30,6 +30,7 @@ pub fn processors() -> Vec<Box<dyn ProcessorFactory>> {
         Box::new(crate::processors::probabilistic_sampler::Factory),
         Box::new(crate::processors::resource::Factory),
         Box::new(crate::processors::resourcedetection::Factory),
+        Box::new(crate::processors::tail_sampling::Factory),
     ]
 }
 

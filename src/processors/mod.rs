@@ -14,6 +14,7 @@ pub mod memory_limiter;
 pub mod probabilistic_sampler;
 pub mod resource;
 pub mod resourcedetection;
+pub mod tail_sampling;
 
 #[cfg(test)]
 pub(crate) mod testutil;

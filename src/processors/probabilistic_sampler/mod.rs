@@ -317,7 +317,10 @@ impl Sampler {
     }
 
     /// Randomness and carrier of a span (otelcol's `randomnessFromSpan` for each mode).
-    fn randomness_of_span(&self, span: &Span) -> (u64, Source, Option<Carrier>, Result<(), String>) {
+    fn randomness_of_span(
+        &self,
+        span: &Span,
+    ) -> (u64, Source, Option<Carrier>, Result<(), String>) {
         let parsed = TraceState::parse(&span.trace_state);
         if self.mode == Mode::HashSeed {
             let rnd = sampling::randomness_from_bytes(&span.trace_id, self.hash_seed);
@@ -373,7 +376,10 @@ impl Sampler {
     }
 
     /// Randomness and carrier of a log record (`sampling.randomness`, `sampling.threshold`).
-    fn randomness_of_log(&self, rec: &LogRecord) -> (u64, Source, Option<Carrier>, Result<(), String>) {
+    fn randomness_of_log(
+        &self,
+        rec: &LogRecord,
+    ) -> (u64, Source, Option<Carrier>, Result<(), String>) {
         let mut carrier = Carrier::default();
         let mut err: Result<(), String> = Ok(());
         if let Some(tv) = string_attr(&rec.attributes, "sampling.threshold") {
