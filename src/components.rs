@@ -38,6 +38,9 @@ pub fn exporters() -> Vec<Box<dyn ExporterFactory>> {
     vec![
         Box::new(crate::exporters::debug::Factory),
         Box::new(crate::exporters::otlp_grpc::Factory),
+        Box::new(crate::exporters::loadbalancing::Factory::new(
+            crate::exporters::otlp_grpc::Factory,
+        )),
         Box::new(crate::exporters::otlp_http::Factory),
     ]
 }

@@ -3,5 +3,6 @@
 
 pub mod debug;
 pub mod helper;
+pub mod loadbalancing;
 pub mod otlp_grpc;
 pub mod otlp_http;

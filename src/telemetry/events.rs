@@ -440,3 +440,39 @@ pub fn tail_sampling_late_span_dropped(processor: &str, spans: usize) {
 pub fn tail_sampling_lost_spans(processor: &str, spans: usize) {
     processor_counter(TAIL_LOST, processor, spans as u64);
 }
+
+pub const LB_NUM_BACKENDS: &str = "otelcol_loadbalancer_num_backends";
+pub const LB_BACKEND_OUTCOME: &str = "otelcol_loadbalancer_backend_outcome";
+pub const LB_NUM_RESOLUTIONS: &str = "otelcol_loadbalancer_num_resolutions";
+pub const LB_BACKEND_LATENCY: &str = "otelcol_loadbalancer_backend_latency";
+
+/// Backends currently in the ring.
+pub fn loadbalancer_num_backends(exporter: &str, n: usize) {
+    if RECORDING.load(Ordering::Acquire) {
+        gauge!(LB_NUM_BACKENDS, "exporter" => exporter.to_string()).set(n as f64);
+    }
+}
+
+/// One resolution of the backend list (`resolver`: static, dns, k8s).
+pub fn loadbalancer_num_resolutions(exporter: &str, resolver: &'static str, success: bool) {
+    if RECORDING.load(Ordering::Acquire) {
+        counter!(LB_NUM_RESOLUTIONS, "exporter" => exporter.to_string(), "resolver" => resolver, "success" => success.to_string())
+            .increment(1);
+    }
+}
+
+/// One request to one backend: its outcome and latency (milliseconds, as otelcol).
+pub fn loadbalancer_backend_outcome(
+    exporter: &str,
+    endpoint: &str,
+    success: bool,
+    took: std::time::Duration,
+) {
+    if !RECORDING.load(Ordering::Acquire) {
+        return;
+    }
+    counter!(LB_BACKEND_OUTCOME, "exporter" => exporter.to_string(), "endpoint" => endpoint.to_string(), "success" => success.to_string())
+        .increment(1);
+    histogram!(LB_BACKEND_LATENCY, "exporter" => exporter.to_string(), "endpoint" => endpoint.to_string())
+        .record(took.as_secs_f64() * 1e3);
+}
