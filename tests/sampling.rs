@@ -11,7 +11,9 @@ use common::{free_port, wait_until, Ferrotel, Sink};
 use opentelemetry_proto::tonic::collector::trace::v1::trace_service_client::TraceServiceClient;
 use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
 use opentelemetry_proto::tonic::common::v1::any_value::Value as V;
-use opentelemetry_proto::tonic::trace::v1::{status::StatusCode, ResourceSpans, ScopeSpans, Span, Status};
+use opentelemetry_proto::tonic::trace::v1::{
+    status::StatusCode, ResourceSpans, ScopeSpans, Span, Status,
+};
 
 fn gateway_yaml(port: u16, name: &str, sink: &Sink, policies: &str) -> String {
     format!(
@@ -141,12 +143,14 @@ fn start(sink: &Sink, policies: &str) -> Tiers {
 /// with `error(t)` have span 1 in error. Returns when every request was acknowledged.
 fn send(rt: &tokio::runtime::Runtime, tiers: &Tiers, n: u32, error: impl Fn(u32) -> bool) {
     rt.block_on(async {
-        let mut a = TraceServiceClient::connect(format!("http://127.0.0.1:{}", tiers.agent_ports[0]))
-            .await
-            .unwrap();
-        let mut b = TraceServiceClient::connect(format!("http://127.0.0.1:{}", tiers.agent_ports[1]))
-            .await
-            .unwrap();
+        let mut a =
+            TraceServiceClient::connect(format!("http://127.0.0.1:{}", tiers.agent_ports[0]))
+                .await
+                .unwrap();
+        let mut b =
+            TraceServiceClient::connect(format!("http://127.0.0.1:{}", tiers.agent_ports[1]))
+                .await
+                .unwrap();
         for chunk in (0..n).collect::<Vec<_>>().chunks(50) {
             let first: Vec<Span> = chunk
                 .iter()
@@ -166,7 +170,12 @@ fn traces_split_over_two_agents_land_whole_on_one_gateway() {
     let tiers = start(&sink, "[{name: all, type: always_sample}]");
     send(&rt, &tiers, 300, |_| false);
     let done = wait_until(Duration::from_secs(30), || sink.span_count() >= 900);
-    assert!(done, "got {} of 900 spans:\n{}", sink.span_count(), tiers.agents[0].logs());
+    assert!(
+        done,
+        "got {} of 900 spans:\n{}",
+        sink.span_count(),
+        tiers.agents[0].logs()
+    );
     let m = by_trace(&sink);
     assert_eq!(m.len(), 300);
     let mut used = BTreeSet::new();
@@ -189,7 +198,9 @@ fn error_policy_with_probabilistic_zero_keeps_exactly_the_error_traces_whole() {
     let error = |t: u32| t % 7 == 3;
     send(&rt, &tiers, 300, error);
     let want: BTreeSet<u32> = (0..300).filter(|t| error(*t)).collect();
-    let done = wait_until(Duration::from_secs(30), || sink.span_count() >= want.len() * 3);
+    let done = wait_until(Duration::from_secs(30), || {
+        sink.span_count() >= want.len() * 3
+    });
     assert!(done, "got {} spans", sink.span_count());
     // Let the other traces' decisions pass too, then check nothing else arrived.
     std::thread::sleep(Duration::from_secs(2));

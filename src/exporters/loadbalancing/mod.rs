@@ -387,7 +387,10 @@ impl LbSender {
                     .await;
                 events::loadbalancer_backend_outcome(&id, &ep, r.is_ok(), started.elapsed());
                 r.map_err(|e| {
-                    if e.is_retryable() {
+                    // A connection broken mid-request reaches us as a permanent "gRPC Unknown:
+                    // transport error" from the otlp_grpc classification; the data never reached a
+                    // decision at the backend, so route it again (otelcol sees Unavailable here).
+                    if e.is_retryable() || e.to_string().contains("transport error") {
                         ExportError::retryable(format!("backend {ep}: {e}"), e.retry_after())
                     } else {
                         ExportError::permanent(format!("backend {ep}: {e}"))
