@@ -205,7 +205,7 @@ impl PreparedExporter for Prepared {
         let resolver = self.cfg.resolver.clone();
         if let Some(eps) = resolver.static_endpoints() {
             balancer.set_backends(&eps);
-            events::loadbalancer_num_resolutions(id.as_str_lossy(), "static", true);
+            events::loadbalancer_num_resolutions(&id.to_string(), "static", true);
         } else {
             let weak = Arc::downgrade(&balancer);
             let id = id.to_string();
@@ -220,15 +220,6 @@ impl PreparedExporter for Prepared {
             &self.cfg.sending_queue,
             host,
         )
-    }
-}
-
-trait IdStr {
-    fn as_str_lossy(&self) -> &str;
-}
-impl IdStr for ComponentId {
-    fn as_str_lossy(&self) -> &str {
-        self.name.as_deref().unwrap_or(&self.kind)
     }
 }
 
