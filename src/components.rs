@@ -34,9 +34,11 @@ pub fn processors() -> Vec<Box<dyn ProcessorFactory>> {
         Box::new(crate::processors::batch::Factory),
         Box::new(crate::processors::filter::Factory),
         Box::new(crate::processors::memory_limiter::Factory),
+        Box::new(crate::processors::probabilistic_sampler::Factory),
         Box::new(crate::processors::resource::Factory),
         Box::new(crate::processors::resourcedetection::Factory),
         Box::new(crate::processors::transform::Factory),
+        Box::new(crate::processors::tail_sampling::Factory),
     ]
 }
 
@@ -44,6 +46,9 @@ pub fn exporters() -> Vec<Box<dyn ExporterFactory>> {
     vec![
         Box::new(crate::exporters::debug::Factory),
         Box::new(crate::exporters::otlp_grpc::Factory),
+        Box::new(crate::exporters::loadbalancing::Factory::new(
+            crate::exporters::otlp_grpc::Factory,
+        )),
         Box::new(crate::exporters::otlp_http::Factory),
         Box::new(crate::exporters::prometheus::Factory),
         Box::new(crate::exporters::prometheusremotewrite::Factory),

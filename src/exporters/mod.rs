@@ -15,6 +15,7 @@
 
 pub mod debug;
 pub mod helper;
+pub mod loadbalancing;
 pub mod otlp_grpc;
 pub mod otlp_http;
 pub mod prometheus;

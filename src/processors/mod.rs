@@ -12,8 +12,10 @@ pub mod attributes;
 pub mod batch;
 pub mod filter;
 pub mod memory_limiter;
+pub mod probabilistic_sampler;
 pub mod resource;
 pub mod resourcedetection;
+pub mod tail_sampling;
 pub mod transform;
 
 #[cfg(test)]

@@ -373,3 +373,155 @@ pub fn processor_filter_filtered(processor: &str, signal: SignalKind, n: usize) 
         add(pick(&FILTER_FILTERED, signal), "filter", processor, "", n);
     }
 }
+
+// ---- Sampling processors and the loadbalancing exporter (otelcol-contrib's names) ----
+
+pub const PROBABILISTIC_TRACES_SAMPLED: &str =
+    "otelcol_processor_probabilistic_sampler_count_traces_sampled";
+pub const PROBABILISTIC_LOGS_SAMPLED: &str =
+    "otelcol_processor_probabilistic_sampler_count_logs_sampled";
+
+/// `probabilistic_sampler` decisions: spans (or log records) by randomness source and outcome.
+pub fn probabilistic_sampler_count(
+    processor: &str,
+    logs: bool,
+    policy: &str,
+    sampled: bool,
+    n: u64,
+) {
+    if !RECORDING.load(Ordering::Acquire) {
+        return;
+    }
+    let name = if logs {
+        PROBABILISTIC_LOGS_SAMPLED
+    } else {
+        PROBABILISTIC_TRACES_SAMPLED
+    };
+    counter!(name, "processor" => processor.to_string(), "policy" => policy.to_string(), "sampled" => sampled.to_string())
+        .increment(n);
+}
+
+pub const TAIL_TRACES_SAMPLED: &str = "otelcol_processor_tail_sampling_count_traces_sampled";
+pub const TAIL_SPANS_SAMPLED: &str = "otelcol_processor_tail_sampling_count_spans_sampled";
+pub const TAIL_GLOBAL_SAMPLED: &str = "otelcol_processor_tail_sampling_global_count_traces_sampled";
+pub const TAIL_DECISION_LATENCY: &str = "otelcol_processor_tail_sampling_sampling_decision_latency";
+pub const TAIL_EVAL_ERROR: &str =
+    "otelcol_processor_tail_sampling_sampling_policy_evaluation_error";
+pub const TAIL_TRACES_ON_MEMORY: &str = "otelcol_processor_tail_sampling_sampling_traces_on_memory";
+pub const TAIL_NEW_TRACE: &str = "otelcol_processor_tail_sampling_new_trace_id_received";
+pub const TAIL_DROPPED_TOO_EARLY: &str =
+    "otelcol_processor_tail_sampling_sampling_trace_dropped_too_early";
+/// ferrotel: spans evicted undecided, by reason (`num_traces`, `maximum_total_bytes`,
+/// `trace_too_large`, `shutdown`).
+pub const TAIL_EVICTED_SPANS: &str = "ferrotel_processor_tail_sampling_evicted_spans";
+/// ferrotel: late spans of a trace decided "not sampled" (or too large), dropped.
+pub const TAIL_LATE_DROPPED: &str = "ferrotel_processor_tail_sampling_late_spans_dropped";
+/// ferrotel: sampled spans the next component refused for good.
+pub const TAIL_LOST: &str = "ferrotel_processor_tail_sampling_sampled_spans_lost";
+
+fn processor_counter(name: &'static str, processor: &str, n: u64) {
+    if RECORDING.load(Ordering::Acquire) {
+        counter!(name, "processor" => processor.to_string()).increment(n);
+    }
+}
+
+/// One policy's verdict on one trace (`sampled` true/false), counted in traces and spans.
+pub fn tail_sampling_policy_decision(processor: &str, policy: &str, sampled: bool, spans: usize) {
+    if !RECORDING.load(Ordering::Acquire) {
+        return;
+    }
+    let labels = [
+        ("processor", processor.to_string()),
+        ("policy", policy.to_string()),
+        ("sampled", sampled.to_string()),
+    ];
+    counter!(TAIL_TRACES_SAMPLED, &labels).increment(1);
+    counter!(TAIL_SPANS_SAMPLED, &labels).increment(spans as u64);
+}
+
+/// The final decision on one trace.
+pub fn tail_sampling_global_decision(processor: &str, sampled: bool) {
+    if RECORDING.load(Ordering::Acquire) {
+        counter!(TAIL_GLOBAL_SAMPLED, "processor" => processor.to_string(), "sampled" => sampled.to_string())
+            .increment(1);
+    }
+}
+
+/// Time to evaluate every policy on one trace, in microseconds as otelcol reports it.
+pub fn tail_sampling_decision_latency(processor: &str, took: std::time::Duration) {
+    if enabled(Level::Normal) {
+        histogram!(TAIL_DECISION_LATENCY, "processor" => processor.to_string())
+            .record(took.as_secs_f64() * 1e6);
+    }
+}
+
+pub fn tail_sampling_policy_evaluation_error(processor: &str) {
+    processor_counter(TAIL_EVAL_ERROR, processor, 1);
+}
+
+pub fn tail_sampling_traces_on_memory(processor: &str, traces: usize) {
+    if RECORDING.load(Ordering::Acquire) {
+        gauge!(TAIL_TRACES_ON_MEMORY, "processor" => processor.to_string()).set(traces as f64);
+    }
+}
+
+pub fn tail_sampling_new_trace(processor: &str) {
+    processor_counter(TAIL_NEW_TRACE, processor, 1);
+}
+
+/// A pending trace evicted undecided: counted once in otelcol's `…_dropped_too_early` (traces) and
+/// in spans by reason.
+pub fn tail_sampling_evicted(processor: &str, reason: &'static str, spans: usize) {
+    if !RECORDING.load(Ordering::Acquire) {
+        return;
+    }
+    if reason != "shutdown" {
+        counter!(TAIL_DROPPED_TOO_EARLY, "processor" => processor.to_string()).increment(1);
+    }
+    counter!(TAIL_EVICTED_SPANS, "processor" => processor.to_string(), "reason" => reason)
+        .increment(spans as u64);
+}
+
+pub fn tail_sampling_late_span_dropped(processor: &str, spans: usize) {
+    processor_counter(TAIL_LATE_DROPPED, processor, spans as u64);
+}
+
+pub fn tail_sampling_lost_spans(processor: &str, spans: usize) {
+    processor_counter(TAIL_LOST, processor, spans as u64);
+}
+
+pub const LB_NUM_BACKENDS: &str = "otelcol_loadbalancer_num_backends";
+pub const LB_BACKEND_OUTCOME: &str = "otelcol_loadbalancer_backend_outcome";
+pub const LB_NUM_RESOLUTIONS: &str = "otelcol_loadbalancer_num_resolutions";
+pub const LB_BACKEND_LATENCY: &str = "otelcol_loadbalancer_backend_latency";
+
+/// Backends currently in the ring.
+pub fn loadbalancer_num_backends(exporter: &str, n: usize) {
+    if RECORDING.load(Ordering::Acquire) {
+        gauge!(LB_NUM_BACKENDS, "exporter" => exporter.to_string()).set(n as f64);
+    }
+}
+
+/// One resolution of the backend list (`resolver`: static, dns, k8s).
+pub fn loadbalancer_num_resolutions(exporter: &str, resolver: &'static str, success: bool) {
+    if RECORDING.load(Ordering::Acquire) {
+        counter!(LB_NUM_RESOLUTIONS, "exporter" => exporter.to_string(), "resolver" => resolver, "success" => success.to_string())
+            .increment(1);
+    }
+}
+
+/// One request to one backend: its outcome and latency (milliseconds, as otelcol).
+pub fn loadbalancer_backend_outcome(
+    exporter: &str,
+    endpoint: &str,
+    success: bool,
+    took: std::time::Duration,
+) {
+    if !RECORDING.load(Ordering::Acquire) {
+        return;
+    }
+    counter!(LB_BACKEND_OUTCOME, "exporter" => exporter.to_string(), "endpoint" => endpoint.to_string(), "success" => success.to_string())
+        .increment(1);
+    histogram!(LB_BACKEND_LATENCY, "exporter" => exporter.to_string(), "endpoint" => endpoint.to_string())
+        .record(took.as_secs_f64() * 1e3);
+}

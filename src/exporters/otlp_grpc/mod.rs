@@ -15,8 +15,8 @@ use tonic::metadata::{MetadataKey, MetadataValue};
 use tonic::transport::{Channel, Endpoint};
 
 use crate::component::{ConfigResult, ExporterFactory, Host, PreparedExporter, StartError};
-use crate::config::duration::opt_duration;
 use crate::compression::Algorithm;
+use crate::config::duration::opt_duration;
 use crate::config::{duration, ComponentId, ConfigError};
 use crate::exporters::helper::settings::{default_timeout, ClientTls};
 use crate::exporters::helper::{

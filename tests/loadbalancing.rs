@@ -1,0 +1,282 @@
+//! The `loadbalancing` exporter under topology changes, against the real binary on loopback: an
+//! agent in front of pass-through gateways (no queue, so a gateway acknowledges only what the sink
+//! took), each stamping `gateway: <port>` on what it forwards to one recording sink.
+
+mod common;
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use common::{free_port, wait_until, Ferrotel, Sink};
+use opentelemetry_proto::tonic::collector::trace::v1::trace_service_client::TraceServiceClient;
+use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
+use opentelemetry_proto::tonic::common::v1::any_value::Value as V;
+use opentelemetry_proto::tonic::trace::v1::{ResourceSpans, ScopeSpans, Span};
+
+fn gateway_yaml(port: u16, sink: &Sink) -> String {
+    format!(
+        r#"
+receivers:
+  otlp: {{protocols: {{grpc: {{endpoint: "127.0.0.1:{port}"}}}}}}
+processors:
+  resource:
+    attributes: [{{key: gateway, value: "g{port}", action: upsert}}]
+exporters:
+  otlp:
+    endpoint: {}
+    tls: {{insecure: true}}
+    sending_queue: {{enabled: false}}
+service:
+  pipelines:
+    traces: {{receivers: [otlp], processors: [resource], exporters: [otlp]}}
+"#,
+        sink.grpc_endpoint()
+    )
+}
+
+fn agent_yaml(port: u16, gateways: &[u16]) -> String {
+    let hosts: Vec<String> = gateways.iter().map(|g| format!("127.0.0.1:{g}")).collect();
+    format!(
+        r#"
+receivers:
+  otlp: {{protocols: {{grpc: {{endpoint: "127.0.0.1:{port}"}}}}}}
+exporters:
+  loadbalancing:
+    protocol: {{otlp: {{tls: {{insecure: true}}, timeout: 2s}}}}
+    resolver: {{static: {{hostnames: [{}]}}}}
+    retry_on_failure: {{initial_interval: 100ms, max_interval: 500ms, max_elapsed_time: 0}}
+    sending_queue: {{queue_size: 100000}}
+service:
+  pipelines:
+    traces: {{receivers: [otlp], exporters: [loadbalancing]}}
+"#,
+        hosts.join(", ")
+    )
+}
+
+fn trace_id(t: u64) -> Vec<u8> {
+    let mut id = [0u8; 16];
+    id[..8].copy_from_slice(&t.wrapping_mul(0x9E37_79B9_7F4A_7C15).to_be_bytes());
+    id[8..].copy_from_slice(&t.to_be_bytes());
+    id.to_vec()
+}
+
+fn request(names: &[(u64, String)]) -> ExportTraceServiceRequest {
+    ExportTraceServiceRequest {
+        resource_spans: vec![ResourceSpans {
+            scope_spans: vec![ScopeSpans {
+                spans: names
+                    .iter()
+                    .map(|(t, n)| Span {
+                        trace_id: trace_id(*t),
+                        span_id: vec![1; 8],
+                        name: n.clone(),
+                        ..Default::default()
+                    })
+                    .collect(),
+                ..Default::default()
+            }],
+            ..Default::default()
+        }],
+    }
+}
+
+/// Span name → gateways it arrived through.
+fn arrivals(sink: &Sink) -> BTreeMap<String, BTreeSet<String>> {
+    let st = sink.state.lock().unwrap();
+    let mut m: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
+    for rs in &st.traces {
+        let gw = rs
+            .resource
+            .as_ref()
+            .and_then(|r| r.attributes.iter().find(|kv| kv.key == "gateway"))
+            .and_then(|kv| match kv.value.as_ref()?.value.as_ref()? {
+                V::StringValue(s) => Some(s.clone()),
+                _ => None,
+            })
+            .unwrap_or_default();
+        for s in rs.scope_spans.iter().flat_map(|s| &s.spans) {
+            m.entry(s.name.clone()).or_default().insert(gw.clone());
+        }
+    }
+    m
+}
+
+/// Sends batches of fresh spans (`load-<n>`) until stopped, each retried until acknowledged;
+/// returns the acknowledged names.
+fn load(
+    rt: &tokio::runtime::Runtime,
+    port: u16,
+    stop: Arc<AtomicBool>,
+) -> std::thread::JoinHandle<Vec<String>> {
+    let handle = rt.handle().clone();
+    std::thread::spawn(move || {
+        handle.block_on(async move {
+            let mut acked = Vec::new();
+            let mut next = 1_000_000u64;
+            let mut client = None;
+            while !stop.load(Ordering::SeqCst) {
+                let batch: Vec<(u64, String)> = (next..next + 20)
+                    .map(|t| (t, format!("load-{t}")))
+                    .collect();
+                next += 20;
+                loop {
+                    if client.is_none() {
+                        client = TraceServiceClient::connect(format!("http://127.0.0.1:{port}"))
+                            .await
+                            .ok();
+                    }
+                    if let Some(c) = client.as_mut() {
+                        if c.export(request(&batch)).await.is_ok() {
+                            break;
+                        }
+                        client = None;
+                    }
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                }
+                acked.extend(batch.into_iter().map(|(_, n)| n));
+                tokio::time::sleep(Duration::from_millis(10)).await;
+            }
+            acked
+        })
+    })
+}
+
+/// Sends probe spans `<phase>-<t>` for trace ids 0..n through the agent.
+fn probe(rt: &tokio::runtime::Runtime, port: u16, phase: &str, n: u64) {
+    rt.block_on(async {
+        let mut c = TraceServiceClient::connect(format!("http://127.0.0.1:{port}"))
+            .await
+            .unwrap();
+        for chunk in (0..n).collect::<Vec<_>>().chunks(100) {
+            let names: Vec<(u64, String)> =
+                chunk.iter().map(|t| (*t, format!("{phase}-{t}"))).collect();
+            c.export(request(&names)).await.unwrap();
+        }
+    });
+}
+
+fn owners(m: &BTreeMap<String, BTreeSet<String>>, phase: &str, n: u64) -> Vec<String> {
+    (0..n)
+        .map(|t| {
+            let g = &m[&format!("{phase}-{t}")];
+            assert_eq!(g.len(), 1);
+            g.iter().next().unwrap().clone()
+        })
+        .collect()
+}
+
+#[test]
+fn resize_3_4_3_by_reload_moves_one_in_n_and_loses_nothing() {
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let sink = Sink::start(&rt);
+    let gports: Vec<u16> = (0..4).map(|_| free_port()).collect();
+    let _gateways: Vec<Ferrotel> = gports
+        .iter()
+        .map(|p| Ferrotel::start(&gateway_yaml(*p, &sink), &[*p]))
+        .collect();
+    let ap = free_port();
+    let agent = Ferrotel::start(&agent_yaml(ap, &gports[..3]), &[ap]);
+    let cfg = agent.dir.path().join("config.yaml");
+    let stop = Arc::new(AtomicBool::new(false));
+    let loader = load(&rt, ap, stop.clone());
+    const N: u64 = 3000;
+    // A reload is done when the new exporter has applied its backend list (it logs it) and the
+    // receiver accepts again.
+    let reload = |gws: &[u16], marker: &str| {
+        let applied = |logs: &str| logs.matches("backend list changed").count();
+        let before = applied(&agent.logs());
+        std::fs::write(&cfg, agent_yaml(ap, gws)).unwrap();
+        agent.signal("HUP");
+        assert!(
+            wait_until(Duration::from_secs(20), || {
+                applied(&agent.logs()) > before
+                    && std::net::TcpStream::connect(("127.0.0.1", ap)).is_ok()
+            }),
+            "{marker}: {}",
+            agent.logs()
+        );
+        std::thread::sleep(Duration::from_millis(300));
+    };
+    probe(&rt, ap, "p3", N);
+    reload(&gports, "to 4");
+    probe(&rt, ap, "p4", N);
+    reload(&gports[..3], "back to 3");
+    probe(&rt, ap, "q3", N);
+    stop.store(true, Ordering::SeqCst);
+    let acked = loader.join().unwrap();
+    let total = acked.len() + 3 * N as usize;
+    let all_in = wait_until(Duration::from_secs(30), || arrivals(&sink).len() >= total);
+    let m = arrivals(&sink);
+    let missing: Vec<&String> = acked.iter().filter(|n| !m.contains_key(*n)).collect();
+    assert!(
+        all_in && missing.is_empty(),
+        "{} acknowledged spans lost: {:?}",
+        missing.len(),
+        &missing[..missing.len().min(10)]
+    );
+    let (a, b, c) = (
+        owners(&m, "p3", N),
+        owners(&m, "p4", N),
+        owners(&m, "q3", N),
+    );
+    let moved = a.iter().zip(&b).filter(|(x, y)| x != y).count() as f64 / N as f64;
+    let new_gw = format!("g{}", gports[3]);
+    assert!(
+        a.iter().zip(&b).all(|(x, y)| x == y || *y == new_gw),
+        "keys move only to the new gateway"
+    );
+    println!("3→4: {:.1}% of trace ids moved (ideal 25%)", moved * 100.0);
+    assert!(moved > 0.25 / 1.5 && moved < 0.25 * 1.5, "moved {moved}");
+    assert_eq!(a, c, "back to the same 3 gateways: the same mapping");
+    assert!(acked.len() > 100, "the load ran ({} spans)", acked.len());
+}
+
+#[test]
+fn killing_a_gateway_under_load_and_restarting_it_loses_nothing() {
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let sink = Sink::start(&rt);
+    let gports: Vec<u16> = (0..3).map(|_| free_port()).collect();
+    let mut gateways: Vec<Option<Ferrotel>> = gports
+        .iter()
+        .map(|p| Some(Ferrotel::start(&gateway_yaml(*p, &sink), &[*p])))
+        .collect();
+    let ap = free_port();
+    let agent = Ferrotel::start(&agent_yaml(ap, &gports), &[ap]);
+    let stop = Arc::new(AtomicBool::new(false));
+    let loader = load(&rt, ap, stop.clone());
+    std::thread::sleep(Duration::from_secs(1));
+    if let Some(g) = gateways[1].take() {
+        g.kill();
+    }
+    std::thread::sleep(Duration::from_secs(2));
+    gateways[1] = Some(Ferrotel::start(
+        &gateway_yaml(gports[1], &sink),
+        &[gports[1]],
+    ));
+    std::thread::sleep(Duration::from_secs(1));
+    stop.store(true, Ordering::SeqCst);
+    let acked = loader.join().unwrap();
+    let ok = wait_until(Duration::from_secs(30), || {
+        let m = arrivals(&sink);
+        acked.iter().all(|n| m.contains_key(n))
+    });
+    let m = arrivals(&sink);
+    let missing = acked.iter().filter(|n| !m.contains_key(*n)).count();
+    assert!(
+        ok,
+        "{missing} of {} acknowledged spans lost:\n{}",
+        acked.len(),
+        agent.logs()
+    );
+    let through_killed = m
+        .values()
+        .filter(|g| g.contains(&format!("g{}", gports[1])))
+        .count();
+    assert!(
+        through_killed > 0,
+        "the restarted gateway took its share again"
+    );
+}

@@ -1,0 +1,213 @@
+//! Two tiers on loopback: two agents with the `loadbalancing` exporter (static resolver) in front of
+//! three gateways with `tail_sampling`, all gateways exporting to one recording sink. Each gateway
+//! stamps its resources with `gateway: gN`, so the sink knows where every span went.
+
+mod common;
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::time::Duration;
+
+use common::{free_port, wait_until, Ferrotel, Sink};
+use opentelemetry_proto::tonic::collector::trace::v1::trace_service_client::TraceServiceClient;
+use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
+use opentelemetry_proto::tonic::common::v1::any_value::Value as V;
+use opentelemetry_proto::tonic::trace::v1::{
+    status::StatusCode, ResourceSpans, ScopeSpans, Span, Status,
+};
+
+fn gateway_yaml(port: u16, name: &str, sink: &Sink, policies: &str) -> String {
+    format!(
+        r#"
+receivers:
+  otlp: {{protocols: {{grpc: {{endpoint: "127.0.0.1:{port}"}}}}}}
+processors:
+  tail_sampling:
+    decision_wait: 1s
+    decision_cache: {{sampled_cache_size: 10000, non_sampled_cache_size: 10000}}
+    policies: {policies}
+  resource:
+    attributes: [{{key: gateway, value: {name}, action: upsert}}]
+exporters:
+  otlp:
+    endpoint: {}
+    tls: {{insecure: true}}
+service:
+  pipelines:
+    traces: {{receivers: [otlp], processors: [tail_sampling, resource], exporters: [otlp]}}
+"#,
+        sink.grpc_endpoint()
+    )
+}
+
+fn agent_yaml(port: u16, gateways: &[u16]) -> String {
+    let hosts: Vec<String> = gateways.iter().map(|g| format!("127.0.0.1:{g}")).collect();
+    format!(
+        r#"
+receivers:
+  otlp: {{protocols: {{grpc: {{endpoint: "127.0.0.1:{port}"}}}}}}
+exporters:
+  loadbalancing:
+    protocol: {{otlp: {{tls: {{insecure: true}}, timeout: 2s}}}}
+    resolver: {{static: {{hostnames: [{}]}}}}
+    retry_on_failure: {{initial_interval: 100ms, max_interval: 500ms, max_elapsed_time: 0}}
+service:
+  pipelines:
+    traces: {{receivers: [otlp], exporters: [loadbalancing]}}
+"#,
+        hosts.join(", ")
+    )
+}
+
+fn trace_id(t: u32) -> Vec<u8> {
+    let mut id = [0u8; 16];
+    id[..4].copy_from_slice(&t.wrapping_mul(2654435761).to_be_bytes());
+    id[12..].copy_from_slice(&t.to_be_bytes());
+    id.to_vec()
+}
+
+fn request(spans: Vec<Span>) -> ExportTraceServiceRequest {
+    ExportTraceServiceRequest {
+        resource_spans: vec![ResourceSpans {
+            scope_spans: vec![ScopeSpans {
+                spans,
+                ..Default::default()
+            }],
+            ..Default::default()
+        }],
+    }
+}
+
+fn span(t: u32, seq: u32, error: bool) -> Span {
+    Span {
+        trace_id: trace_id(t),
+        span_id: (t * 8 + seq).to_be_bytes().repeat(2),
+        name: format!("t{t}-s{seq}"),
+        status: error.then(|| Status {
+            code: StatusCode::Error as i32,
+            ..Default::default()
+        }),
+        ..Default::default()
+    }
+}
+
+/// Per trace: span names received and the gateways they came through.
+fn by_trace(sink: &Sink) -> BTreeMap<u32, (Vec<String>, BTreeSet<String>)> {
+    let st = sink.state.lock().unwrap();
+    let mut m: BTreeMap<u32, (Vec<String>, BTreeSet<String>)> = BTreeMap::new();
+    for rs in &st.traces {
+        let gw = rs
+            .resource
+            .as_ref()
+            .and_then(|r| r.attributes.iter().find(|kv| kv.key == "gateway"))
+            .and_then(|kv| match kv.value.as_ref()?.value.as_ref()? {
+                V::StringValue(s) => Some(s.clone()),
+                _ => None,
+            })
+            .unwrap_or_default();
+        for s in rs.scope_spans.iter().flat_map(|s| &s.spans) {
+            let t = s.name[1..s.name.find('-').unwrap()].parse().unwrap();
+            let e = m.entry(t).or_default();
+            e.0.push(s.name.clone());
+            e.1.insert(gw.clone());
+        }
+    }
+    m
+}
+
+struct Tiers {
+    _gateways: Vec<Ferrotel>,
+    agents: Vec<Ferrotel>,
+    agent_ports: Vec<u16>,
+}
+
+fn start(sink: &Sink, policies: &str) -> Tiers {
+    let gports: Vec<u16> = (0..3).map(|_| free_port()).collect();
+    let gateways = gports
+        .iter()
+        .enumerate()
+        .map(|(i, p)| Ferrotel::start(&gateway_yaml(*p, &format!("g{i}"), sink, policies), &[*p]))
+        .collect();
+    let agent_ports: Vec<u16> = (0..2).map(|_| free_port()).collect();
+    let agents = agent_ports
+        .iter()
+        .map(|p| Ferrotel::start(&agent_yaml(*p, &gports), &[*p]))
+        .collect();
+    Tiers {
+        _gateways: gateways,
+        agents,
+        agent_ports,
+    }
+}
+
+/// Sends `n` traces of 3 spans: spans 0 and 2 through agent 0, span 1 through agent 1; the traces
+/// with `error(t)` have span 1 in error. Returns when every request was acknowledged.
+fn send(rt: &tokio::runtime::Runtime, tiers: &Tiers, n: u32, error: impl Fn(u32) -> bool) {
+    rt.block_on(async {
+        let mut a =
+            TraceServiceClient::connect(format!("http://127.0.0.1:{}", tiers.agent_ports[0]))
+                .await
+                .unwrap();
+        let mut b =
+            TraceServiceClient::connect(format!("http://127.0.0.1:{}", tiers.agent_ports[1]))
+                .await
+                .unwrap();
+        for chunk in (0..n).collect::<Vec<_>>().chunks(50) {
+            let first: Vec<Span> = chunk
+                .iter()
+                .flat_map(|t| [span(*t, 0, false), span(*t, 2, false)])
+                .collect();
+            let second: Vec<Span> = chunk.iter().map(|t| span(*t, 1, error(*t))).collect();
+            a.export(request(first)).await.unwrap();
+            b.export(request(second)).await.unwrap();
+        }
+    });
+}
+
+#[test]
+fn traces_split_over_two_agents_land_whole_on_one_gateway() {
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let sink = Sink::start(&rt);
+    let tiers = start(&sink, "[{name: all, type: always_sample}]");
+    send(&rt, &tiers, 300, |_| false);
+    let done = wait_until(Duration::from_secs(30), || sink.span_count() >= 900);
+    assert!(
+        done,
+        "got {} of 900 spans:\n{}",
+        sink.span_count(),
+        tiers.agents[0].logs()
+    );
+    let m = by_trace(&sink);
+    assert_eq!(m.len(), 300);
+    let mut used = BTreeSet::new();
+    for (t, (names, gws)) in &m {
+        assert_eq!(names.len(), 3, "trace {t}: {names:?}");
+        assert_eq!(gws.len(), 1, "trace {t} went through {gws:?}");
+        used.extend(gws.iter().cloned());
+    }
+    assert_eq!(used.len(), 3, "every gateway takes a share");
+}
+
+#[test]
+fn error_policy_with_probabilistic_zero_keeps_exactly_the_error_traces_whole() {
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let sink = Sink::start(&rt);
+    let tiers = start(
+        &sink,
+        "[{name: errors, type: status_code, status_code: {status_codes: [ERROR]}}, {name: rest, type: probabilistic, probabilistic: {sampling_percentage: 0}}]",
+    );
+    let error = |t: u32| t % 7 == 3;
+    send(&rt, &tiers, 300, error);
+    let want: BTreeSet<u32> = (0..300).filter(|t| error(*t)).collect();
+    let done = wait_until(Duration::from_secs(30), || {
+        sink.span_count() >= want.len() * 3
+    });
+    assert!(done, "got {} spans", sink.span_count());
+    // Let the other traces' decisions pass too, then check nothing else arrived.
+    std::thread::sleep(Duration::from_secs(2));
+    let m = by_trace(&sink);
+    assert_eq!(m.keys().copied().collect::<BTreeSet<_>>(), want);
+    for (t, (names, gws)) in &m {
+        assert_eq!(names.len(), 3, "trace {t} whole: {names:?}");
+        assert_eq!(gws.len(), 1);
+    }
+}
