@@ -260,7 +260,8 @@ impl<S: Split> Inner<S> {
 
     /// Joins (and, past `send_batch_max_size`, splits) what was taken from a shard and sends it; a
     /// remainder below `send_batch_size` goes back to the shard. Never called under the state lock.
-    /// Every item taken is accounted for: sent, kept, or dropped (logged and counted).
+    /// Every item taken is accounted for: sent, kept, or dropped (logged and counted); the only await
+    /// is in a task of its own, so dropping this future loses nothing.
     async fn dispatch(self: &Arc<Self>, t: Taken<S>, trigger: Trigger) {
         let max = self.cfg.send_batch_max_size as usize;
         let Taken {
@@ -285,17 +286,42 @@ impl<S: Split> Inner<S> {
                 bad,
             }
         } else if parts.iter().map(Batch::encoded_len).sum::<usize>() > INLINE_DECODE_BYTES {
-            match tokio::task::spawn_blocking(move || assemble(parts, max, keep_below)).await {
-                Ok(a) => a,
-                Err(e) => Assembled {
-                    ready: Vec::new(),
-                    rest: None,
-                    bad: vec![DecodeError::new(format!("splitting failed: {e}")).with_items(items)],
-                },
-            }
+            // On the blocking pool, in a task of its own: should the caller's future be dropped (a
+            // client hung up), the data is still sent and accounted for.
+            let me = self.clone();
+            let task = tokio::spawn(async move {
+                let a = match tokio::task::spawn_blocking(move || assemble(parts, max, keep_below))
+                    .await
+                {
+                    Ok(a) => a,
+                    Err(e) => Assembled {
+                        ready: Vec::new(),
+                        rest: None,
+                        bad: vec![
+                            DecodeError::new(format!("splitting failed: {e}")).with_items(items)
+                        ],
+                    },
+                };
+                me.finish(key, items, metadata, a, trigger);
+            });
+            let _ = task.await;
+            return;
         } else {
             assemble(parts, max, keep_below)
         };
+        self.finish(key, items, metadata, assembled, trigger);
+    }
+
+    /// Accounts for `items` taken from the shard `key` once assembled: sends what is ready, keeps the
+    /// rest, drops (logs and counts) what did not decode.
+    fn finish(
+        self: &Arc<Self>,
+        key: ShardKey,
+        items: usize,
+        metadata: Option<Arc<ClientMetadata>>,
+        assembled: Assembled<S>,
+        trigger: Trigger,
+    ) {
         let Assembled {
             mut ready,
             rest,
