@@ -5,6 +5,9 @@
 //! Input layout: byte 0 picks the signal (bits 0-1), JSON or protobuf (bit 2), whether the rest is
 //! compressed here first so the decompressors see valid streams (bit 3), and the Content-Encoding
 //! (bits 4-6). The rest is the body.
+//!
+//! Property: every body the receiver accepts decodes with prost (as the batch processor and the
+//! exporters will decode it), and the receiver counted exactly the items prost decodes.
 #![no_main]
 
 use std::io::Write;
@@ -13,6 +16,7 @@ use bytes::Bytes;
 use ferrotel::receivers::otlp::http::decode_body;
 use ferrotel::signal::{Logs, Metrics, Signal, Traces};
 use libfuzzer_sys::fuzz_target;
+use prost::Message;
 
 const LIMIT: usize = 1 << 20;
 const ENCODINGS: [&str; 8] = ["", "gzip", "zstd", "deflate", "zlib", "identity", "x-gzip", "br"];
@@ -40,12 +44,20 @@ fn run<S: Signal>(body: Bytes, enc: &str, json: bool) {
         .map(|s| s.to_string())
         .collect();
     if let Ok(mut batch) = decode_body::<S>(body, enc, json, LIMIT, &allowed) {
-        // Data accepted by the receiver must be usable downstream: decoded, counted, re-encoded.
+        // Data the receiver accepts must be usable downstream, however much later: prost decodes
+        // it (checked on the exact bytes that travel on), and the scan counted what prost decodes.
         let n = batch.items();
-        let _ = batch.resources();
+        let encoded = batch.encode_to_bytes();
+        let decoded = S::Request::decode(encoded.clone());
+        assert!(
+            decoded.is_ok(),
+            "accepted a body prost cannot decode: {:?}",
+            decoded.err()
+        );
+        assert!(batch.resources().is_ok(), "accepted data does not decode");
         batch.recount();
-        assert_eq!(batch.items(), n);
-        let _ = batch.encode_to_bytes();
+        assert_eq!(batch.items(), n, "scan count differs from the decoded count");
+        assert_eq!(batch.encode_to_bytes().len(), encoded.len());
     }
 }
 

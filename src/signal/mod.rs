@@ -86,7 +86,8 @@ pub trait Signal: Send + Sync + Sized + 'static {
     fn into_resources(req: Self::Request) -> Vec<Self::Resource>;
     fn from_resources(resources: Vec<Self::Resource>) -> Self::Request;
     fn count(resources: &[Self::Resource]) -> usize;
-    /// Validates an encoded request and counts its items without decoding it.
+    /// Validates an encoded request and counts its items without decoding it: `Ok` only if prost
+    /// decodes it (see [`scan`]).
     fn scan(encoded: &[u8]) -> Result<usize, DecodeError>;
     /// The rejected count and message of a response's `partial_success`, if any.
     fn partial_success(resp: &Self::Response) -> Option<(i64, String)>;
@@ -119,7 +120,7 @@ impl Signal for Traces {
             .sum()
     }
     fn scan(encoded: &[u8]) -> Result<usize, DecodeError> {
-        scan::scan_request(encoded, 2, scan::span)
+        scan::scan_request(&scan::TRACES_REQUEST, encoded)
     }
     fn partial_success(resp: &Self::Response) -> Option<(i64, String)> {
         resp.partial_success
@@ -160,7 +161,7 @@ impl Signal for Metrics {
             .sum()
     }
     fn scan(encoded: &[u8]) -> Result<usize, DecodeError> {
-        scan::scan_request(encoded, 2, scan::metric)
+        scan::scan_request(&scan::METRICS_REQUEST, encoded)
     }
     fn partial_success(resp: &Self::Response) -> Option<(i64, String)> {
         resp.partial_success
@@ -192,7 +193,7 @@ impl Signal for Logs {
             .sum()
     }
     fn scan(encoded: &[u8]) -> Result<usize, DecodeError> {
-        scan::scan_request(encoded, 2, scan::log_record)
+        scan::scan_request(&scan::LOGS_REQUEST, encoded)
     }
     fn partial_success(resp: &Self::Response) -> Option<(i64, String)> {
         resp.partial_success
@@ -346,6 +347,53 @@ impl<S: Signal> Batch<S> {
             self.data = Data::Decoded(Arc::new(resources));
         }
         Ok(())
+    }
+
+    /// Decodes each encoded request (segment) on its own and leaves out those prost cannot decode,
+    /// returning what is wrong with each with its item count: one bad request never costs the others
+    /// batched with it. The receivers' scan refuses such requests, so this is defence in depth.
+    pub fn into_resources_per_request(self) -> (Vec<S::Resource>, Vec<DecodeError>) {
+        match self.data {
+            Data::Decoded(v) => (
+                Arc::try_unwrap(v).unwrap_or_else(|shared| (*shared).clone()),
+                Vec::new(),
+            ),
+            Data::Encoded(segments) => {
+                let mut resources = Vec::new();
+                let mut bad = Vec::new();
+                for seg in segments {
+                    match S::Request::decode(seg.clone()) {
+                        Ok(req) => resources.extend(S::into_resources(req)),
+                        Err(e) => {
+                            let items = match S::scan(&seg) {
+                                Ok(n) => n,
+                                Err(scan) => scan.items(),
+                            };
+                            bad.push(DecodeError::from(e).with_items(items));
+                        }
+                    }
+                }
+                (resources, bad)
+            }
+        }
+    }
+
+    /// Bytes of encoded data (0 once decoded): what decoding it would have to read.
+    pub fn encoded_len(&self) -> usize {
+        match &self.data {
+            Data::Encoded(v) => v.iter().map(Bytes::len).sum(),
+            Data::Decoded(_) => 0,
+        }
+    }
+
+    /// An encoded batch that skipped the scan, for tests of what happens when decoding fails later.
+    #[cfg(test)]
+    pub(crate) fn from_encoded_unchecked(bytes: Bytes, items: usize) -> Self {
+        Batch {
+            data: Data::Encoded(vec![bytes]),
+            items,
+            metadata: None,
+        }
     }
 
     /// The encoded request as segments to be written one after another. Encodes decoded data.

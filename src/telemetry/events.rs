@@ -73,6 +73,8 @@ const RECEIVER_FAILED: Names = per_signal!("otelcol_receiver_failed_");
 const EXPORTER_SENT: Names = per_signal!("otelcol_exporter_sent_");
 const EXPORTER_SEND_FAILED: Names = per_signal!("otelcol_exporter_send_failed_");
 const EXPORTER_ENQUEUE_FAILED: Names = per_signal!("otelcol_exporter_enqueue_failed_");
+/// otelcol's (processorhelper) names for items a processor dropped.
+const PROCESSOR_DROPPED: Names = per_signal!("otelcol_processor_dropped_");
 
 /// Requests a receiver's authenticator refused (ferrotel's; otelcol only logs them).
 pub const RECEIVER_UNAUTHENTICATED: &str = "ferrotel_receiver_unauthenticated_requests";
@@ -134,7 +136,8 @@ pub fn receiver_accepted(receiver: &str, transport: &'static str, signal: Signal
     );
 }
 
-/// Items the pipeline refused with a retryable error (the sender was told to retry).
+/// Items the pipeline refused with a retryable error (the sender was told to retry), and items of a
+/// request the receiver refused whole as invalid (prost could not decode it; see `signal::scan`).
 pub fn receiver_refused(receiver: &str, transport: &'static str, signal: SignalKind, n: usize) {
     add(
         pick(&RECEIVER_REFUSED, signal),
@@ -185,6 +188,20 @@ pub fn exporter_send_failed(exporter: &str, signal: SignalKind, n: usize) {
         "",
         n,
     );
+}
+
+/// Items a processor dropped after accepting them (the batch processor: data that could not be
+/// decoded, refused permanently downstream, or still held at the shutdown deadline).
+pub fn processor_dropped(processor: &str, signal: SignalKind, n: usize) {
+    if n > 0 {
+        add(
+            pick(&PROCESSOR_DROPPED, signal),
+            "processor",
+            processor,
+            "",
+            n,
+        );
+    }
 }
 
 /// Items refused because the sending queue was full.
@@ -326,6 +343,7 @@ pub fn describe() {
             &EXPORTER_ENQUEUE_FAILED,
             "failed to be added to the sending queue",
         ),
+        (&PROCESSOR_DROPPED, "that were dropped by the processor"),
     ];
     for (names, what) in per_item {
         for (name, item) in names.iter().zip(["spans", "metric points", "log records"]) {

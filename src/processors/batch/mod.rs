@@ -10,6 +10,10 @@
 //! - Unlike otelcol, a refusal from the next consumer is not the end of the data: a retryable one is
 //!   retried with backoff until the shutdown deadline. What the processor holds (waiting and being
 //!   sent) is bounded; past the bound new data is refused retryably, so senders back off.
+//! - Joining and splitting happen outside the state lock, and decoding a large batch to split it runs
+//!   on the blocking pool. Each request of a batch is decoded on its own: should one fail to decode
+//!   (the receivers' scan refuses such requests, so this is defence in depth), only its items are
+//!   dropped — logged and counted in `otelcol_processor_dropped_*` — and the others are sent.
 
 pub mod config;
 pub mod split;
@@ -27,7 +31,7 @@ use tokio::time::Instant;
 use crate::component::{ConfigResult, Host, PreparedProcessor, ProcessorFactory, StartError};
 use crate::config::ComponentId;
 use crate::pipeline::{AnyConsumer, BuildFor, ConsumeError, Consumer};
-use crate::signal::{Batch, ClientMetadata, Logs, Metrics, SignalKind, Traces};
+use crate::signal::{Batch, ClientMetadata, DecodeError, Logs, Metrics, SignalKind, Traces};
 use crate::telemetry::events;
 pub use config::Config;
 use split::Split;
@@ -100,15 +104,35 @@ enum Trigger {
 type ShardKey = Vec<Vec<String>>;
 
 struct Shard<S: Split> {
-    pending: Batch<S>,
+    /// Requests waiting, in arrival order. They are joined (and split) only once taken out, outside
+    /// the lock, so that decoding never runs under it.
+    parts: Vec<Batch<S>>,
+    items: usize,
     /// When the pending data must be sent at the latest.
     deadline: Instant,
     metadata: Option<Arc<ClientMetadata>>,
 }
 
+/// Data taken out of a shard to be sent.
+struct Taken<S: Split> {
+    key: ShardKey,
+    parts: Vec<Batch<S>>,
+    items: usize,
+    metadata: Option<Arc<ClientMetadata>>,
+    /// With a size trigger and splitting: what is left below this many items waits for more data.
+    keep_below: usize,
+}
+
+/// Taken data joined and split: batches to send, a remainder to keep, requests that did not decode.
+struct Assembled<S: Split> {
+    ready: Vec<Batch<S>>,
+    rest: Option<Batch<S>>,
+    bad: Vec<DecodeError>,
+}
+
 struct State<S: Split> {
     shards: HashMap<ShardKey, Shard<S>>,
-    /// Items waiting in shards plus items being sent.
+    /// Items waiting in shards, being joined or split, and being sent.
     held: usize,
     stopped: bool,
 }
@@ -132,6 +156,15 @@ pub struct BatchProcessor<S: Split> {
 /// First and longest wait between attempts to hand a batch on.
 const RETRY_INITIAL: Duration = Duration::from_millis(50);
 const RETRY_MAX: Duration = Duration::from_secs(5);
+/// Decoding more encoded bytes than this (to split) runs on the blocking pool, not a runtime worker.
+const INLINE_DECODE_BYTES: usize = 64 * 1024;
+
+/// `now + d`, saturating far in the future instead of overflowing (`d` comes from config or a peer).
+fn later(now: Instant, d: Duration) -> Instant {
+    now.checked_add(d)
+        .or_else(|| now.checked_add(Duration::from_secs(100 * 365 * 86_400)))
+        .unwrap_or(now)
+}
 
 impl<S: Split> BatchProcessor<S> {
     /// Starts the timeout task; must be called inside a tokio runtime.
@@ -171,6 +204,35 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|e| e.into_inner())
 }
 
+/// Joins taken requests and splits them into batches of at most `max` items (`0`: no bound),
+/// keeping a remainder below `keep_below` items. Each request is decoded on its own, so one that
+/// does not decode is left out and the others are still sent.
+fn assemble<S: Split>(parts: Vec<Batch<S>>, max: usize, keep_below: usize) -> Assembled<S> {
+    let mut resources = Vec::new();
+    let mut bad = Vec::new();
+    for part in parts {
+        let (r, b) = part.into_resources_per_request();
+        resources.extend(r);
+        bad.extend(b);
+    }
+    let mut ready = Vec::new();
+    let mut rest = None;
+    let mut n = S::count(&resources);
+    while n > 0 {
+        if keep_below > 0 && n < keep_below {
+            rest = Some(Batch::from_resources(resources));
+            break;
+        }
+        if max == 0 || n <= max {
+            ready.push(Batch::from_resources(resources));
+            break;
+        }
+        ready.push(Batch::from_resources(S::split_front(&mut resources, max)));
+        n = n.saturating_sub(max);
+    }
+    Assembled { ready, rest, bad }
+}
+
 impl<S: Split> Inner<S> {
     fn shard_key(&self, md: Option<&ClientMetadata>) -> (ShardKey, Option<Arc<ClientMetadata>>) {
         if self.cfg.metadata_keys.is_empty() {
@@ -196,35 +258,118 @@ impl<S: Split> Inner<S> {
         )
     }
 
-    /// Takes batches off the front of `shard` while `ready(items)` holds, each at most
-    /// `send_batch_max_size` items.
-    fn take_ready(
-        &self,
-        shard: &mut Shard<S>,
-        ready: impl Fn(usize) -> bool,
-    ) -> Result<Vec<Batch<S>>, ConsumeError> {
+    /// Joins (and, past `send_batch_max_size`, splits) what was taken from a shard and sends it; a
+    /// remainder below `send_batch_size` goes back to the shard. Never called under the state lock.
+    /// Every item taken is accounted for: sent, kept, or dropped (logged and counted); the only await
+    /// is in a task of its own, so dropping this future loses nothing.
+    async fn dispatch(self: &Arc<Self>, t: Taken<S>, trigger: Trigger) {
         let max = self.cfg.send_batch_max_size as usize;
-        let mut out = Vec::new();
-        while shard.pending.items() > 0 && ready(shard.pending.items()) {
-            if max == 0 || shard.pending.items() <= max {
-                out.push(std::mem::replace(&mut shard.pending, Batch::empty()));
-                break;
+        let Taken {
+            key,
+            parts,
+            items,
+            metadata,
+            keep_below,
+        } = t;
+        let assembled = if (max == 0 || items <= max) && parts.iter().all(Batch::is_encoded) {
+            // Encoded requests are joined as they are: no decode.
+            let mut joined = Batch::empty();
+            let mut bad = Vec::new();
+            for p in parts {
+                if let Err(e) = joined.append(p) {
+                    bad.push(e);
+                }
             }
-            // Only splitting needs the data decoded.
-            let pending = std::mem::replace(&mut shard.pending, Batch::empty());
-            let mut resources = pending.into_resources()?;
-            while S::count(&resources) > max && ready(S::count(&resources)) {
-                out.push(Batch::from_resources(S::split_front(&mut resources, max)));
+            Assembled {
+                ready: vec![joined],
+                rest: None,
+                bad,
             }
-            shard.pending = Batch::from_resources(resources);
-            if shard.pending.items() > max || !ready(shard.pending.items()) {
-                break;
+        } else if parts.iter().map(Batch::encoded_len).sum::<usize>() > INLINE_DECODE_BYTES {
+            // On the blocking pool, in a task of its own: should the caller's future be dropped (a
+            // client hung up), the data is still sent and accounted for.
+            let me = self.clone();
+            let task = tokio::spawn(async move {
+                let a = match tokio::task::spawn_blocking(move || assemble(parts, max, keep_below))
+                    .await
+                {
+                    Ok(a) => a,
+                    Err(e) => Assembled {
+                        ready: Vec::new(),
+                        rest: None,
+                        bad: vec![
+                            DecodeError::new(format!("splitting failed: {e}")).with_items(items)
+                        ],
+                    },
+                };
+                me.finish(key, items, metadata, a, trigger);
+            });
+            let _ = task.await;
+            return;
+        } else {
+            assemble(parts, max, keep_below)
+        };
+        self.finish(key, items, metadata, assembled, trigger);
+    }
+
+    /// Accounts for `items` taken from the shard `key` once assembled: sends what is ready, keeps the
+    /// rest, drops (logs and counts) what did not decode.
+    fn finish(
+        self: &Arc<Self>,
+        key: ShardKey,
+        items: usize,
+        metadata: Option<Arc<ClientMetadata>>,
+        assembled: Assembled<S>,
+        trigger: Trigger,
+    ) {
+        let Assembled {
+            mut ready,
+            rest,
+            bad,
+        } = assembled;
+        ready.retain(|b| b.items() > 0);
+        let sent: usize = ready.iter().map(Batch::items).sum();
+        let kept = rest.as_ref().map_or(0, Batch::items);
+        let lost = items.saturating_sub(sent + kept);
+        for e in &bad {
+            tracing::error!(processor = %self.id, items = e.items(), error = %e,
+                "a request in the batch cannot be decoded; dropping it and sending the others");
+        }
+        if lost > 0 {
+            tracing::error!(processor = %self.id, items = lost, requests = bad.len(),
+                "items dropped: their requests cannot be decoded");
+            events::processor_dropped(&self.id, S::KIND, lost);
+        }
+        {
+            let mut st = lock(&self.state);
+            st.held = st.held.saturating_sub(lost);
+            if let Some(rest) = rest.filter(|r| r.items() > 0) {
+                if st.stopped {
+                    ready.push(rest);
+                } else {
+                    let timeout = self.cfg.timeout;
+                    let mut new_shard = false;
+                    let shard = st.shards.entry(key).or_insert_with(|| {
+                        new_shard = true;
+                        Shard {
+                            parts: Vec::new(),
+                            items: 0,
+                            deadline: later(Instant::now(), timeout),
+                            metadata: metadata.clone(),
+                        }
+                    });
+                    shard.items += rest.items();
+                    shard.parts.insert(0, rest);
+                    if new_shard {
+                        self.timer.notify_one();
+                    }
+                }
             }
         }
-        for b in &mut out {
-            b.metadata = shard.metadata.clone();
+        for b in &mut ready {
+            b.metadata = metadata.clone();
         }
-        Ok(out)
+        self.spawn_sends(ready, trigger);
     }
 
     fn spawn_sends(self: &Arc<Self>, batches: Vec<Batch<S>>, trigger: Trigger) {
@@ -262,10 +407,11 @@ impl<S: Split> Inner<S> {
                         Some(d) if d <= now => {
                             tracing::error!(processor = %self.id, items = n, error = %e,
                                 "batch refused by the next component and the shutdown deadline has passed; dropping it");
+                            events::processor_dropped(&self.id, S::KIND, n);
                             break;
                         }
-                        Some(d) => (now + wait).min(d),
-                        None => now + wait,
+                        Some(d) => later(now, wait).min(d),
+                        None => later(now, wait),
                     };
                     tracing::debug!(processor = %self.id, items = n, error = %e, "batch refused; retrying");
                     tokio::time::sleep_until(until).await;
@@ -273,6 +419,7 @@ impl<S: Split> Inner<S> {
                 Err(e) => {
                     tracing::error!(processor = %self.id, items = n, error = %e,
                         "batch refused permanently by the next component; dropping it");
+                    events::processor_dropped(&self.id, S::KIND, n);
                     break;
                 }
             }
@@ -282,10 +429,9 @@ impl<S: Split> Inner<S> {
     }
 
     /// Sends every shard whose deadline has passed (all of them with `all`); returns the next deadline.
-    fn flush_due(self: &Arc<Self>, all: bool) -> Option<Instant> {
+    async fn flush_due(self: &Arc<Self>, all: bool) -> Option<Instant> {
         let now = Instant::now();
-        let mut ready = Vec::new();
-        let next = {
+        let (taken, next) = {
             let mut st = lock(&self.state);
             let due: Vec<ShardKey> = st
                 .shards
@@ -293,21 +439,23 @@ impl<S: Split> Inner<S> {
                 .filter(|(_, s)| all || s.deadline <= now)
                 .map(|(k, _)| k.clone())
                 .collect();
+            let mut taken = Vec::with_capacity(due.len());
             for k in due {
-                if let Some(mut shard) = st.shards.remove(&k) {
-                    match self.take_ready(&mut shard, |_| true) {
-                        Ok(b) => ready.extend(b),
-                        Err(e) => {
-                            tracing::error!(processor = %self.id, error = %e, "cannot split a batch; dropping it");
-                        }
-                    }
-                    let lost = shard.pending.items();
-                    st.held = st.held.saturating_sub(lost);
+                if let Some(shard) = st.shards.remove(&k) {
+                    taken.push(Taken {
+                        key: k,
+                        parts: shard.parts,
+                        items: shard.items,
+                        metadata: shard.metadata,
+                        keep_below: 0,
+                    });
                 }
             }
-            st.shards.values().map(|s| s.deadline).min()
+            (taken, st.shards.values().map(|s| s.deadline).min())
         };
-        self.spawn_sends(ready, Trigger::Timeout);
+        for t in taken {
+            self.dispatch(t, Trigger::Timeout).await;
+        }
         next
     }
 }
@@ -329,7 +477,7 @@ async fn timer_loop<S: Split>(inner: Weak<Inner<S>>, notify: Arc<Notify>) {
         if lock(&inner.state).stopped {
             return;
         }
-        next = inner.flush_due(false);
+        next = inner.flush_due(false).await;
     }
 }
 
@@ -342,14 +490,14 @@ impl<S: Split> Consumer<S> for BatchProcessor<S> {
         }
         let inner = &self.inner;
         let (key, metadata) = inner.shard_key(batch.metadata.as_deref());
-        let (ready, trigger) = {
+        let taken = {
             let mut st = lock(&inner.state);
             if st.stopped {
                 return Err(ConsumeError::retryable(
                     "the batch processor is shutting down",
                 ));
             }
-            if st.held > 0 && st.held + n > inner.max_pending {
+            if st.held > 0 && st.held.saturating_add(n) > inner.max_pending {
                 return Err(ConsumeError::retryable(format!(
                     "the batch processor holds {} items waiting to be sent (limit {}); try again later",
                     st.held, inner.max_pending
@@ -366,40 +514,44 @@ impl<S: Split> Consumer<S> for BatchProcessor<S> {
             let shard = st.shards.entry(key.clone()).or_insert_with(|| {
                 new_deadline = true;
                 Shard {
-                    pending: Batch::empty(),
-                    deadline: Instant::now() + timeout,
-                    metadata,
+                    parts: Vec::new(),
+                    items: 0,
+                    deadline: later(Instant::now(), timeout),
+                    metadata: metadata.clone(),
                 }
             });
-            if shard.pending.items() == 0 {
-                shard.pending = batch.with_metadata(None);
-            } else {
-                shard.pending.append(batch.with_metadata(None))?;
-            }
+            shard.parts.push(batch.with_metadata(None));
+            shard.items += n;
             let size = inner.cfg.send_batch_size as usize;
-            let mut trigger = Trigger::Size;
-            let ready = if timeout.is_zero() {
+            let take = if timeout.is_zero() {
                 // otelcol counts a send without a timer as a size trigger.
-                inner.take_ready(shard, |_| true)?
-            } else if size > 0 && shard.pending.items() >= size {
-                let b = inner.take_ready(shard, |items| items >= size)?;
+                Some(0)
+            } else if size > 0 && shard.items >= size {
                 // As otelcol: the timer restarts after a send.
-                shard.deadline = Instant::now() + timeout;
-                b
+                shard.deadline = later(Instant::now(), timeout);
+                Some(size)
             } else {
-                trigger = Trigger::Timeout;
-                Vec::new()
+                None
             };
-            if shard.pending.items() == 0 {
+            let taken = take.map(|keep_below| Taken {
+                key: key.clone(),
+                parts: std::mem::take(&mut shard.parts),
+                items: std::mem::replace(&mut shard.items, 0),
+                metadata: shard.metadata.clone(),
+                keep_below,
+            });
+            if shard.items == 0 {
                 st.shards.remove(&key);
             }
             st.held += n;
             if new_deadline {
                 inner.timer.notify_one();
             }
-            (ready, trigger)
+            taken
         };
-        inner.spawn_sends(ready, trigger);
+        if let Some(t) = taken {
+            inner.dispatch(t, Trigger::Size).await;
+        }
         Ok(())
     }
 
@@ -408,7 +560,7 @@ impl<S: Split> Consumer<S> for BatchProcessor<S> {
         let inner = &self.inner;
         *lock(&inner.deadline) = Some(deadline);
         lock(&inner.state).stopped = true;
-        inner.flush_due(true);
+        inner.flush_due(true).await;
         inner.timer.notify_one();
         let mut sends = std::mem::take(&mut *lock(&inner.sends));
         let drained = tokio::time::timeout_at(deadline, async {
@@ -416,10 +568,11 @@ impl<S: Split> Consumer<S> for BatchProcessor<S> {
         })
         .await;
         if drained.is_err() {
-            let left = lock(&inner.state).held;
+            sends.abort_all();
+            let left = std::mem::take(&mut lock(&inner.state).held);
             tracing::error!(processor = %inner.id, items = left,
                 "shutdown deadline reached before every batch was handed on; dropping the rest");
-            sends.abort_all();
+            events::processor_dropped(&inner.id, S::KIND, left);
         }
     }
 }

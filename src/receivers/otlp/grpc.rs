@@ -248,6 +248,14 @@ impl<S: Signal> UnaryService<Bytes> for Handler<S> {
             });
             let batch = Batch::<S>::from_encoded(request.into_inner())
                 .map_err(|e| {
+                    // Refused whole: prost could not decode it later (see `signal::scan`).
+                    crate::telemetry::events::receiver_refused(
+                        svc.sink.id(),
+                        "grpc",
+                        S::KIND,
+                        e.items(),
+                    );
+                    tracing::debug!(receiver = svc.sink.id(), error = %e, "invalid OTLP request refused");
                     Status::invalid_argument(format!("cannot decode the OTLP request: {e}"))
                 })?
                 .with_metadata(metadata);

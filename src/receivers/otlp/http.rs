@@ -18,7 +18,7 @@ use super::listener::{Busy, ConnSettings, CutOff, Listener};
 use super::{metadata_from_headers, Sink, Sinks};
 use crate::extensions::auth::ServerAuthenticator;
 use crate::pipeline::{Admission, ConsumeError};
-use crate::signal::{Batch, Signal};
+use crate::signal::{Batch, DecodeError, Signal};
 
 pub struct Server {
     pub local_addr: SocketAddr,
@@ -502,6 +502,17 @@ async fn export<S: Signal>(
                 enc,
             )
         }
+        Err(BodyError::InvalidData(e)) => {
+            // Refused whole: prost could not decode it later (see `signal::scan`).
+            crate::telemetry::events::receiver_refused(sink.id(), "http", S::KIND, e.items());
+            tracing::debug!(receiver = sink.id(), error = %e, "invalid OTLP request refused");
+            return status_body(
+                StatusCode::BAD_REQUEST,
+                tonic::Code::InvalidArgument,
+                format!("cannot decode the OTLP request: {e}"),
+                enc,
+            );
+        }
     };
     match sink.accept(batch, "http").await {
         Ok(()) => {
@@ -525,11 +536,15 @@ async fn export<S: Signal>(
 
 /// OTLP/JSON into a batch. The request is re-encoded as protobuf and scanned, so JSON and protobuf
 /// senders get the same validation (hex ids of the right length) and the data moves on encoded.
-fn decode_json<S: Signal>(body: &[u8]) -> Result<Batch<S>, String> {
-    let req: S::Request =
-        serde_json::from_slice(body).map_err(|e| format!("cannot decode the JSON request: {e}"))?;
-    Batch::<S>::from_encoded(Bytes::from(req.encode_to_vec()))
-        .map_err(|e| format!("invalid OTLP data: {e}"))
+fn decode_json<S: Signal>(body: &[u8]) -> Result<Batch<S>, JsonError> {
+    let req: S::Request = serde_json::from_slice(body)
+        .map_err(|e| JsonError::Json(format!("cannot decode the JSON request: {e}")))?;
+    Batch::<S>::from_encoded(Bytes::from(req.encode_to_vec())).map_err(JsonError::Data)
+}
+
+enum JsonError {
+    Json(String),
+    Data(DecodeError),
 }
 
 enum ReadError {
@@ -568,6 +583,8 @@ async fn read_limited(mut body: Incoming, limit: usize) -> Result<Bytes, ReadErr
 pub enum BodyError {
     TooLarge,
     Invalid(String),
+    /// Read as OTLP, but prost would not decode it (counted as refused, with its items).
+    InvalidData(DecodeError),
 }
 
 /// A request body as read from the wire into a batch: decompressed per `Content-Encoding` (only the
@@ -604,10 +621,12 @@ pub fn decode_body<S: Signal>(
         DecompressError::Invalid(m) => BodyError::Invalid(m),
     })?;
     if json {
-        decode_json::<S>(&body).map_err(BodyError::Invalid)
+        decode_json::<S>(&body).map_err(|e| match e {
+            JsonError::Json(msg) => BodyError::Invalid(msg),
+            JsonError::Data(e) => BodyError::InvalidData(e),
+        })
     } else {
-        Batch::<S>::from_encoded(body)
-            .map_err(|e| BodyError::Invalid(format!("cannot decode the protobuf request: {e}")))
+        Batch::<S>::from_encoded(body).map_err(BodyError::InvalidData)
     }
 }
 
