@@ -26,7 +26,7 @@ use serde_yaml::Value;
 use crate::component::{ConfigResult, ExporterFactory, Host, PreparedExporter, StartError};
 use crate::config::{duration, ComponentId, ConfigError};
 use crate::exporters::helper::settings::default_timeout;
-use crate::exporters::helper::{self, ExportError, QueueSettings, RetrySettings, Sender};
+use crate::exporters::helper::{self, Accepted, ExportError, QueueSettings, RetrySettings, Sender};
 use crate::pipeline::AnyConsumer;
 use crate::signal::{Batch, Logs, Metrics, Signal, SignalKind, Traces};
 use crate::telemetry::events;
@@ -360,7 +360,7 @@ impl LbSender {
         backends: &BTreeMap<String, AnyConsumer>,
         metadata: Option<Arc<crate::signal::ClientMetadata>>,
         pick: impl Fn(&AnyConsumer) -> Option<Arc<dyn crate::pipeline::Consumer<S>>>,
-    ) -> Result<(), ExportError> {
+    ) -> Result<Accepted, ExportError> {
         let sends = parts.into_iter().map(|(ep, res)| {
             let consumer = backends.get(&ep).and_then(&pick);
             let metadata = metadata.clone();
@@ -390,7 +390,11 @@ impl LbSender {
             }
         });
         let results = futures::future::join_all(sends).await;
-        results.into_iter().find(Result::is_err).unwrap_or(Ok(()))
+        results
+            .into_iter()
+            .find(Result::is_err)
+            .unwrap_or(Ok(()))
+            .map(|()| Accepted::ALL)
     }
 }
 
@@ -400,7 +404,7 @@ fn no_backends() -> ExportError {
 
 #[async_trait]
 impl Sender<Traces> for LbSender {
-    async fn send(&self, batch: &Batch<Traces>) -> Result<(), ExportError> {
+    async fn send(&self, batch: &Batch<Traces>) -> Result<Accepted, ExportError> {
         let b = &self.0;
         let (ring, backends) = b.snapshot();
         if ring.endpoints.is_empty() {
@@ -481,7 +485,7 @@ impl Sender<Traces> for LbSender {
 
 #[async_trait]
 impl Sender<Logs> for LbSender {
-    async fn send(&self, batch: &Batch<Logs>) -> Result<(), ExportError> {
+    async fn send(&self, batch: &Batch<Logs>) -> Result<Accepted, ExportError> {
         let b = &self.0;
         let (ring, backends) = b.snapshot();
         if ring.endpoints.is_empty() {
@@ -571,7 +575,7 @@ fn point_attrs(m: &Metric) -> Vec<Vec<KeyValue>> {
 
 #[async_trait]
 impl Sender<Metrics> for LbSender {
-    async fn send(&self, batch: &Batch<Metrics>) -> Result<(), ExportError> {
+    async fn send(&self, batch: &Batch<Metrics>) -> Result<Accepted, ExportError> {
         let b = &self.0;
         let (ring, backends) = b.snapshot();
         if ring.endpoints.is_empty() {

@@ -34,12 +34,10 @@ impl Ring {
     }
 
     pub fn endpoint_for(&self, key: &[u8]) -> Option<&str> {
-        if self.items.is_empty() {
-            return None;
-        }
         let pos = crc32fast::hash(key) % MAX_POSITIONS;
         let i = self.items.partition_point(|(p, _)| *p < pos);
-        let (_, ep) = self.items.get(i).unwrap_or(&self.items[0]);
+        // Past the last position the ring wraps to the first; an empty ring has no endpoint.
+        let (_, ep) = self.items.get(i).or_else(|| self.items.first())?;
         self.endpoints.get(*ep).map(String::as_str)
     }
 }
