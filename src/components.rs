@@ -19,7 +19,10 @@ pub fn builtin() -> Registry {
 }
 
 pub fn receivers() -> Vec<Box<dyn ReceiverFactory>> {
-    vec![Box::new(crate::receivers::otlp::Factory)]
+    vec![
+        Box::new(crate::receivers::filelog::Factory),
+        Box::new(crate::receivers::otlp::Factory),
+    ]
 }
 
 pub fn processors() -> Vec<Box<dyn ProcessorFactory>> {

@@ -8,7 +8,8 @@
 //!   ([`pipeline::graph`]) and start/stop order ([`pipeline::service`]).
 //! - [`component`]: the component model: factory traits, [`component::Host`], start-up errors.
 //! - [`components`]: the registry, the one list of built-in components (imports them; none imports it).
-//! - [`receivers`]: `otlp` (gRPC and HTTP).
+//! - [`receivers`]: `otlp` (gRPC and HTTP), `filelog` (files, with Stanza operators).
+//! - [`stanza`]: the log operators of `filelog` (parsers, transformers, router), fields and expressions.
 //! - [`processors`]: processors (batch, memory_limiter, attributes, resource, …).
 //! - [`exporters`]: `otlp_grpc`, `otlp_http`, `debug`, and the shared queue/retry/timeout helper.
 //! - [`extensions`]: extensions (health_check, storage, auth, …).
@@ -25,5 +26,6 @@ pub mod pipeline;
 pub mod processors;
 pub mod receivers;
 pub mod signal;
+pub mod stanza;
 pub mod telemetry;
 pub mod tls;

@@ -1,3 +1,4 @@
 //! Receivers: where data enters ferrotel.
 
+pub mod filelog;
 pub mod otlp;
