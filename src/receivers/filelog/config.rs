@@ -364,6 +364,9 @@ impl Config {
         if self.header.is_some() {
             w.push(format!("{path}::header: accepted and ignored: header lines are passed on as ordinary entries"));
         }
+        if self.multiline.as_ref().is_some_and(|m| m.omit_pattern) {
+            w.push(format!("{path}::multiline::omit_pattern: accepted and ignored: the matched pattern stays in the record"));
+        }
         if self.acquire_fs_lock {
             w.push(format!("{path}::acquire_fs_lock: accepted and ignored"));
         }

@@ -729,3 +729,42 @@ fn id_names(file: &str) -> HashMap<u32, String> {
         })
         .collect()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn prepare(yaml: &str) -> ConfigResult<Arc<dyn PreparedReceiver>> {
+        Factory.prepare(&serde_yaml::from_str(yaml).unwrap(), "receivers::filelog")
+    }
+
+    #[test]
+    fn config_errors_name_their_key_and_unimplemented_keys_warn() {
+        let errs = prepare("{include: [/x/*.log], poll_intervl: 1s}")
+            .err()
+            .unwrap();
+        assert!(errs[0].to_string().contains("poll_intervl"), "{errs:?}");
+        let errs = prepare("{start_at: middle, encoding: latin9, multiline: {}, operators: [{type: regex_parser, regex: '(x'}]}")
+            .err()
+            .unwrap();
+        let paths: Vec<_> = errs.iter().map(|e| e.path.clone()).collect();
+        for want in [
+            "receivers::filelog::include",
+            "receivers::filelog::start_at",
+            "receivers::filelog::encoding",
+            "receivers::filelog::multiline",
+            "receivers::filelog::operators::0::regex",
+        ] {
+            assert!(paths.iter().any(|p| p == want), "{want} not in {paths:?}");
+        }
+        let p =
+            prepare("{include: [/x/*.log], ordering_criteria: {top_n: 1}, header: {pattern: x}}")
+                .unwrap();
+        let w = p.warnings();
+        assert!(
+            w.iter().any(|w| w.contains("ordering_criteria"))
+                && w.iter().any(|w| w.contains("header")),
+            "{w:?}"
+        );
+    }
+}
