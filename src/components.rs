@@ -20,6 +20,7 @@ pub fn builtin() -> Registry {
 
 pub fn receivers() -> Vec<Box<dyn ReceiverFactory>> {
     vec![
+        Box::new(crate::receivers::filelog::Factory),
         Box::new(crate::receivers::hostmetrics::Factory),
         Box::new(crate::receivers::jaeger::Factory),
         Box::new(crate::receivers::otlp::Factory),

@@ -8,7 +8,9 @@
 //!   ([`pipeline::graph`]) and start/stop order ([`pipeline::service`]).
 //! - [`component`]: the component model: factory traits, [`component::Host`], start-up errors.
 //! - [`components`]: the registry, the one list of built-in components (imports them; none imports it).
-//! - [`receivers`]: `otlp` (gRPC and HTTP), `prometheus` (scrape), `hostmetrics` (Linux /proc, /sys).
+//! - [`receivers`]: `otlp` (gRPC and HTTP), `prometheus` (scrape), `hostmetrics` (Linux /proc, /sys),
+//!   `filelog` (files, with Stanza operators), `jaeger`, `zipkin`.
+//! - [`stanza`]: the log operators of `filelog` (parsers, transformers, router), fields and expressions.
 //! - [`processors`]: processors (batch, memory_limiter, attributes, resource, …).
 //! - [`exporters`]: `otlp_grpc`, `otlp_http`, `debug`, `prometheus` (pull), `prometheusremotewrite`,
 //!   and the shared queue/retry/timeout helper.
@@ -37,5 +39,6 @@ pub mod processors;
 pub mod prom;
 pub mod receivers;
 pub mod signal;
+pub mod stanza;
 pub mod telemetry;
 pub mod tls;

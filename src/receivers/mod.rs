@@ -1,6 +1,7 @@
 //! Receivers: where data enters ferrotel.
 
 pub mod common;
+pub mod filelog;
 pub mod hostmetrics;
 pub mod jaeger;
 pub mod otlp;

@@ -1,0 +1,373 @@
+//! A log entry as Stanza operators see it, Stanza's field syntax, and the conversion to OTLP.
+
+use std::collections::BTreeMap;
+
+use opentelemetry_proto::tonic::common::v1::{
+    any_value, AnyValue, ArrayValue, KeyValue, KeyValueList,
+};
+use opentelemetry_proto::tonic::logs::v1::LogRecord;
+use serde_json::{Map, Value};
+
+/// One log entry on its way through the operators. Values are JSON values (strings, numbers, maps,
+/// lists); `body` starts as the line read from the file.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Entry {
+    pub body: Value,
+    pub attributes: Map<String, Value>,
+    pub resource: Map<String, Value>,
+    /// Unix nanoseconds; 0 = not set.
+    pub timestamp: u64,
+    pub observed_timestamp: u64,
+    pub severity: i32,
+    pub severity_text: String,
+    pub trace_id: Vec<u8>,
+    pub span_id: Vec<u8>,
+    pub trace_flags: u32,
+    pub scope_name: String,
+    /// Where the entry came from: (reader id, byte offset where its first line starts). Operators
+    /// that hold entries back (recombine, container partial lines) report the smallest offset they
+    /// hold, so a checkpoint never moves past data that was not passed on yet.
+    pub origin: Option<(u64, u64)>,
+}
+
+/// Which part of an entry a field names.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Root {
+    Body,
+    Attributes,
+    Resource,
+}
+
+/// A Stanza field: `body`, `body.a.b`, `body["a.b"]`, `attributes.k`, `attributes["k.8s"]`,
+/// `resource.x`; the older `$body`, `$attributes`, `$resource`, `$record` (= body) are accepted too.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Field {
+    pub root: Root,
+    pub path: Vec<String>,
+}
+
+impl std::fmt::Display for Field {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self.root {
+            Root::Body => "body",
+            Root::Attributes => "attributes",
+            Root::Resource => "resource",
+        })?;
+        for p in &self.path {
+            if p.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {
+                write!(f, ".{p}")?;
+            } else {
+                write!(f, "[{p:?}]")?;
+            }
+        }
+        Ok(())
+    }
+}
+
+impl Field {
+    pub fn body() -> Field {
+        Field {
+            root: Root::Body,
+            path: vec![],
+        }
+    }
+
+    pub fn attributes() -> Field {
+        Field {
+            root: Root::Attributes,
+            path: vec![],
+        }
+    }
+
+    pub fn attr(k: &str) -> Field {
+        Field {
+            root: Root::Attributes,
+            path: vec![k.to_string()],
+        }
+    }
+
+    /// Parses a field; a bare name without a root (`message`) means `body.message`, as Stanza did.
+    pub fn parse(s: &str) -> Result<Field, String> {
+        let s = s.trim();
+        let s = s.strip_prefix('$').unwrap_or(s);
+        let (root, rest) = if let Some(r) = strip_root(s, "body") {
+            (Root::Body, r)
+        } else if let Some(r) = strip_root(s, "record") {
+            (Root::Body, r)
+        } else if let Some(r) = strip_root(s, "attributes") {
+            (Root::Attributes, r)
+        } else if let Some(r) = strip_root(s, "resource") {
+            (Root::Resource, r)
+        } else if s.is_empty() {
+            return Err("empty field".into());
+        } else {
+            return Err(format!(
+                "invalid field {s:?}: must start with body, attributes or resource"
+            ));
+        };
+        let mut path = Vec::new();
+        let mut rest = rest;
+        while !rest.is_empty() {
+            if let Some(r) = rest.strip_prefix('.') {
+                let end = r.find(['.', '[']).unwrap_or(r.len());
+                if end == 0 {
+                    return Err(format!("invalid field {s:?}: empty segment"));
+                }
+                path.push(r[..end].to_string());
+                rest = &r[end..];
+            } else if let Some(r) = rest.strip_prefix('[') {
+                let r = r.trim_start();
+                let q = r
+                    .chars()
+                    .next()
+                    .filter(|c| *c == '"' || *c == '\'')
+                    .ok_or_else(|| format!("invalid field {s:?}: expected a quoted key after ["))?;
+                let r = &r[1..];
+                let close = r
+                    .find(q)
+                    .ok_or_else(|| format!("invalid field {s:?}: unterminated quote"))?;
+                path.push(r[..close].to_string());
+                rest = r[close + 1..]
+                    .trim_start()
+                    .strip_prefix(']')
+                    .ok_or_else(|| format!("invalid field {s:?}: expected ]"))?;
+            } else {
+                return Err(format!("invalid field {s:?}"));
+            }
+        }
+        Ok(Field { root, path })
+    }
+}
+
+fn strip_root<'a>(s: &'a str, root: &str) -> Option<&'a str> {
+    let r = s.strip_prefix(root)?;
+    (r.is_empty() || r.starts_with('.') || r.starts_with('[')).then_some(r)
+}
+
+impl serde::Serialize for Field {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&self.to_string())
+    }
+}
+
+impl<'de> serde::Deserialize<'de> for Field {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let s = String::deserialize(d)?;
+        Field::parse(&s).map_err(serde::de::Error::custom)
+    }
+}
+
+impl Entry {
+    pub fn new(body: Value) -> Entry {
+        Entry {
+            body,
+            ..Default::default()
+        }
+    }
+
+    fn root_map(&mut self, root: Root) -> &mut Map<String, Value> {
+        match root {
+            Root::Attributes => &mut self.attributes,
+            Root::Resource => &mut self.resource,
+            Root::Body => {
+                if !self.body.is_object() {
+                    self.body = Value::Object(Map::new());
+                }
+                self.body.as_object_mut().expect("just made an object")
+            }
+        }
+    }
+
+    pub fn get(&self, f: &Field) -> Option<&Value> {
+        let (first, rest) = match f.root {
+            Root::Body => {
+                let mut v = &self.body;
+                for p in &f.path {
+                    v = v.as_object()?.get(p)?;
+                }
+                return Some(v);
+            }
+            Root::Attributes => (&self.attributes, &f.path[..]),
+            Root::Resource => (&self.resource, &f.path[..]),
+        };
+        let (k, rest) = rest.split_first()?;
+        let mut v = first.get(k)?;
+        for p in rest {
+            v = v.as_object()?.get(p)?;
+        }
+        Some(v)
+    }
+
+    /// Sets a field, creating maps on the way. Setting a whole attributes/resource map needs a map.
+    pub fn set(&mut self, f: &Field, value: Value) -> Result<(), String> {
+        if f.path.is_empty() {
+            match f.root {
+                Root::Body => self.body = value,
+                Root::Attributes | Root::Resource => match value {
+                    Value::Object(m) => *self.root_map(f.root) = m,
+                    _ => return Err(format!("cannot set {f} to a value that is not a map")),
+                },
+            }
+            return Ok(());
+        }
+        let mut m = self.root_map(f.root);
+        let (last, parents) = f.path.split_last().expect("non-empty");
+        for p in parents {
+            let slot = m
+                .entry(p.clone())
+                .or_insert_with(|| Value::Object(Map::new()));
+            if !slot.is_object() {
+                *slot = Value::Object(Map::new());
+            }
+            m = slot.as_object_mut().expect("just made an object");
+        }
+        m.insert(last.clone(), value);
+        Ok(())
+    }
+
+    pub fn delete(&mut self, f: &Field) -> Option<Value> {
+        if f.path.is_empty() {
+            return Some(match f.root {
+                Root::Body => std::mem::take(&mut self.body),
+                Root::Attributes => Value::Object(std::mem::take(&mut self.attributes)),
+                Root::Resource => Value::Object(std::mem::take(&mut self.resource)),
+            });
+        }
+        let (last, parents) = f.path.split_last()?;
+        let mut m: &mut Map<String, Value> = match f.root {
+            Root::Body => self.body.as_object_mut()?,
+            Root::Attributes => &mut self.attributes,
+            Root::Resource => &mut self.resource,
+        };
+        for p in parents {
+            m = m.get_mut(p)?.as_object_mut()?;
+        }
+        m.remove(last)
+    }
+}
+
+/// A value as text, as Stanza renders non-strings for parsers and comparisons.
+pub fn as_text(v: &Value) -> String {
+    match v {
+        Value::String(s) => s.clone(),
+        Value::Null => String::new(),
+        other => other.to_string(),
+    }
+}
+
+pub fn to_any(v: Value) -> AnyValue {
+    let value = match v {
+        Value::Null => None,
+        Value::Bool(b) => Some(any_value::Value::BoolValue(b)),
+        Value::Number(n) => Some(match n.as_i64() {
+            Some(i) => any_value::Value::IntValue(i),
+            None => any_value::Value::DoubleValue(n.as_f64().unwrap_or(0.0)),
+        }),
+        Value::String(s) => Some(any_value::Value::StringValue(s)),
+        Value::Array(a) => Some(any_value::Value::ArrayValue(ArrayValue {
+            values: a.into_iter().map(to_any).collect(),
+        })),
+        Value::Object(m) => Some(any_value::Value::KvlistValue(KeyValueList {
+            values: to_key_values(m),
+        })),
+    };
+    AnyValue { value }
+}
+
+pub fn to_key_values(m: Map<String, Value>) -> Vec<KeyValue> {
+    m.into_iter()
+        .map(|(key, v)| KeyValue {
+            key,
+            value: Some(to_any(v)),
+            ..Default::default()
+        })
+        .collect()
+}
+
+impl Entry {
+    /// The OTLP log record; resource and scope are grouped by the caller.
+    pub fn into_record(self) -> (Map<String, Value>, String, LogRecord) {
+        let rec = LogRecord {
+            time_unix_nano: self.timestamp,
+            observed_time_unix_nano: self.observed_timestamp,
+            severity_number: self.severity,
+            severity_text: self.severity_text,
+            body: Some(to_any(self.body)),
+            attributes: to_key_values(self.attributes),
+            flags: self.trace_flags,
+            trace_id: self.trace_id,
+            span_id: self.span_id,
+            ..Default::default()
+        };
+        (self.resource, self.scope_name, rec)
+    }
+}
+
+/// Groups entries into `ResourceLogs` by resource and scope, keeping their order within a group.
+pub fn to_resource_logs(
+    entries: Vec<Entry>,
+) -> Vec<opentelemetry_proto::tonic::logs::v1::ResourceLogs> {
+    use opentelemetry_proto::tonic::common::v1::InstrumentationScope;
+    use opentelemetry_proto::tonic::logs::v1::{ResourceLogs, ScopeLogs};
+    use opentelemetry_proto::tonic::resource::v1::Resource;
+    type Group = (String, Map<String, Value>, BTreeMap<String, Vec<LogRecord>>);
+    let mut groups: Vec<Group> = Vec::new();
+    for e in entries {
+        let (res, scope, rec) = e.into_record();
+        // Resource maps are few per batch; a string key keeps grouping cheap and exact.
+        let key = if res.is_empty() {
+            String::new()
+        } else {
+            Value::Object(res.clone()).to_string()
+        };
+        let g = match groups.iter_mut().position(|g| g.0 == key) {
+            Some(i) => &mut groups[i],
+            None => {
+                groups.push((key, res, BTreeMap::new()));
+                groups.last_mut().expect("just pushed")
+            }
+        };
+        g.2.entry(scope).or_default().push(rec);
+    }
+    groups
+        .into_iter()
+        .map(|(_, res, scopes)| ResourceLogs {
+            resource: Some(Resource {
+                attributes: to_key_values(res),
+                ..Default::default()
+            }),
+            scope_logs: scopes
+                .into_iter()
+                .map(|(name, log_records)| ScopeLogs {
+                    scope: (!name.is_empty()).then(|| InstrumentationScope {
+                        name,
+                        ..Default::default()
+                    }),
+                    log_records,
+                    ..Default::default()
+                })
+                .collect(),
+            ..Default::default()
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn fields_parse_and_set() {
+        let f = Field::parse(r#"attributes["k8s.pod.name"]"#).unwrap();
+        assert_eq!(f.path, vec!["k8s.pod.name"]);
+        let g = Field::parse("body.a.b").unwrap();
+        let mut e = Entry::new(Value::String("x".into()));
+        e.set(&g, Value::from(1)).unwrap();
+        assert_eq!(e.get(&g), Some(&Value::from(1)));
+        e.set(&f, Value::from("p")).unwrap();
+        assert_eq!(e.attributes["k8s.pod.name"], "p");
+        assert_eq!(Field::parse("$record.x").unwrap().root, Root::Body);
+        assert!(Field::parse("foo").is_err());
+        assert_eq!(e.delete(&g), Some(Value::from(1)));
+    }
+}
