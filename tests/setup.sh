@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Installs what the black-box tests use: the Python and Node.js OpenTelemetry SDKs.
+# Installs what the black-box tests use: the Python and Node.js OpenTelemetry SDKs, the Jaeger/Zipkin
+# Python exporters, and the Debian packages below.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 if [[ ! -x .venv/bin/python ]]; then
@@ -7,15 +8,18 @@ if [[ ! -x .venv/bin/python ]]; then
 fi
 .venv/bin/pip install -q --disable-pip-version-check -r tests/sdk/python/requirements.txt
 (cd tests/sdk/node && npm ci --no-audit --no-fund --loglevel=error)
-# `ferrotel top` is tested in a real terminal under tmux (tests/top.rs).
-if ! command -v tmux >/dev/null 2>&1; then
-  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq tmux) \
-    || echo "warning: could not install tmux; tests/top.rs needs it" >&2
-fi
-# tests/prometheus.rs runs the real Prometheus and node_exporter (Debian: 2.42 and 1.5).
-if [[ ! -x /usr/bin/prometheus || ! -x /usr/bin/prometheus-node-exporter ]]; then
-  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq prometheus prometheus-node-exporter) \
-    || echo "warning: could not install prometheus; tests/prometheus.rs needs it" >&2
+# Debian packages, installed in one apt run when any is missing:
+# - tmux: `ferrotel top` is tested in a real terminal (tests/top.rs);
+# - curl: the HTTP/2 refusal test (tests/chaos_lifecycle.rs) needs a client that shows a stream reset;
+# - prometheus, prometheus-node-exporter: tests/prometheus.rs runs the real ones (Debian: 2.42 and 1.5).
+missing=()
+command -v tmux >/dev/null 2>&1 || missing+=(tmux)
+command -v curl >/dev/null 2>&1 || missing+=(curl)
+[[ -x /usr/bin/prometheus ]] || missing+=(prometheus)
+[[ -x /usr/bin/prometheus-node-exporter ]] || missing+=(prometheus-node-exporter)
+if ((${#missing[@]})); then
+  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}") \
+    || echo "warning: could not install ${missing[*]}; the tests that use them will fail" >&2
 fi
 # The Jaeger exporters' last releases pin an older SDK: their own venv (tests/jaeger_zipkin.rs).
 if [[ ! -x .venv-jaeger/bin/python ]]; then
