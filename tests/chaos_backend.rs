@@ -473,6 +473,10 @@ service:
             assert_eq!(get("x-up"), Some("up"), "{name}: upsert {h:?}");
         }
         tenants.sort();
-        assert_eq!(tenants, ["acme", "anon"], "{name}: from_context, default_value");
+        assert_eq!(
+            tenants,
+            ["acme", "anon"],
+            "{name}: from_context, default_value"
+        );
     }
 }

@@ -146,12 +146,11 @@ impl ExtensionFactory for Factory {
             ];
             let set: Vec<&str> = sources.iter().filter(|s| s.1).map(|s| s.0).collect();
             if action == Some(Action::Delete) {
-                for key in set.iter().copied().chain(
-                    h.default_value
-                        .is_some()
-                        .then_some("default_value")
-                        .into_iter(),
-                ) {
+                for key in set
+                    .iter()
+                    .copied()
+                    .chain(h.default_value.is_some().then_some("default_value"))
+                {
                     warnings.push(format!(
                         "{p}::{key} is ignored: action delete removes the header"
                     ));
