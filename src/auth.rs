@@ -39,4 +39,19 @@ pub trait ClientAuthenticator: Send + Sync {
         &self,
         metadata: Option<&ClientMetadata>,
     ) -> Result<Vec<(HeaderName, HeaderValue)>, String>;
+
+    /// Applies this authenticator to an outgoing request's `headers`, which already hold the
+    /// exporter's own `headers:`. By default every header of [`ClientAuthenticator::headers`] is set,
+    /// replacing one of the same name; `headers_setter` applies its actions (insert, update, upsert,
+    /// delete) instead.
+    fn apply(
+        &self,
+        headers: &mut HeaderMap,
+        metadata: Option<&ClientMetadata>,
+    ) -> Result<(), String> {
+        for (k, v) in self.headers(metadata)? {
+            headers.insert(k, v);
+        }
+        Ok(())
+    }
 }

@@ -276,9 +276,11 @@ fn zero_timeout_means_no_timeout() {
     assert!(got.values().all(|n| *n == 1), "duplicates: {got:?}");
 }
 
-/// Without a queue the caller gets the error and the items are counted as send_failed once.
+/// Without a queue the caller gets the error. A retryable one is the caller's to count (the
+/// receiver counts the items as refused: the client was told 503 and keeps them), not the
+/// exporter's: it did not drop them.
 #[test]
-fn exporter_without_queue_counts_a_failure_once() {
+fn exporter_without_queue_hands_a_retryable_failure_back_uncounted() {
     let rt = tokio::runtime::Runtime::new().unwrap();
     let sink = Sink::start(&rt);
     sink.set_mode(SinkMode::Unavailable { retry_after: None });
@@ -290,8 +292,15 @@ fn exporter_without_queue_counts_a_failure_once() {
         let status = ops::post(&rt, p.http, "/v1/traces", request("noqueue", r * 4, 4));
         assert_eq!(status, 503, "the destination's refusal reaches the client");
     }
-    assert_eq!(settled(&p, "otlp_http/out", 12.0), (0.0, 12.0));
+    std::thread::sleep(Duration::from_millis(300));
     let m = ops::scrape(p.metrics);
+    let exp = [("exporter", "otlp_http/out")];
+    assert_eq!(
+        ops::value(&m, "otelcol_exporter_sent_spans_total", &exp)
+            + ops::value(&m, "otelcol_exporter_send_failed_spans_total", &exp),
+        0.0,
+        "{m}"
+    );
     assert_eq!(
         ops::value(
             &m,
@@ -301,6 +310,67 @@ fn exporter_without_queue_counts_a_failure_once() {
         12.0,
         "{m}"
     );
+}
+
+/// A batch processor in front of an exporter without a queue retries what the exporter hands back.
+/// Counted once each: `sent + send_failed` equals the items offered, however many attempts it took
+/// (it used to count `send_failed` per failed attempt and then `sent`); a permanent refusal is
+/// `send_failed` once and never retried.
+#[test]
+fn exporter_without_queue_behind_a_retrying_batch_processor_counts_each_item_once() {
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    for permanent in [false, true] {
+        let sink = Sink::start(&rt);
+        sink.set_mode(if permanent {
+            SinkMode::BadRequest
+        } else {
+            SinkMode::Unavailable { retry_after: None }
+        });
+        let p = Ports {
+            http: free_port(),
+            metrics: free_port(),
+        };
+        let yaml = config(
+            &p,
+            &format!(
+                "otlp_http/out: {{endpoint: \"{}\", sending_queue: {{enabled: false}}, retry_on_failure: {{enabled: false}}}}",
+                sink.http_endpoint()
+            ),
+        )
+        .replace(
+            "traces: {receivers: [otlp], exporters: [otlp_http/out]}",
+            "traces: {receivers: [otlp], processors: [batch], exporters: [otlp_http/out]}",
+        )
+        .replace("exporters:\n", "processors:\n  batch: {timeout: 20ms}\nexporters:\n");
+        let f = Ferrotel::start(&yaml, &[p.http, p.metrics]);
+        send_all(&rt, &p, "batched", 5, 4);
+        let attempts = || sink.state.lock().unwrap().attempts.len();
+        if permanent {
+            let (sent, failed) = settled(&p, "otlp_http/out", 20.0);
+            assert_eq!((sent, failed), (0.0, 20.0), "{}", f.logs());
+        } else {
+            // Refused at least three times over, then the destination comes back.
+            assert!(
+                wait_until(Duration::from_secs(20), || attempts() >= 3),
+                "the batch processor did not retry:\n{}",
+                f.logs()
+            );
+            sink.set_mode(SinkMode::Accept);
+            let (sent, failed) = settled(&p, "otlp_http/out", 20.0);
+            assert_eq!((sent, failed), (20.0, 0.0), "{}", f.logs());
+            assert!(missing(&sink, "batched", 20).is_empty());
+        }
+        let m = ops::scrape(p.metrics);
+        assert_eq!(
+            ops::value(
+                &m,
+                "otelcol_receiver_accepted_spans_total",
+                &[("receiver", "otlp")]
+            ),
+            20.0,
+            "offered: {m}"
+        );
+    }
 }
 
 /// A header otelcol accepts in config but HTTP cannot carry: a warning at start-up naming it, and
@@ -322,4 +392,91 @@ fn invalid_header_warns_and_fails_permanently() {
         "{}",
         f.logs()
     );
+}
+
+/// Issue 10 item 11: `headers_setter` actions as otelcol documents them, through both exporters:
+/// `insert` leaves a header the exporter already sets, `update` changes only a present one, `upsert`
+/// always sets, `delete` removes one the exporter sets, and `from_context` reads the incoming
+/// request's metadata (`default_value` when absent).
+#[test]
+fn headers_setter_actions_reach_the_destination() {
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let (sink_h, sink_g) = (Sink::start(&rt), Sink::start(&rt));
+    let (http, metrics) = (free_port(), free_port());
+    let own = "headers: {x-present: old, x-update: old, x-delete: old}, auth: {authenticator: headers_setter}";
+    let yaml = format!(
+        r#"
+extensions:
+  headers_setter:
+    headers:
+      - {{key: x-present, action: insert, value: new}}
+      - {{key: x-tenant, action: insert, from_context: tenant, default_value: anon}}
+      - {{key: x-update, action: update, value: new}}
+      - {{key: x-missing, action: update, value: new}}
+      - {{key: x-delete, action: delete}}
+      - {{key: x-up, value: up}}
+receivers:
+  otlp:
+    protocols:
+      http: {{endpoint: "127.0.0.1:{http}", include_metadata: true}}
+exporters:
+  otlp_http/h: {{endpoint: "{}", {own}}}
+  otlp/g: {{endpoint: "{}", tls: {{insecure: true}}, {own}}}
+service:
+  extensions: [headers_setter]
+  telemetry:
+    metrics:
+      readers:
+        - pull:
+            exporter:
+              prometheus: {{host: 127.0.0.1, port: {metrics}}}
+  pipelines:
+    traces: {{receivers: [otlp], exporters: [otlp_http/h, otlp/g]}}
+"#,
+        sink_h.http_endpoint(),
+        sink_g.grpc_endpoint()
+    );
+    let _f = Ferrotel::start(&yaml, &[http, metrics]);
+    for tenant in [Some("acme"), None] {
+        let status = rt.block_on(async {
+            let mut req = reqwest::Client::new()
+                .post(format!("http://127.0.0.1:{http}/v1/traces"))
+                .header("content-type", "application/x-protobuf")
+                .body(request("hs", 0, 1));
+            if let Some(t) = tenant {
+                req = req.header("tenant", t);
+            }
+            req.send().await.map(|r| r.status().as_u16()).unwrap_or(0)
+        });
+        assert_eq!(status, 200);
+    }
+    for (name, sink) in [("otlp_http", &sink_h), ("otlp_grpc", &sink_g)] {
+        assert!(
+            wait_until(Duration::from_secs(20), || sink
+                .state
+                .lock()
+                .unwrap()
+                .headers
+                .len()
+                >= 2),
+            "{name}: two requests expected"
+        );
+        let st = sink.state.lock().unwrap();
+        let mut tenants = Vec::new();
+        for h in &st.headers {
+            let get = |k: &str| h.iter().find(|(n, _)| n == k).map(|(_, v)| v.as_str());
+            assert_eq!(get("x-present"), Some("old"), "{name}: insert keeps {h:?}");
+            tenants.push(get("x-tenant").unwrap_or("").to_string());
+            assert_eq!(get("x-update"), Some("new"), "{name}: update {h:?}");
+            assert_eq!(get("x-missing"), None, "{name}: update of an absent {h:?}");
+            assert_eq!(get("x-delete"), None, "{name}: delete {h:?}");
+            assert_eq!(get("x-up"), Some("up"), "{name}: upsert {h:?}");
+        }
+        tenants.sort();
+        assert_eq!(
+            tenants,
+            ["acme", "anon"],
+            "{name}: from_context, default_value"
+        );
+    }
 }

@@ -581,3 +581,116 @@ service:
     );
     assert!(f.stop(Duration::from_secs(20)).success());
 }
+
+/// Item 3: senders blocked at shutdown. The destination is down, the exporter's queue (2 requests,
+/// `block_on_overflow` and `wait_for_result`) is full and more senders wait for room. SIGTERM with
+/// `--shutdown-timeout 3s`: the process exits (bound: the deadline + 1 s, plus slack for a loaded
+/// machine), every blocked sender gets an error (none hangs, none is told 200), the senders waiting
+/// for room are refused at once (503, counted as `enqueue_failed` on the metrics endpoint while the
+/// process is still shutting down), and what the queue still held at the deadline is logged with
+/// its item count and counted as `send_failed`.
+#[test]
+fn sigterm_answers_senders_blocked_on_a_full_queue_and_exits_at_the_deadline() {
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let sink = Sink::start(&rt);
+    sink.set_mode(common::SinkMode::Unavailable { retry_after: None });
+    let (http, metrics) = (free_port(), free_port());
+    let yaml = format!(
+        r#"
+receivers:
+  otlp:
+    protocols:
+      http: {{endpoint: "127.0.0.1:{http}"}}
+exporters:
+  otlp_http/out:
+    endpoint: {}
+    retry_on_failure: {{initial_interval: 200ms, max_interval: 200ms, max_elapsed_time: 0s}}
+    sending_queue: {{queue_size: 2, num_consumers: 1, block_on_overflow: true, wait_for_result: true}}
+service:
+  telemetry:
+    metrics:
+      readers:
+        - pull:
+            exporter:
+              prometheus: {{host: 127.0.0.1, port: {metrics}}}
+  pipelines:
+    traces: {{receivers: [otlp], exporters: [otlp_http/out]}}
+"#,
+        sink.http_endpoint()
+    );
+    let mut f = Ferrotel::start_with(&yaml, &[http, metrics], &["--shutdown-timeout", "3s"], &[]);
+    // 6 senders of 5 spans each: 2 fill the queue (waiting for their result), 4 wait for room.
+    let senders: Vec<_> = (0..6)
+        .map(|i| {
+            std::thread::spawn(move || {
+                let client = reqwest::blocking::Client::builder()
+                    .timeout(Duration::from_secs(30))
+                    .build()
+                    .unwrap();
+                post_json(&client, http, spans_json(&format!("w{i}"), 5))
+            })
+        })
+        .collect();
+    assert!(
+        wait_until(Duration::from_secs(10), || sink
+            .state
+            .lock()
+            .unwrap()
+            .attempts
+            .len()
+            >= 2),
+        "the exporter never tried the destination"
+    );
+    std::thread::sleep(Duration::from_millis(500));
+    assert!(
+        senders.iter().all(|s| !s.is_finished()),
+        "every sender is blocked while the destination is down"
+    );
+
+    let started = Instant::now();
+    f.signal("TERM");
+    // Scrape while it shuts down; the last answer is what it had counted by then.
+    let mut last_scrape = String::new();
+    let status = loop {
+        if let Some(st) = f.child.try_wait().unwrap() {
+            break st;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(3 + 1 + 3),
+            "did not exit after SIGTERM:\n{}",
+            f.logs()
+        );
+        if let (200, body) = ops::get(metrics, "/metrics") {
+            last_scrape = body;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    eprintln!("exited {:?} after SIGTERM", started.elapsed());
+    assert!(status.success(), "exit status {status}");
+
+    let answers: Vec<Option<u16>> = senders.into_iter().map(|s| s.join().unwrap()).collect();
+    assert!(
+        answers.iter().all(|a| *a != Some(200)),
+        "a blocked sender was told its data was taken: {answers:?}"
+    );
+    assert!(
+        answers.iter().filter(|a| **a == Some(503)).count() >= 4,
+        "the senders waiting for room are refused with 503: {answers:?}"
+    );
+    let exp = [("exporter", "otlp_http/out")];
+    assert_eq!(
+        ops::value(
+            &last_scrape,
+            "otelcol_exporter_enqueue_failed_spans_total",
+            &exp
+        ),
+        20.0,
+        "{last_scrape}"
+    );
+    let logs = f.logs();
+    assert!(
+        logs.contains("shutdown deadline passed"),
+        "what the queue held at the deadline is logged:\n{logs}"
+    );
+    assert_eq!(sink.span_count(), 0);
+}

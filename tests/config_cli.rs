@@ -333,3 +333,115 @@ fn strict_rejects_an_authenticator_that_cannot_authenticate_that_way() {
     );
     assert_eq!(validate(&[&f], &["--strict"]).0, 1);
 }
+
+/// Issue 10 item 11: every key that is accepted but not implemented is a warning naming it (printed
+/// by `validate`, logged at start-up); keys otelcol does not have on a component are errors naming
+/// them; typed keys are typed.
+#[test]
+fn keys_accepted_but_ignored_are_warned_by_name() {
+    let dir = tempfile::tempdir().unwrap();
+    let f = write(
+        &dir,
+        "ignored.yaml",
+        r#"
+receivers:
+  otlp:
+    protocols:
+      grpc:
+        endpoint: 127.0.0.1:14317
+        read_buffer_size: 524288
+        write_buffer_size: 65536
+      http:
+        endpoint: 127.0.0.1:14318
+        compression_algorithms: [snappy, lz4]
+extensions:
+  file_storage:
+    directory: /tmp
+    compaction: {on_start: true, on_rebound: true, directory: /tmp/compaction, rebound_needed_threshold_mib: 50, rebound_trigger_threshold_mib: 5, check_interval: 1s}
+exporters:
+  otlp_http:
+    endpoint: http://127.0.0.1:4318
+    read_buffer_size: 4096
+    max_idle_conns: 10
+    max_idle_conns_per_host: 2
+    idle_conn_timeout: 30s
+    tls: {reload_interval: 0s}
+service:
+  extensions: [file_storage]
+  telemetry:
+    logs:
+      output_paths: [/var/log/ferrotel.log]
+      sampling: {initial: 5, thereafter: 100}
+    metrics:
+      views: [{selector: {instrument_name: x}, stream: {name: y}}]
+  pipelines:
+    traces:
+      receivers: [otlp]
+      exporters: [otlp_http]
+"#,
+    );
+    let (code, out, err) = validate(&[&f], &[]);
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains("configuration is valid"), "{out}");
+    for key in [
+        "receivers::otlp::protocols::grpc::read_buffer_size",
+        "receivers::otlp::protocols::grpc::write_buffer_size",
+        "extensions::file_storage::compaction::on_rebound",
+        "extensions::file_storage::compaction::directory",
+        "extensions::file_storage::compaction::rebound_needed_threshold_mib",
+        "extensions::file_storage::compaction::rebound_trigger_threshold_mib",
+        "extensions::file_storage::compaction::check_interval",
+        "exporters::otlp_http::read_buffer_size",
+        "service::telemetry::logs::output_paths",
+        "service::telemetry::logs::sampling",
+        "service::telemetry::metrics::views",
+    ] {
+        assert!(
+            err.lines()
+                .any(|l| l.starts_with("warning:") && l.contains(key)),
+            "no warning naming {key} in:\n{err}"
+        );
+    }
+    // Implemented keys are not warned about: snappy/lz4 decode, the idle-connection pool keys and
+    // `reload_interval: 0s` (never reload, as otelcol) work, `compaction.on_start` compacts.
+    for key in [
+        "compression_algorithms",
+        "max_idle_conns",
+        "idle_conn_timeout",
+        "reload_interval",
+        "on_start",
+    ] {
+        assert!(
+            !err.contains(key),
+            "{key} is implemented, not ignored:\n{err}"
+        );
+    }
+
+    // otelcol's HTTP server has no buffer sizes: an unknown key, named.
+    let http = write(
+        &dir,
+        "http_buffer.yaml",
+        &GOOD.replace(
+            "        endpoint: 127.0.0.1:14317",
+            "        endpoint: 127.0.0.1:14317\n      http:\n        read_buffer_size: 1024",
+        ),
+    );
+    let (code, _, err) = validate(&[&http], &[]);
+    assert_eq!(code, 1, "{err}");
+    assert!(
+        err.contains("receivers::otlp::protocols::http") && err.contains("read_buffer_size"),
+        "{err}"
+    );
+    // Typed: a pool size must be a number.
+    let typed = write(
+        &dir,
+        "typed.yaml",
+        "receivers:\n  otlp:\n    protocols:\n      grpc:\n        endpoint: 127.0.0.1:14317\nexporters:\n  otlp_http:\n    endpoint: http://127.0.0.1:4318\n    max_idle_conns: lots\nservice:\n  pipelines:\n    traces:\n      receivers: [otlp]\n      exporters: [otlp_http]\n",
+    );
+    let (code, _, err) = validate(&[&typed], &[]);
+    assert_eq!(code, 1, "{err}");
+    assert!(
+        err.contains("exporters::otlp_http::max_idle_conns"),
+        "{err}"
+    );
+}

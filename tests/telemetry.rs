@@ -182,9 +182,11 @@ fn refusals_and_failures_are_counted() {
         ops::value(&m, "otelcol_receiver_accepted_spans_total", &recv),
         0.0
     );
+    // A retryable failure without a queue goes back to the caller (counted above as the receiver's
+    // refused), not as the exporter's send_failed; a permanent one is the exporter's (below).
     assert_eq!(
         ops::value(&m, "otelcol_exporter_send_failed_spans_total", &exp),
-        12.0
+        0.0
     );
     assert_eq!(
         ops::value(&m, "otelcol_receiver_failed_log_records_total", &recv),

@@ -73,6 +73,11 @@ impl From<crate::signal::DecodeError> for ConsumeError {
 pub trait Consumer<S: Signal>: Send + Sync {
     async fn consume(&self, batch: Batch<S>) -> Result<(), ConsumeError>;
 
+    /// Shutdown has begun: receivers are stopping and [`Consumer::shutdown`] follows. A component
+    /// holding senders that wait (a full queue with `block_on_overflow`) answers them now, so that
+    /// they hear back before the receivers close their connections.
+    fn closing(&self) {}
+
     async fn shutdown(&self, _deadline: tokio::time::Instant) {}
 }
 

@@ -37,6 +37,15 @@ impl AnyConsumer {
         }
     }
 
+    /// See [`Consumer::closing`].
+    pub fn closing(&self) {
+        match self {
+            AnyConsumer::Traces(c) => c.closing(),
+            AnyConsumer::Metrics(c) => c.closing(),
+            AnyConsumer::Logs(c) => c.closing(),
+        }
+    }
+
     pub async fn shutdown(&self, deadline: tokio::time::Instant) {
         match self {
             AnyConsumer::Traces(c) => c.shutdown(deadline).await,

@@ -135,6 +135,11 @@ impl Service {
                 ext.set_ready(false);
             }
         }
+        // Senders blocked on a full exporter queue are answered first (retryably), while their
+        // receivers can still tell them.
+        for e in &self.exporters {
+            e.closing();
+        }
         // Receivers: all stop accepting at once, then answer what is in flight. A client stuck
         // mid-body must not hold the rest of the budget: past half of it the receivers are dropped,
         // which closes their connections.

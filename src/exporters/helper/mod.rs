@@ -109,6 +109,17 @@ struct Inner<S: Signal> {
     stop: watch::Sender<bool>,
 }
 
+/// What becomes of a batch the exporter stops trying to send.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Mode {
+    /// From an in-memory queue: dropped, counted as send_failed.
+    Drop,
+    /// From a persistent queue: kept on disk when the queue stops; otherwise as `Drop`.
+    Keep,
+    /// No queue: a retryable failure goes back to the caller uncounted; a permanent one is counted.
+    HandBack,
+}
+
 /// Where workers take their work from.
 enum Source<S: Signal> {
     Queue,
@@ -322,7 +333,8 @@ impl<S: Signal> Exporter<S> {
                                 g
                             }
                         };
-                        let outcome = inner.send_caught(&group.batch, keep).await;
+                        let mode = if keep { Mode::Keep } else { Mode::Drop };
+                        let outcome = inner.send_caught(&group.batch, mode).await;
                         q.finish(group.entries, outcome);
                     }
                 }));
@@ -340,8 +352,8 @@ impl<S: Signal> Exporter<S> {
 impl<S: Signal> Inner<S> {
     /// [`Inner::send_with_retry`], but a panic in the sender (a bug, never input) ends as a failed
     /// send, counted and logged, instead of killing the worker with its batch unfinished.
-    async fn send_caught(&self, batch: &Batch<S>, keep: bool) -> Outcome {
-        match std::panic::AssertUnwindSafe(self.send_with_retry(batch, keep))
+    async fn send_caught(&self, batch: &Batch<S>, mode: Mode) -> Outcome {
+        match std::panic::AssertUnwindSafe(self.send_with_retry(batch, mode))
             .catch_unwind()
             .await
         {
@@ -374,10 +386,22 @@ impl<S: Signal> Inner<S> {
         tracing::error!(exporter = %self.id, items, error = %err.message, "exporting failed; dropping data ({why})");
     }
 
-    /// Sends with retries; returns the final outcome, already counted and logged. With `keep`, a
-    /// stop ends the retries at once with [`Outcome::Kept`] (the batch stays in the persistent queue);
-    /// otherwise retries, waits and the attempt itself end at the shutdown deadline.
-    async fn send_with_retry(&self, batch: &Batch<S>, keep: bool) -> Outcome {
+    /// A retryable failure this exporter stops trying: dropped and counted here when the batch came
+    /// from the queue; without a queue it is handed back to the caller, who owns it from then on
+    /// (retries it, or drops and counts it), so it is not counted here.
+    fn gave_up(&self, items: usize, err: &ExportError, why: &str, mode: Mode) {
+        if mode == Mode::HandBack {
+            tracing::warn!(exporter = %self.id, items, error = %err.message, "exporting failed; the error goes back to the caller ({why})");
+        } else {
+            self.failed(items, err, why);
+        }
+    }
+
+    /// Sends with retries; returns the final outcome, already counted and logged. With
+    /// [`Mode::Keep`], a stop ends the retries at once with [`Outcome::Kept`] (the batch stays in the
+    /// persistent queue); otherwise retries, waits and the attempt itself end at the shutdown deadline.
+    async fn send_with_retry(&self, batch: &Batch<S>, mode: Mode) -> Outcome {
+        let keep = mode == Mode::Keep;
         let start = Instant::now();
         let mut interval = self.retry.initial_interval;
         let items = batch.items();
@@ -406,7 +430,7 @@ impl<S: Signal> Inner<S> {
                         return Outcome::Kept;
                     }
                     let err = ExportError::retryable("the shutdown deadline passed during the attempt", None);
-                    self.failed(items, &err, "the shutdown deadline passed");
+                    self.gave_up(items, &err, "the shutdown deadline passed", mode);
                     return Outcome::Dropped(ConsumeError::retryable(err.message));
                 }
             };
@@ -434,7 +458,7 @@ impl<S: Signal> Inner<S> {
                 })
             };
             if !self.retry.enabled {
-                self.failed(items, &err, "retry_on_failure is disabled");
+                self.gave_up(items, &err, "retry_on_failure is disabled", mode);
                 return dropped(err);
             }
             let jitter =
@@ -446,17 +470,18 @@ impl<S: Signal> Inner<S> {
             if !self.retry.max_elapsed_time.is_zero()
                 && elapsed.saturating_add(wait) > self.retry.max_elapsed_time
             {
-                self.failed(
+                self.gave_up(
                     items,
                     &err,
                     "no more retries left: max_elapsed_time reached",
+                    mode,
                 );
                 return dropped(err);
             }
             let deadline = *self.deadline.borrow();
             let past_deadline = |d: Instant| Instant::now().checked_add(wait).is_none_or(|t| t > d);
             if !keep && deadline.is_some_and(past_deadline) {
-                self.failed(items, &err, "the shutdown deadline passed");
+                self.gave_up(items, &err, "the shutdown deadline passed", mode);
                 return Outcome::Dropped(ConsumeError::Retryable {
                     message: err.message,
                     retry_after: None,
@@ -468,7 +493,7 @@ impl<S: Signal> Inner<S> {
                 _ = tokio::time::sleep(wait) => {}
                 _ = stop.wait_for(|s| *s), if keep => return Outcome::Kept,
                 _ = self.deadline_passed(), if !keep => {
-                    self.failed(items, &err, "the shutdown deadline passed");
+                    self.gave_up(items, &err, "the shutdown deadline passed", mode);
                     return dropped(err);
                 }
             }
@@ -489,10 +514,13 @@ pub fn saturating_mul(d: Duration, f: f64) -> Duration {
 #[async_trait]
 impl<S: Signal> Consumer<S> for Exporter<S> {
     async fn consume(&self, batch: Batch<S>) -> Result<(), ConsumeError> {
-        // Without a queue the caller gets the error (otelcol): counted once as send_failed here, its
-        // class (retryable or not) kept, so the sender upstream decides whether to try again.
+        // Without a queue the caller gets the error (otelcol), its class kept. A permanent one is
+        // counted here as send_failed (the data ends here); a retryable one is not: the caller owns
+        // the data again and retries it (the batch processor does) or drops and counts it (a
+        // receiver counts it as refused). otelcol counts every failed call, so a retried batch
+        // would be counted as failed and then as sent; see `docs/components/exporters/helper.md`.
         let Some(q) = &self.queue else {
-            return match self.inner.send_caught(&batch, false).await {
+            return match self.inner.send_caught(&batch, Mode::HandBack).await {
                 Outcome::Sent => Ok(()),
                 Outcome::Dropped(e) => Err(e),
                 Outcome::Kept => Err(ConsumeError::retryable("exporter stopped")),
@@ -500,6 +528,12 @@ impl<S: Signal> Consumer<S> for Exporter<S> {
         };
         q.push(batch, self.settings.blocks(), self.settings.wait_for_result)
             .await
+    }
+
+    fn closing(&self) {
+        if let Some(q) = &self.queue {
+            q.refuse_blocked();
+        }
     }
 
     /// An in-memory queue drains until the deadline and logs what is left; a persistent queue stops

@@ -60,6 +60,8 @@ struct State<S: Signal> {
     closed: bool,
     /// Hands out nothing more (a persistent queue at shutdown).
     stopped: bool,
+    /// Shutdown has begun: a full queue refuses at once, even with `block_on_overflow`.
+    closing: bool,
 }
 
 pub struct Queue<S: Signal> {
@@ -101,6 +103,7 @@ impl<S: Signal> Queue<S> {
                 cached: 0,
                 closed: false,
                 stopped: false,
+                closing: false,
             }),
             ready: Notify::new(),
             space: Notify::new(),
@@ -191,7 +194,7 @@ impl<S: Signal> Queue<S> {
                     return Ok(());
                 }
             }
-            if !block {
+            if !block || self.lock().closing {
                 events::exporter_enqueue_failed(&self.id, S::KIND, items);
                 return Err(ConsumeError::retryable(format!(
                     "sending queue of exporter {} is full",
@@ -407,6 +410,13 @@ impl<S: Signal> Queue<S> {
                 self.id
             ))));
         }
+    }
+
+    /// Shutdown has begun: senders blocked on a full queue (`block_on_overflow`) are refused now,
+    /// retryably and counted as `enqueue_failed`, instead of waiting until their connection is cut.
+    pub fn refuse_blocked(&self) {
+        self.lock().closing = true;
+        self.space.notify_waiters();
     }
 
     /// No new data; what is queued is still handed out.

@@ -305,14 +305,22 @@ impl<S: Signal> Sender<S> for GrpcSender {
             ExportError::retryable(format!("connection failed: {}", error_chain(&e)), None)
         })?;
         let mut req = tonic::Request::new(Segments(batch.encoded_segments()));
-        for (k, v) in self.headers.iter() {
-            req.metadata_mut().insert(k.clone(), v.clone());
-        }
         if let Some(auth) = &self.auth {
-            let extra = auth
-                .headers(batch.metadata.as_deref())
+            // The authenticator sees the exporter's own headers (headers_setter's insert, update
+            // and delete act on them) and its result replaces them.
+            let mut own = http::HeaderMap::new();
+            for (k, v) in self.headers.iter() {
+                let v = v
+                    .to_str()
+                    .ok()
+                    .and_then(|v| http::HeaderValue::from_str(v).ok());
+                if let (Ok(k), Some(v)) = (http::HeaderName::from_bytes(k.as_str().as_bytes()), v) {
+                    own.insert(k, v);
+                }
+            }
+            auth.apply(&mut own, batch.metadata.as_deref())
                 .map_err(ExportError::permanent)?;
-            for (k, v) in extra {
+            for (k, v) in own.iter() {
                 match (
                     MetadataKey::from_bytes(k.as_str().as_bytes()),
                     MetadataValue::try_from(v.as_bytes()),
@@ -326,6 +334,10 @@ impl<S: Signal> Sender<S> for GrpcSender {
                         )))
                     }
                 }
+            }
+        } else {
+            for (k, v) in self.headers.iter() {
+                req.metadata_mut().insert(k.clone(), v.clone());
             }
         }
         let path = http::uri::PathAndQuery::from_static(S::GRPC_PATH);

@@ -376,17 +376,22 @@ impl<S: Signal> Sender<S> for HttpSender {
         if let Some(enc) = self.encoder.algorithm.content_encoding() {
             req = req.header("content-encoding", enc);
         }
+        // The exporter's own headers (all valid: `bad_header` is checked above), then the
+        // authenticator's on top of them (headers_setter's insert/update/delete see them).
+        let mut headers = http::HeaderMap::new();
         for (k, v) in &self.headers {
-            req = req.header(k, v);
-        }
-        if let Some(auth) = &self.auth {
-            for (k, v) in auth
-                .headers(batch.metadata.as_deref())
-                .map_err(ExportError::permanent)?
-            {
-                req = req.header(k, v);
+            if let (Ok(k), Ok(v)) = (
+                http::HeaderName::from_bytes(k.as_bytes()),
+                http::HeaderValue::from_str(v),
+            ) {
+                headers.insert(k, v);
             }
         }
+        if let Some(auth) = &self.auth {
+            auth.apply(&mut headers, batch.metadata.as_deref())
+                .map_err(ExportError::permanent)?;
+        }
+        req = req.headers(headers);
         let resp = req
             .body(body)
             .send()

@@ -458,14 +458,29 @@ impl Sender<Metrics> for RemoteWriteSender {
                     "user-agent",
                     concat!("ferrotel/", env!("CARGO_PKG_VERSION")),
                 );
-            for (k, v) in &self.headers {
-                r = r.header(k, v);
-            }
             if let Some(auth) = &self.auth {
-                for (k, v) in auth
-                    .headers(batch.metadata.as_deref())
-                    .map_err(ExportError::permanent)?
-                {
+                // The authenticator acts on the exporter's own headers (headers_setter's actions).
+                let mut own = http::HeaderMap::new();
+                for (k, v) in &self.headers {
+                    match (
+                        http::HeaderName::from_bytes(k.as_bytes()),
+                        http::HeaderValue::from_str(v),
+                    ) {
+                        (Ok(k), Ok(v)) => {
+                            own.insert(k, v);
+                        }
+                        _ => {
+                            return Err(ExportError::permanent(format!(
+                                "header {k:?} cannot be sent over HTTP"
+                            )))
+                        }
+                    }
+                }
+                auth.apply(&mut own, batch.metadata.as_deref())
+                    .map_err(ExportError::permanent)?;
+                r = r.headers(own);
+            } else {
+                for (k, v) in &self.headers {
                     r = r.header(k, v);
                 }
             }

@@ -14,6 +14,9 @@ use crate::tls::ServerTls;
 pub struct OtlpReceiverConfig {
     #[serde(default)]
     pub protocols: Protocols,
+    /// Keys accepted but not implemented, filled in by `prepare`.
+    #[serde(skip)]
+    pub warnings: Vec<String>,
 }
 
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -52,10 +55,13 @@ pub struct GrpcConfig {
     /// Open connections at most (ferrotel's addition); beyond it new ones wait. 0 = unlimited.
     #[serde(default = "default_max_connections")]
     pub max_connections: usize,
-    #[serde(default = "default_read_buffer")]
-    pub read_buffer_size: u64,
+    /// Accepted for otelcol compatibility and ignored with a warning: tonic (hyper's HTTP/2 server)
+    /// sizes its transport buffers itself and exposes no such setting. otelcol's default: 512 KiB.
     #[serde(default)]
-    pub write_buffer_size: u64,
+    pub read_buffer_size: Option<u64>,
+    /// As `read_buffer_size`.
+    #[serde(default)]
+    pub write_buffer_size: Option<u64>,
     #[serde(default)]
     pub keepalive: Option<Keepalive>,
     #[serde(default)]
@@ -73,8 +79,8 @@ impl Default for GrpcConfig {
             max_recv_msg_size_mib: 0,
             max_concurrent_streams: 0,
             max_connections: default_max_connections(),
-            read_buffer_size: default_read_buffer(),
-            write_buffer_size: 0,
+            read_buffer_size: None,
+            write_buffer_size: None,
             keepalive: None,
             auth: None,
             include_metadata: false,
@@ -218,9 +224,6 @@ fn default_http_endpoint() -> String {
 }
 fn default_transport() -> String {
     "tcp".into()
-}
-fn default_read_buffer() -> u64 {
-    512 * 1024
 }
 fn default_max_body() -> u64 {
     20 * 1024 * 1024

@@ -634,6 +634,31 @@ pub fn decode_body<S: Signal>(
 mod tests {
     use super::wildcard_match;
 
+    /// `compression_algorithms` decides which encodings are decoded: snappy and lz4 work when
+    /// listed, are refused (400) when not, and an uncompressed body is always accepted (otelcol).
+    #[test]
+    fn compression_algorithms_are_honoured() {
+        use crate::compression::{Algorithm, Encoder};
+        use crate::signal::Traces;
+        let body = bytes::Bytes::from(prost::Message::encode_to_vec(
+            &opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest::default(),
+        ));
+        let listed: Vec<String> = vec!["snappy".into(), "lz4".into()];
+        for (algo, enc) in [(Algorithm::Snappy, "snappy"), (Algorithm::Lz4, "lz4")] {
+            let packed = Encoder::new(algo, 0).compress_sync(&body).unwrap();
+            let ok =
+                super::decode_body::<Traces>(packed.clone().into(), enc, false, 1 << 20, &listed);
+            assert!(ok.is_ok(), "{enc} listed: {:?}", ok.err());
+            let only_gzip = vec!["gzip".to_string()];
+            assert!(
+                super::decode_body::<Traces>(packed.into(), enc, false, 1 << 20, &only_gzip)
+                    .is_err(),
+                "{enc} not listed"
+            );
+        }
+        assert!(super::decode_body::<Traces>(body, "", false, 1 << 20, &listed).is_ok());
+    }
+
     #[test]
     fn cors_wildcards() {
         assert!(wildcard_match(

@@ -103,8 +103,27 @@ impl ReceiverFactory for Factory {
         if !errors.is_empty() {
             return Err(errors);
         }
+        c.warnings = ignored_keys(&c, path);
         Ok(Arc::new(c))
     }
+}
+
+/// Keys accepted for otelcol compatibility that ferrotel does not implement, each named.
+fn ignored_keys(c: &OtlpReceiverConfig, path: &str) -> Vec<String> {
+    let mut w = Vec::new();
+    if let Some(g) = &c.protocols.grpc {
+        for (key, set) in [
+            ("read_buffer_size", g.read_buffer_size.is_some()),
+            ("write_buffer_size", g.write_buffer_size.is_some()),
+        ] {
+            if set {
+                w.push(format!(
+                    "{path}::protocols::grpc::{key} is ignored: the gRPC server (tonic on hyper) sizes its transport buffers itself and has no such setting"
+                ));
+            }
+        }
+    }
+    w
 }
 
 fn check_endpoint(ep: &str, path: &str, errors: &mut Vec<ConfigError>) {
@@ -119,6 +138,10 @@ fn check_endpoint(ep: &str, path: &str, errors: &mut Vec<ConfigError>) {
 pub use crate::net::resolve_bind;
 
 impl PreparedReceiver for OtlpReceiverConfig {
+    fn warnings(&self) -> Vec<String> {
+        self.warnings.clone()
+    }
+
     fn endpoints(&self) -> Vec<String> {
         let mut v = Vec::new();
         if let Some(g) = &self.protocols.grpc {
