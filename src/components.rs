@@ -69,5 +69,9 @@ pub fn extensions() -> Vec<Box<dyn ExtensionFactory>> {
 }
 
 pub fn connectors() -> Vec<Box<dyn ConnectorFactory>> {
-    vec![Box::new(crate::connectors::forward::Factory)]
+    vec![
+        Box::new(crate::connectors::count::Factory),
+        Box::new(crate::connectors::forward::Factory),
+        Box::new(crate::connectors::routing::Factory),
+    ]
 }

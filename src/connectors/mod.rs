@@ -2,4 +2,6 @@
 //! start of others (otelcol's `connectors:` section). Each lives in its own folder and implements
 //! [`crate::component::ConnectorFactory`].
 
+pub mod count;
 pub mod forward;
+pub mod routing;

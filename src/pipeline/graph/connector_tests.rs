@@ -219,7 +219,7 @@ fn ambiguous_and_unknown_ids() {
     );
     assert!(
         e.contains(
-            "connectors::nosuch: unknown connector type \"nosuch\"; known connectors: forward"
+            "connectors::nosuch: unknown connector type \"nosuch\"; known connectors: count, forward, routing"
         ),
         "{e}"
     );
