@@ -14,7 +14,6 @@ use opentelemetry_proto::tonic::resource::v1::Resource;
 use opentelemetry_proto::tonic::trace::v1::{ResourceSpans, ScopeSpans, Span};
 use prost::Message;
 
-#[allow(dead_code)]
 fn kv(k: &str, v: &str) -> KeyValue {
     KeyValue {
         key: k.into(),
@@ -198,4 +197,179 @@ service:
         "{}",
         std::fs::read_to_string(log).unwrap_or_default()
     );
+}
+
+#[test]
+fn routing_by_resource_attribute_sends_every_span_to_exactly_one_sink() {
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let (acme, ecorp, other) = (Sink::start(&rt), Sink::start(&rt), Sink::start(&rt));
+    let h = free_port();
+    let yaml = format!(
+        r#"
+receivers:
+  otlp: {{protocols: {{http: {{endpoint: "127.0.0.1:{h}", include_metadata: true}}}}}}
+processors:
+  batch: {{timeout: 20ms}}
+exporters:
+{}{}{}connectors:
+  routing:
+    default_pipelines: [traces/other]
+    table:
+      - condition: 'attributes["tenant"] == "acme"'
+        pipelines: [traces/acme]
+      - statement: 'route() where attributes["tenant"] == "ecorp"'
+        pipelines: [traces/ecorp]
+      - context: request
+        condition: 'request["x-route"] == "acme"'
+        pipelines: [traces/acme]
+service:
+  pipelines:
+    traces/in: {{receivers: [otlp], exporters: [routing]}}
+    traces/acme: {{receivers: [routing], processors: [batch], exporters: [otlp_grpc/acme]}}
+    traces/ecorp: {{receivers: [routing], exporters: [otlp_grpc/ecorp]}}
+    traces/other: {{receivers: [routing], exporters: [otlp_grpc/other]}}
+"#,
+        exporter("acme", &acme),
+        exporter("ecorp", &ecorp),
+        exporter("other", &other)
+    );
+    let f = Ferrotel::start(&yaml, &[h]);
+    let mut want_acme = BTreeMap::new();
+    let mut want_ecorp = BTreeMap::new();
+    let mut want_other = BTreeMap::new();
+    for i in 0..20 {
+        // Three resources per request: one per tenant, plus one with no tenant.
+        let (a, e, o) = (
+            names(&format!("acme{i}-"), 7),
+            names(&format!("ecorp{i}-"), 5),
+            names(&format!("none{i}-"), 3),
+        );
+        let body = traces(&[
+            (vec![kv("tenant", "acme")], a.clone()),
+            (vec![kv("tenant", "ecorp")], e.clone()),
+            (vec![kv("tenant", "globex")], o.clone()),
+        ]);
+        // Every fifth request carries the header that the third route matches: only what the
+        // first two routes left (the globex resource) goes to acme then.
+        let headers: &[(&str, &str)] = if i % 5 == 0 {
+            &[("x-route", "acme")]
+        } else {
+            &[]
+        };
+        assert_eq!(
+            rt.block_on(post(h, "traces", body, headers)),
+            200,
+            "{}",
+            f.logs()
+        );
+        want_acme.extend(a.into_iter().map(|n| (n, 1)));
+        want_ecorp.extend(e.into_iter().map(|n| (n, 1)));
+        let rest = if i % 5 == 0 {
+            &mut want_acme
+        } else {
+            &mut want_other
+        };
+        rest.extend(o.into_iter().map(|n| (n, 1)));
+    }
+    let total = |s: &Sink| s.span_count();
+    assert!(
+        wait_until(Duration::from_secs(10), || {
+            total(&acme) + total(&ecorp) + total(&other) >= 20 * 15
+        }),
+        "{}",
+        f.logs()
+    );
+    assert!(f.stop(Duration::from_secs(20)).success());
+    assert_eq!(span_names(&acme), want_acme);
+    assert_eq!(span_names(&ecorp), want_ecorp);
+    assert_eq!(span_names(&other), want_other);
+}
+
+#[test]
+fn count_connector_counts_exactly() {
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let (spans_sink, counts) = (Sink::start(&rt), Sink::start(&rt));
+    let h = free_port();
+    let yaml = format!(
+        r#"
+receivers:
+  otlp: {{protocols: {{http: {{endpoint: "127.0.0.1:{h}"}}}}}}
+exporters:
+{}{}connectors:
+  count:
+  count/tenant:
+    spans:
+      spans.by.tenant:
+        attributes: [{{key: tenant, default_value: unknown}}]
+      spans.named.x0:
+        conditions: ['IsMatch(name, "-0$")']
+service:
+  pipelines:
+    traces: {{receivers: [otlp], exporters: [otlp_grpc/spans, count, count/tenant]}}
+    metrics: {{receivers: [count, count/tenant], exporters: [otlp_grpc/counts]}}
+"#,
+        exporter("spans", &spans_sink),
+        exporter("counts", &counts)
+    );
+    let f = Ferrotel::start(&yaml, &[h]);
+    for i in 0..10 {
+        let body = traces(&[
+            (vec![kv("tenant", "acme")], names(&format!("a{i}-"), 4)),
+            (vec![], names(&format!("n{i}-"), 2)),
+        ]);
+        assert_eq!(
+            rt.block_on(post(h, "traces", body, &[])),
+            200,
+            "{}",
+            f.logs()
+        );
+    }
+    assert!(
+        wait_until(Duration::from_secs(10), || spans_sink.span_count() >= 60),
+        "{}",
+        f.logs()
+    );
+    assert!(f.stop(Duration::from_secs(20)).success());
+    // Sum every emitted data point by (metric, attributes).
+    let mut sums: BTreeMap<(String, String), i64> = BTreeMap::new();
+    for rm in &counts.state.lock().unwrap().metrics {
+        for sm in &rm.scope_metrics {
+            for m in &sm.metrics {
+                let Some(opentelemetry_proto::tonic::metrics::v1::metric::Data::Sum(s)) = &m.data
+                else {
+                    panic!("{} is not a sum", m.name)
+                };
+                for p in &s.data_points {
+                    let attrs = p
+                        .attributes
+                        .iter()
+                        .map(|kv| {
+                            format!(
+                                "{}={:?}",
+                                kv.key,
+                                kv.value.as_ref().and_then(|v| v.value.as_ref())
+                            )
+                        })
+                        .collect::<Vec<_>>()
+                        .join(",");
+                    let n = match p.value {
+                        Some(opentelemetry_proto::tonic::metrics::v1::number_data_point::Value::AsInt(n)) => n,
+                        _ => panic!("not an int"),
+                    };
+                    *sums.entry((m.name.clone(), attrs)).or_insert(0) += n;
+                }
+            }
+        }
+    }
+    let key = |m: &str, a: &str| (m.to_string(), a.to_string());
+    let tenant = |t: &str| format!("tenant={:?}", Some(V::StringValue(t.into())));
+    let want: BTreeMap<(String, String), i64> = [
+        (key("trace.span.count", ""), 60),
+        (key("spans.by.tenant", &tenant("acme")), 40),
+        (key("spans.by.tenant", &tenant("unknown")), 20),
+        (key("spans.named.x0", ""), 20),
+    ]
+    .into_iter()
+    .collect();
+    assert_eq!(sums, want);
 }
