@@ -2,6 +2,7 @@
 //! recording sink filtered and transformed, field by field; bad OTTL is a config error with its key path.
 
 mod common;
+mod ops;
 
 use std::time::Duration;
 
@@ -43,7 +44,7 @@ async fn post(port: u16, path: &str, body: Vec<u8>) -> u16 {
         .as_u16()
 }
 
-fn config(h: u16, sink: &Sink) -> String {
+fn config(h: u16, m: u16, sink: &Sink) -> String {
     format!(
         r#"
 receivers:
@@ -75,6 +76,10 @@ exporters:
     endpoint: {}
     tls: {{insecure: true}}
 service:
+  telemetry:
+    metrics:
+      readers:
+        - pull: {{exporter: {{prometheus: {{host: 127.0.0.1, port: {m}}}}}}}
   pipelines:
     traces: {{receivers: [otlp], processors: [filter, transform], exporters: [otlp_grpc]}}
     logs: {{receivers: [otlp], processors: [filter, transform], exporters: [otlp_grpc]}}
@@ -98,7 +103,8 @@ fn filter_and_transform_spans_and_logs_end_to_end() {
     let rt = tokio::runtime::Runtime::new().unwrap();
     let sink = Sink::start(&rt);
     let h = free_port();
-    let f = Ferrotel::start(&config(h, &sink), &[h]);
+    let m = free_port();
+    let f = Ferrotel::start(&config(h, m, &sink), &[h, m]);
 
     let status = |code: i64| KeyValue {
         key: "http.status_code".into(),
@@ -238,6 +244,30 @@ fn filter_and_transform_spans_and_logs_end_to_end() {
     assert_eq!(records[1].severity_text, "ERROR");
     assert!(records[1].attributes.is_empty());
     drop(st);
+
+    // otelcol's filter counters, exact: 3 spans dropped (the health span, the dev resource's span,
+    // the health-only request's span) and 1 log record (severity below INFO); the Prometheus names
+    // are otelcol's `otelcol_processor_filter_{spans,logs}.filtered` with `_total`.
+    let by = [("filter", "filter")];
+    let text = ops::scrape(m);
+    assert_eq!(
+        ops::value(&text, "otelcol_processor_filter_spans_filtered_total", &by),
+        3.0,
+        "{text}"
+    );
+    assert_eq!(
+        ops::value(&text, "otelcol_processor_filter_logs_filtered_total", &by),
+        1.0,
+        "{text}"
+    );
+    assert_eq!(
+        ops::value(
+            &text,
+            "otelcol_processor_filter_datapoints_filtered_total",
+            &by
+        ),
+        0.0
+    );
     assert!(f.stop(Duration::from_secs(10)).success());
 }
 

@@ -3,6 +3,7 @@
 //! stamps its resources with `gateway: gN`, so the sink knows where every span went.
 
 mod common;
+mod ops;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
@@ -15,7 +16,11 @@ use opentelemetry_proto::tonic::trace::v1::{
     status::StatusCode, ResourceSpans, ScopeSpans, Span, Status,
 };
 
-fn gateway_yaml(port: u16, name: &str, sink: &Sink, policies: &str) -> String {
+fn telemetry(m: u16) -> String {
+    format!("  telemetry: {{metrics: {{readers: [{{pull: {{exporter: {{prometheus: {{host: 127.0.0.1, port: {m}}}}}}}}}]}}}}\n")
+}
+
+fn gateway_yaml(port: u16, m: u16, name: &str, sink: &Sink, policies: &str) -> String {
     format!(
         r#"
 receivers:
@@ -32,14 +37,15 @@ exporters:
     endpoint: {}
     tls: {{insecure: true}}
 service:
-  pipelines:
+{}  pipelines:
     traces: {{receivers: [otlp], processors: [tail_sampling, resource], exporters: [otlp]}}
 "#,
-        sink.grpc_endpoint()
+        sink.grpc_endpoint(),
+        telemetry(m)
     )
 }
 
-fn agent_yaml(port: u16, gateways: &[u16]) -> String {
+fn agent_yaml(port: u16, m: u16, gateways: &[u16]) -> String {
     let hosts: Vec<String> = gateways.iter().map(|g| format!("127.0.0.1:{g}")).collect();
     format!(
         r#"
@@ -51,10 +57,11 @@ exporters:
     resolver: {{static: {{hostnames: [{}]}}}}
     retry_on_failure: {{initial_interval: 100ms, max_interval: 500ms, max_elapsed_time: 0}}
 service:
-  pipelines:
+{}  pipelines:
     traces: {{receivers: [otlp], exporters: [loadbalancing]}}
 "#,
-        hosts.join(", ")
+        hosts.join(", "),
+        telemetry(m)
     )
 }
 
@@ -118,24 +125,37 @@ struct Tiers {
     _gateways: Vec<Ferrotel>,
     agents: Vec<Ferrotel>,
     agent_ports: Vec<u16>,
+    gateway_metrics: Vec<u16>,
+    agent_metrics: Vec<u16>,
 }
 
 fn start(sink: &Sink, policies: &str) -> Tiers {
     let gports: Vec<u16> = (0..3).map(|_| free_port()).collect();
+    let gateway_metrics: Vec<u16> = (0..3).map(|_| free_port()).collect();
     let gateways = gports
         .iter()
+        .zip(&gateway_metrics)
         .enumerate()
-        .map(|(i, p)| Ferrotel::start(&gateway_yaml(*p, &format!("g{i}"), sink, policies), &[*p]))
+        .map(|(i, (p, m))| {
+            Ferrotel::start(
+                &gateway_yaml(*p, *m, &format!("g{i}"), sink, policies),
+                &[*p, *m],
+            )
+        })
         .collect();
     let agent_ports: Vec<u16> = (0..2).map(|_| free_port()).collect();
+    let agent_metrics: Vec<u16> = (0..2).map(|_| free_port()).collect();
     let agents = agent_ports
         .iter()
-        .map(|p| Ferrotel::start(&agent_yaml(*p, &gports), &[*p]))
+        .zip(&agent_metrics)
+        .map(|(p, m)| Ferrotel::start(&agent_yaml(*p, *m, &gports), &[*p, *m]))
         .collect();
     Tiers {
         _gateways: gateways,
         agents,
         agent_ports,
+        gateway_metrics,
+        agent_metrics,
     }
 }
 
@@ -210,4 +230,120 @@ fn error_policy_with_probabilistic_zero_keeps_exactly_the_error_traces_whole() {
         assert_eq!(names.len(), 3, "trace {t} whole: {names:?}");
         assert_eq!(gws.len(), 1);
     }
+
+    // Counters, exact: every trace is decided once, on one gateway, by both policies
+    // (sample_on_first_match is off); summed over the three gateways.
+    let sum = |ports: &[u16], name: &str, labels: &[(&str, &str)]| -> f64 {
+        ports
+            .iter()
+            .map(|p| ops::value(&ops::scrape(*p), name, labels))
+            .sum()
+    };
+    let g = &tiers.gateway_metrics;
+    let traces = "otelcol_processor_tail_sampling_count_traces_sampled_total";
+    let spans = "otelcol_processor_tail_sampling_count_spans_sampled_total";
+    let errors = want.len() as f64;
+    let p =
+        |policy: &'static str, sampled: &'static str| [("policy", policy), ("sampled", sampled)];
+    assert_eq!(sum(g, traces, &p("errors", "true")), errors);
+    assert_eq!(sum(g, traces, &p("errors", "false")), 300.0 - errors);
+    assert_eq!(sum(g, spans, &p("errors", "true")), errors * 3.0);
+    assert_eq!(sum(g, traces, &p("rest", "false")), 300.0);
+    assert_eq!(sum(g, traces, &p("rest", "true")), 0.0);
+    let global = "otelcol_processor_tail_sampling_global_count_traces_sampled_total";
+    assert_eq!(sum(g, global, &[("sampled", "true")]), errors);
+    assert_eq!(sum(g, global, &[("sampled", "false")]), 300.0 - errors);
+    // The agents: three backends each, every span sent by some backend exporter, no failure.
+    let a = &tiers.agent_metrics;
+    for port in a {
+        let text = ops::scrape(*port);
+        assert_eq!(
+            ops::value(&text, "otelcol_loadbalancer_num_backends", &[]),
+            3.0,
+            "{text}"
+        );
+        assert!(
+            ops::value(
+                &text,
+                "otelcol_loadbalancer_num_resolutions_total",
+                &[("resolver", "static"), ("success", "true")]
+            ) >= 1.0
+        );
+        assert_eq!(
+            ops::value(
+                &text,
+                "otelcol_loadbalancer_backend_outcome_total",
+                &[("success", "false")]
+            ),
+            0.0
+        );
+    }
+    // The loadbalancing exporter's own count (its backend exporters count the same spans again
+    // under their own ids).
+    assert_eq!(
+        sum(
+            a,
+            "otelcol_exporter_sent_spans_total",
+            &[("exporter", "loadbalancing")]
+        ),
+        900.0
+    );
+    assert!(
+        sum(
+            a,
+            "otelcol_loadbalancer_backend_outcome_total",
+            &[("success", "true")]
+        ) >= 3.0
+    );
+}
+
+/// `num_traces` bounds what is held: with room for 10 pending traces, 50 new ones evict the 40
+/// oldest undecided, counted exactly (otelcol's `…_sampling_trace_dropped_too_early`, ferrotel's
+/// evicted spans by reason); the 10 still held are decided at shutdown and delivered.
+#[test]
+fn num_traces_evicts_the_oldest_and_counts_them() {
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let sink = Sink::start(&rt);
+    let (port, m) = (free_port(), free_port());
+    let yaml = gateway_yaml(port, m, "g0", &sink, "[{name: all, type: always_sample}]").replace(
+        "decision_wait: 1s",
+        "decision_wait: 60s\n    num_traces: 10",
+    );
+    let g = Ferrotel::start(&yaml, &[port, m]);
+    rt.block_on(async {
+        let mut c = TraceServiceClient::connect(format!("http://127.0.0.1:{port}"))
+            .await
+            .unwrap();
+        for t in 0..50 {
+            c.export(request(vec![span(t, 0, false), span(t, 1, false)]))
+                .await
+                .unwrap();
+        }
+    });
+    let text = ops::scrape(m);
+    let by = [("processor", "tail_sampling")];
+    assert_eq!(
+        ops::value(
+            &text,
+            "otelcol_processor_tail_sampling_sampling_trace_dropped_too_early_total",
+            &by
+        ),
+        40.0,
+        "{text}"
+    );
+    assert_eq!(
+        ops::value(
+            &text,
+            "ferrotel_processor_tail_sampling_evicted_spans_total",
+            &[("processor", "tail_sampling"), ("reason", "num_traces")]
+        ),
+        80.0
+    );
+    assert_eq!(sink.span_count(), 0, "nothing decided within decision_wait");
+    assert!(g.stop(Duration::from_secs(20)).success());
+    let m = by_trace(&sink);
+    assert_eq!(
+        m.keys().copied().collect::<Vec<_>>(),
+        (40..50).collect::<Vec<_>>()
+    );
 }

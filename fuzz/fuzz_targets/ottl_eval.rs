@@ -30,6 +30,8 @@ trace_statements:
   - set(spanevent.attributes["p"], Substring(span.name, 1, 2))
   - set(span.end_time, span.start_time + Duration("1s"))
   - merge_maps(resource.attributes, ParseJSON(span.name), "upsert") where HasPrefix(span.name, "{")
+  - set(span.attributes["t"], UnixNano(Time(span.name, "%Y-%m-%d %H:%M:%S%z %Z")))
+  - set(span.trace_state["k"], span.name) where span.trace_state["k"] == nil
 log_statements:
   - set(log.attributes["kv"], ParseKeyValue(log.body.string))
   - set(log.body, ParseJSON(log.body.string)) where IsMatch(log.body.string, "^\\[")

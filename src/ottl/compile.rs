@@ -75,6 +75,21 @@ impl CPath {
             return ctx.set(self.field, v);
         }
         let keys = self.keys_for_write(ctx)?;
+        if self.field == Field::SpanTraceStateKey {
+            let Some(KeyRef::Str(k)) = keys.first() else {
+                return Err("trace_state must be indexed with a string key".into());
+            };
+            let Value::Str(v) = v else {
+                return Err(format!(
+                    "trace_state values must be strings, got {}",
+                    v.type_name()
+                ));
+            };
+            return match ctx.span.as_deref_mut() {
+                Some(span) => context::set_trace_state_member(&mut span.trace_state, k, &v),
+                None => Ok(()),
+            };
+        }
         let Some(c) = ctx.container_mut(self.field) else {
             return Err(format!("{} cannot be indexed", self.text));
         };
@@ -355,6 +370,18 @@ impl Compiler<'_> {
                 format!("unknown path {p} in the {ctx} context")
             };
             return Err(CompileError::new(p.column, msg));
+        };
+        // `trace_state` is a string; `trace_state["key"]` reads and writes one of its members.
+        let field = if field == Field::SpanTraceState && !p.keys.is_empty() {
+            if p.keys.len() > 1 {
+                return Err(CompileError::new(
+                    p.column,
+                    format!("path {p}: trace_state takes one key"),
+                ));
+            }
+            Field::SpanTraceStateKey
+        } else {
+            field
         };
         if !p.keys.is_empty() && !field.indexable() {
             return Err(CompileError::new(

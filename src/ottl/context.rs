@@ -103,6 +103,8 @@ pub enum Field {
     SpanParentSpanId,
     SpanParentSpanIdString,
     SpanTraceState,
+    /// `trace_state["key"]`: the W3C tracestate as a map of its list members.
+    SpanTraceStateKey,
     SpanName,
     SpanKind,
     SpanKindString,
@@ -209,6 +211,7 @@ impl Field {
                 | LogAttributes
                 | LogBody
                 | PointAttributes
+                | SpanTraceStateKey
                 | MetricMetadata
                 | PointBucketCounts
                 | PointExplicitBounds
@@ -332,12 +335,67 @@ pub fn resolve(ctx: ContextKind, fields: &[&str]) -> Option<Field> {
 pub fn unsupported(ctx: ContextKind, fields: &[&str]) -> bool {
     matches!(
         (ctx, fields),
-        (ContextKind::Span, ["trace_state", ..])
-            | (ContextKind::Span, ["events" | "links" | "status" | "cache"])
+        (ContextKind::Span, ["events" | "links" | "status" | "cache"])
             | (ContextKind::DataPoint, ["exemplars" | "quantile_values"])
             | (ContextKind::Metric, ["data_points"])
             | (_, ["cache"])
     )
+}
+
+/// The `key=value` list members of a W3C `tracestate`, in order; malformed members are skipped.
+pub fn trace_state_members(ts: &str) -> impl Iterator<Item = (&str, &str)> {
+    ts.split(',')
+        .map(str::trim)
+        .filter_map(|m| m.split_once('='))
+}
+
+fn valid_trace_state_key(k: &str) -> bool {
+    // W3C: simple-key or tenant@system, lower-case letters, digits and _ - * /.
+    let part = |p: &str, max: usize| {
+        !p.is_empty()
+            && p.len() <= max
+            && p.bytes()
+                .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || b"_-*/".contains(&c))
+    };
+    match k.split_once('@') {
+        None => part(k, 256) && k.bytes().next().is_some_and(|c| c.is_ascii_alphanumeric()),
+        Some((tenant, system)) => part(tenant, 241) && part(system, 14),
+    }
+}
+
+fn valid_trace_state_value(v: &str) -> bool {
+    !v.is_empty()
+        && v.len() <= 256
+        && !v.ends_with(' ')
+        && v.bytes()
+            .all(|c| (0x20..=0x7e).contains(&c) && c != b',' && c != b'=')
+}
+
+/// Sets one list member of a W3C `tracestate`: the new or updated member moves to the front, as
+/// the W3C spec (and otelcol's `trace_state["key"]` path) does; at most 32 members.
+pub fn set_trace_state_member(ts: &mut String, key: &str, value: &str) -> Result<(), String> {
+    if !valid_trace_state_key(key) {
+        return Err(format!("invalid trace_state key {key:?}"));
+    }
+    if !valid_trace_state_value(value) {
+        return Err(format!("invalid trace_state value {value:?}"));
+    }
+    let mut out = format!("{key}={value}");
+    let mut n = 1;
+    for (k, v) in trace_state_members(ts) {
+        if k != key {
+            out.push(',');
+            out.push_str(k);
+            out.push('=');
+            out.push_str(v);
+            n += 1;
+        }
+    }
+    if n > 32 {
+        return Err("trace_state would have more than 32 members".into());
+    }
+    *ts = out;
+    Ok(())
 }
 
 /// One data point of any metric type.
@@ -361,6 +419,9 @@ pub struct Ctx<'x> {
     pub log: Option<&'x mut LogRecord>,
     pub metric: Option<&'x mut Metric>,
     pub point: Option<Point<'x>>,
+    /// Metrics created by metric-context editors (`extract_sum_metric`, …), appended to the scope's
+    /// metrics by the walker; `None` outside the metric context.
+    pub new_metrics: Option<&'x mut Vec<Metric>>,
 }
 
 fn hex(b: &[u8]) -> String {
@@ -475,6 +536,17 @@ impl<'x> Ctx<'x> {
                 on!(span, |x| Value::Str(Cow::Owned(hex(&x.parent_span_id))))
             }
             SpanTraceState => on!(span, |x| s(&x.trace_state)),
+            SpanTraceStateKey => on!(span, |x| Value::Map(Cow::Owned(
+                trace_state_members(&x.trace_state)
+                    .map(|(k, v)| KeyValue {
+                        key: k.to_string(),
+                        value: Some(AnyValue {
+                            value: Some(Av::StringValue(v.to_string())),
+                        }),
+                        ..Default::default()
+                    })
+                    .collect()
+            ))),
             SpanName => on!(span, |x| s(&x.name)),
             SpanKind => on!(span, |x| Value::Int(x.kind as i64)),
             SpanKindString => on!(span, |x| s(span_kind_name(x.kind))),
@@ -957,7 +1029,9 @@ impl<'x> Ctx<'x> {
                 }
                 v => type_err("bool", &v),
             },
-            MetricType | SpanKindDeprecatedString => Err(format!("{f:?} cannot be set")),
+            MetricType | SpanKindDeprecatedString | SpanTraceStateKey => {
+                Err(format!("{f:?} cannot be set"))
+            }
             _ => self.set_point(f, v),
         }
     }

@@ -130,6 +130,9 @@ pub fn logs(
     })
 }
 
+/// How many times metrics created by editors are themselves run through the statements.
+const MAX_CREATED_ROUNDS: usize = 4;
+
 pub fn metrics(
     resources: &mut Vec<ResourceMetrics>,
     kind: ContextKind,
@@ -155,17 +158,43 @@ pub fn metrics(
                     ..Default::default()
                 });
             }
-            retain(&mut sm.metrics, |metric| {
-                if kind == ContextKind::Metric {
-                    return f(&mut Ctx {
+            if kind == ContextKind::Metric {
+                // Metrics created by editors join the scope after the current ones and run through
+                // the same statements, as in otelcol's loop over the growing slice. Rounds are
+                // bounded so that statements creating metrics from created metrics end.
+                let mut created = Vec::new();
+                let mut r = retain(&mut sm.metrics, |metric| {
+                    f(&mut Ctx {
                         resource: Some(res),
                         resource_schema_url: Some(rurl),
                         scope: Some(scope),
                         scope_schema_url: Some(surl),
                         metric: Some(metric),
+                        new_metrics: Some(&mut created),
                         ..Default::default()
+                    })
+                });
+                let mut rounds = 0;
+                while !created.is_empty() && r.is_ok() && rounds < MAX_CREATED_ROUNDS {
+                    rounds += 1;
+                    let mut batch = std::mem::take(&mut created);
+                    r = retain(&mut batch, |metric| {
+                        f(&mut Ctx {
+                            resource: Some(res),
+                            resource_schema_url: Some(rurl),
+                            scope: Some(scope),
+                            scope_schema_url: Some(surl),
+                            metric: Some(metric),
+                            new_metrics: Some(&mut created),
+                            ..Default::default()
+                        })
                     });
+                    sm.metrics.append(&mut batch);
                 }
+                sm.metrics.append(&mut created);
+                return r.map(|_| false);
+            }
+            retain(&mut sm.metrics, |metric| {
                 // Data points: taken out while they run, so that the metric is readable beside them.
                 macro_rules! points {
                     ($variant:ident, $point:ident) => {{

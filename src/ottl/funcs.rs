@@ -12,6 +12,7 @@ use regex::Regex;
 use super::ast::{Call, Expr};
 use super::compile::{CExpr, CPath, CompileError, Compiler, ConvFn, EditFn};
 use super::context::{ContextKind, Ctx, Point};
+use super::metric_funcs::{self, Agg, Extract};
 use super::value::{format_double, from_json, Owned, Value};
 
 /// A converter added by a component (filter's `HasAttrOnDatapoint`).
@@ -81,22 +82,29 @@ pub const EDITORS: &[(&str, &[&str], usize)] = &[
         2,
     ),
     ("scale_metric", &["factor", "unit"], 1),
+    ("extract_sum_metric", &["is_monotonic", "suffix"], 1),
+    ("extract_count_metric", &["is_monotonic", "suffix"], 1),
+    (
+        "convert_summary_sum_val_to_sum",
+        &["aggregation_temporality", "is_monotonic", "suffix"],
+        2,
+    ),
+    (
+        "convert_summary_count_val_to_sum",
+        &["aggregation_temporality", "is_monotonic", "suffix"],
+        2,
+    ),
+    ("aggregate_on_attributes", &["function", "attributes"], 1),
 ];
 
 /// Functions otelcol has that ferrotel does not yet; naming one is a config error saying so.
 pub const NOT_YET: &[&str] = &[
-    "extract_sum_metric",
-    "extract_count_metric",
-    "aggregate_on_attributes",
     "aggregate_on_attribute_value",
-    "convert_summary_count_val_to_sum",
-    "convert_summary_sum_val_to_sum",
     "convert_summary_quantile_val_to_gauge",
     "copy_metric",
     "convert_exponential_histogram_to_histogram",
     "delete_matching_keys_by_value",
     "set_semconv_span_name",
-    "Time",
     "FormatTime",
     "ParseCSV",
     "ParseXML",
@@ -195,6 +203,7 @@ pub const CONVERTERS: &[(&str, &[&str], usize)] = &[
     ("UnixMilli", &["time"], 1),
     ("UnixSeconds", &["time"], 1),
     ("Now", &[], 0),
+    ("Time", &["target", "format", "location", "locale"], 2),
     ("Duration", &["duration"], 1),
     ("ExtractPatterns", &["target", "pattern"], 2),
     ("Format", &["format", "vals"], 2),
@@ -327,6 +336,27 @@ fn lit_str(c: &Call, e: Option<&Expr>, what: &str) -> Result<Option<String>, Com
         Some(other) => Err(err(
             c,
             format!("{what} must be a string literal, found {other}"),
+        )),
+    }
+}
+
+fn lit_bool(c: &Call, e: Option<&Expr>, what: &str) -> Result<bool, CompileError> {
+    match e {
+        Some(Expr::Bool(b)) => Ok(*b),
+        other => Err(err(
+            c,
+            format!("{what} must be true or false, found {other:?}"),
+        )),
+    }
+}
+
+fn temporality_arg(c: &Call, e: Option<&Expr>) -> Result<i32, CompileError> {
+    match lit_str(c, e, "aggregation_temporality")?.as_deref() {
+        Some("cumulative") => Ok(2),
+        Some("delta") => Ok(1),
+        other => Err(err(
+            c,
+            format!("aggregation_temporality must be \"cumulative\" or \"delta\", got {other:?}"),
         )),
     }
 }
@@ -497,10 +527,8 @@ pub fn editor(cp: &Compiler<'_>, c: &Call) -> Result<EditFn, CompileError> {
         ));
     };
     let a = bind(c, params, *required)?;
-    let metric_only = matches!(
-        c.name.as_str(),
-        "convert_sum_to_gauge" | "convert_gauge_to_sum" | "scale_metric"
-    );
+    // Every editor from convert_sum_to_gauge on is a metric-context editor.
+    let metric_only = EDITORS[14..].iter().any(|(n, ..)| *n == c.name);
     if metric_only && cp.context != ContextKind::Metric {
         return Err(err(
             c,
@@ -865,6 +893,71 @@ pub fn editor(cp: &Compiler<'_>, c: &Call) -> Result<EditFn, CompileError> {
                 }
                 Ok(())
             })
+        }
+        "extract_sum_metric" | "extract_count_metric" => {
+            let monotonic = lit_bool(c, a[0], "is_monotonic")?;
+            let (kind, default) = if c.name == "extract_sum_metric" {
+                (Extract::Sum, "_sum")
+            } else {
+                (Extract::Count, "_count")
+            };
+            let suffix = lit_str(c, a[1], "suffix")?.unwrap_or_else(|| default.into());
+            let name = if kind == Extract::Sum {
+                "extract_sum_metric"
+            } else {
+                "extract_count_metric"
+            };
+            metric_funcs::extract(kind, name, None, monotonic, suffix)
+        }
+        "convert_summary_sum_val_to_sum" | "convert_summary_count_val_to_sum" => {
+            let temporality = temporality_arg(c, a[0])?;
+            let monotonic = lit_bool(c, a[1], "is_monotonic")?;
+            let (kind, default, name) = if c.name == "convert_summary_sum_val_to_sum" {
+                (
+                    Extract::SummarySum,
+                    "_sum",
+                    "convert_summary_sum_val_to_sum",
+                )
+            } else {
+                (
+                    Extract::SummaryCount,
+                    "_count",
+                    "convert_summary_count_val_to_sum",
+                )
+            };
+            let suffix = lit_str(c, a[2], "suffix")?.unwrap_or_else(|| default.into());
+            metric_funcs::extract(kind, name, Some(temporality), monotonic, suffix)
+        }
+        "aggregate_on_attributes" => {
+            let f = lit_str(c, a[0], "function")?.unwrap_or_default();
+            let Some(agg) = Agg::parse(&f) else {
+                return Err(err(
+                    c,
+                    format!("invalid aggregation function {f:?}, valid options: sum, max, min, mean, median, count"),
+                ));
+            };
+            let keep = match a[1] {
+                None => None,
+                Some(Expr::List(items)) => Some(
+                    items
+                        .iter()
+                        .map(|e| match e {
+                            Expr::Str(s) => Ok(s.clone()),
+                            o => Err(err(
+                                c,
+                                format!("attributes must be string literals, found {o}"),
+                            )),
+                        })
+                        .collect::<Result<Vec<_>, _>>()?,
+                ),
+                Some(o) => {
+                    return Err(err(
+                        c,
+                        format!("attributes must be a list of strings, found {o}"),
+                    ))
+                }
+            };
+            metric_funcs::aggregate_on_attributes(agg, keep)
         }
         other => return Err(err(c, format!("editor {other} has no implementation"))),
     })
@@ -1273,6 +1366,43 @@ pub fn converter(cp: &Compiler<'_>, c: &Call) -> Result<ConvFn, CompileError> {
                 .map(|d| d.as_nanos().min(i64::MAX as u128) as i64)
                 .unwrap_or(0)
         ))),
+        "Time" => {
+            let t = g(0)?;
+            let format = lit_str(c, a[1], "format")?.unwrap_or_default();
+            let pieces = crate::stanza::time::strptime_pieces(&ottl_time_layout(&format))
+                .map_err(|e| err(c, format!("format {format:?}: {e}")))?;
+            let zone = match lit_str(c, a[2], "location")? {
+                Some(l) => super::tz::Zone::load(&l).map_err(|e| err(c, e))?,
+                None => super::tz::Zone::utc(),
+            };
+            match lit_str(c, a[3], "locale")?.as_deref() {
+                None | Some("") => {}
+                Some(l) if l == "en" || l.starts_with("en-") || l.starts_with("en_") => {}
+                Some(l) => {
+                    return Err(err(
+                        c,
+                        format!("locale {l:?} is not supported by ferrotel yet (English only)"),
+                    ))
+                }
+            }
+            conv!(|ctx| {
+                let v = t.eval(ctx)?;
+                let s = match &v {
+                    Value::Str(s) if !s.is_empty() => s.as_ref(),
+                    Value::Str(_) => return Err("Time: target is an empty string".into()),
+                    v => {
+                        return Err(format!(
+                            "Time: target must be a string, got {}",
+                            v.type_name()
+                        ))
+                    }
+                };
+                let ns =
+                    crate::stanza::time::strptime_zoned(&pieces, s, &|wall| zone.to_unix(wall))
+                        .map_err(|e| format!("Time: {e}"))?;
+                Ok(Value::Time(ns.min(i64::MAX as u64) as i64))
+            })
+        }
         "Duration" => {
             let t = g(0)?;
             conv!(|ctx| {
@@ -1344,6 +1474,45 @@ pub fn converter(cp: &Compiler<'_>, c: &Call) -> Result<ConvFn, CompileError> {
         }
         other => return Err(err(c, format!("converter {other} has no implementation"))),
     })
+}
+
+/// Rewrites OTTL's `Time` format (otelcol's ctime-like directives) into the strptime set the
+/// shared parser knows: `%s` is nanoseconds here, `%j`/`%i`/`%k`/`%w` are offsets, `%o %q %g %l %P`
+/// unpadded forms, and the composites are spelled out.
+fn ottl_time_layout(f: &str) -> String {
+    let mut out = String::with_capacity(f.len() + 8);
+    let mut it = f.chars();
+    while let Some(ch) = it.next() {
+        if ch != '%' {
+            out.push(ch);
+            continue;
+        }
+        let Some(d) = it.next() else {
+            out.push('%');
+            break;
+        };
+        out.push_str(match d {
+            'o' | 'q' => "%m",
+            'g' => "%d",
+            'l' => "%I",
+            'P' => "%p",
+            'i' | 'j' | 'k' | 'w' => "%z",
+            's' | 'L' => "%f",
+            'x' => "%D",
+            'X' => "%T",
+            'r' => "%I:%M:%S %p",
+            'R' => "%H:%M",
+            'n' => "\n",
+            't' => "\t",
+            'c' => "%a %b %d %H:%M:%S %Y",
+            _ => {
+                out.push('%');
+                out.push(d);
+                continue;
+            }
+        });
+    }
+    out
 }
 
 fn to_snake(s: &str) -> String {

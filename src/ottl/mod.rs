@@ -16,7 +16,9 @@ pub mod compile;
 pub mod context;
 pub mod exec;
 pub mod funcs;
+pub mod metric_funcs;
 pub mod parser;
+pub mod tz;
 pub mod value;
 
 pub use compile::{Condition, ErrorMode, Statement};

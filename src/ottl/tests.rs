@@ -256,14 +256,39 @@ fn compile_errors_name_the_problem() {
         ),
         (r#"set(log.body, "x")"#, ContextKind::Span, "cannot reach"),
         (
-            r#"set(attributes["x"], Time("2023", "%Y"))"#,
+            r#"set(attributes["x"], FormatTime(Now(), "%Y"))"#,
             ContextKind::Span,
             "not supported by ferrotel yet",
         ),
         (
-            r#"aggregate_on_attributes("sum")"#,
+            r#"copy_metric()"#,
             ContextKind::Metric,
             "not supported by ferrotel yet",
+        ),
+        (
+            r#"aggregate_on_attributes("avg")"#,
+            ContextKind::Metric,
+            "invalid aggregation function",
+        ),
+        (
+            r#"extract_sum_metric(true)"#,
+            ContextKind::DataPoint,
+            "only available in the metric context",
+        ),
+        (
+            r#"set(attributes["t"], Time("x", "%Y", "Nowhere/Atlantis"))"#,
+            ContextKind::Span,
+            "unknown time zone",
+        ),
+        (
+            r#"set(attributes["t"], Time("x", "%Y", "", "it"))"#,
+            ContextKind::Span,
+            "not supported by ferrotel yet",
+        ),
+        (
+            r#"set(trace_state["a"]["b"], "x")"#,
+            ContextKind::Span,
+            "trace_state takes one key",
         ),
         (
             r#"set(name, "x") where kind == SPAN_KIND_NOPE"#,
@@ -286,7 +311,7 @@ fn compile_errors_name_the_problem() {
             "only available in the span context",
         ),
         (
-            r#"set(trace_state["k"], "v")"#,
+            r#"set(name["k"], "v")"#,
             ContextKind::Span,
             "cannot be indexed",
         ),
@@ -651,4 +676,420 @@ fn context_inference_picks_the_deepest_prefix() {
         ),
         Ok(ContextKind::DataPoint)
     );
+}
+
+/// `Time` on the ottlfuncs README examples (English locale): wall-clock times without an offset are
+/// UTC unless a `location` is given; an unknown `%Z` abbreviation counts as UTC, as in Go.
+#[test]
+fn time_converter_readme_examples() {
+    let s = |secs: i64| Value::Time(secs * 1_000_000_000);
+    let cases: &[(&str, Value)] = &[
+        (r#"Time("02/04/2023", "%m/%d/%Y")"#, s(1_675_468_800)),
+        (r#"Time("Feb 15, 2023", "%b %d, %Y")"#, s(1_676_419_200)),
+        (
+            r#"Time("2023-05-26 12:34:56 HST", "%Y-%m-%d %H:%M:%S %Z")"#,
+            s(1_685_104_496),
+        ),
+        (
+            r#"Time("1986-10-01T00:17:33 MST", "%Y-%m-%dT%H:%M:%S %Z")"#,
+            s(528_509_853),
+        ),
+        (
+            r#"Time("2012-11-01T22:08:41+0000 EST", "%Y-%m-%dT%H:%M:%S%z %Z")"#,
+            s(1_351_807_721),
+        ),
+        (
+            r#"UnixMilli(Time("02/04/2023", "%m/%d/%Y"))"#,
+            Value::Int(1_675_468_800_000),
+        ),
+        (
+            r#"UnixSeconds(Time("02/04/2023", "%m/%d/%Y"))"#,
+            Value::Int(1_675_468_800),
+        ),
+        (
+            r#"Time("2023-05-26 12:34:56.250", "%F %T.%L")"#,
+            Value::Time(1_685_104_496_250_000_000),
+        ),
+        (r#"Time("05/26/23 01:02:03 pm", "%D %r")"#, s(1_685_106_123)),
+    ];
+    for (text, want) in cases {
+        let st = format!("set(attributes[\"t\"], {text})");
+        let sp = run_span(&[&st]);
+        let got = get(&sp.attributes, "t").cloned();
+        assert_eq!(got, Some(want.clone().into_any()), "{text}");
+    }
+    // A location applies to texts without an offset (EDT is UTC-4 in May).
+    if std::path::Path::new("/usr/share/zoneinfo/America/New_York").exists() {
+        let sp = run_span(&[
+            r#"set(attributes["t"], UnixSeconds(Time("2023-05-26 12:34:56", "%Y-%m-%d %H:%M:%S", "America/New_York")))"#,
+        ]);
+        assert_eq!(
+            get(&sp.attributes, "t"),
+            Some(&AnyValue {
+                value: Some(Av::IntValue(1_685_118_896))
+            })
+        );
+    }
+    // Bad input is an evaluation error, not a panic.
+    let st = compile_statement(
+        r#"set(attributes["t"], Time(name, "%Y-%m-%d"))"#,
+        ContextKind::Span,
+    )
+    .unwrap();
+    let mut sp = span();
+    let mut ctx = Ctx {
+        span: Some(&mut sp),
+        ..Default::default()
+    };
+    assert!(st.execute(&mut ctx).unwrap_err().contains("Time"));
+}
+
+#[test]
+fn trace_state_paths() {
+    let mut sp = span();
+    sp.trace_state = "rojo=00f067aa0ba902b7,congo=t61rcWkgMzE".into();
+    let run = |sp: &mut Span, text: &str| {
+        let st = compile_statement(text, ContextKind::Span).unwrap_or_else(|e| panic!("{e}"));
+        st.execute(&mut Ctx {
+            span: Some(sp),
+            ..Default::default()
+        })
+    };
+    run(&mut sp, r#"set(attributes["c"], trace_state["congo"])"#).unwrap();
+    assert_eq!(get(&sp.attributes, "c"), sv("t61rcWkgMzE").as_ref());
+    run(&mut sp, r#"set(attributes["whole"], span.trace_state)"#).unwrap();
+    assert_eq!(
+        get(&sp.attributes, "whole"),
+        sv("rojo=00f067aa0ba902b7,congo=t61rcWkgMzE").as_ref()
+    );
+    // A new or updated member moves to the front (W3C).
+    run(&mut sp, r#"set(span.trace_state["congo"], "x")"#).unwrap();
+    assert_eq!(sp.trace_state, "congo=x,rojo=00f067aa0ba902b7");
+    run(
+        &mut sp,
+        r#"set(trace_state["th"], "8") where trace_state["rojo"] != nil"#,
+    )
+    .unwrap();
+    assert_eq!(sp.trace_state, "th=8,congo=x,rojo=00f067aa0ba902b7");
+    run(&mut sp, r#"set(trace_state, "a=b")"#).unwrap();
+    assert_eq!(sp.trace_state, "a=b");
+    // A missing member is nil; invalid keys and values are evaluation errors.
+    run(
+        &mut sp,
+        r#"set(attributes["m"], "yes") where trace_state["nope"] == nil"#,
+    )
+    .unwrap();
+    assert_eq!(get(&sp.attributes, "m"), sv("yes").as_ref());
+    assert!(run(&mut sp, r#"set(trace_state["Bad Key"], "v")"#).is_err());
+    assert!(run(&mut sp, r#"set(trace_state["k"], "a,b")"#).is_err());
+    assert!(run(&mut sp, r#"set(trace_state["k"], 1)"#).is_err());
+    assert_eq!(sp.trace_state, "a=b");
+}
+
+mod metric_functions {
+    use super::*;
+    use crate::ottl::exec;
+    use opentelemetry_proto::tonic::metrics::v1::{
+        metric::Data, number_data_point::Value as Nv, Gauge, Histogram, HistogramDataPoint, Metric,
+        NumberDataPoint, ResourceMetrics, ScopeMetrics, Sum, Summary, SummaryDataPoint,
+    };
+
+    /// Runs the statements in the metric context, each metric through all of them in order (as a
+    /// transform group does), and returns the scope's metrics.
+    fn run(metrics: Vec<Metric>, statements: &[&str]) -> Result<Vec<Metric>, String> {
+        let sts: Vec<_> = statements
+            .iter()
+            .map(|t| {
+                compile_statement(t, ContextKind::Metric).unwrap_or_else(|e| panic!("{t}: {e}"))
+            })
+            .collect();
+        let mut rm = vec![ResourceMetrics {
+            scope_metrics: vec![ScopeMetrics {
+                metrics,
+                ..Default::default()
+            }],
+            ..Default::default()
+        }];
+        exec::metrics(&mut rm, ContextKind::Metric, &mut |ctx| {
+            for st in &sts {
+                st.execute(ctx)?;
+            }
+            Ok(false)
+        })?;
+        Ok(rm.remove(0).scope_metrics.remove(0).metrics)
+    }
+
+    fn attrs(pairs: &[(&str, &str)]) -> Vec<KeyValue> {
+        pairs.iter().map(|(k, v)| skv(k, v)).collect()
+    }
+
+    fn histogram() -> Metric {
+        let p = |a: &str, sum: Option<f64>, count: u64| HistogramDataPoint {
+            attributes: attrs(&[("a", a)]),
+            start_time_unix_nano: 5,
+            time_unix_nano: 10,
+            count,
+            sum,
+            bucket_counts: vec![count, 0],
+            explicit_bounds: vec![1.0],
+            ..Default::default()
+        };
+        Metric {
+            name: "h".into(),
+            description: "d".into(),
+            unit: "ms".into(),
+            data: Some(Data::Histogram(Histogram {
+                data_points: vec![p("x", Some(1.5), 3), p("y", None, 4)],
+                aggregation_temporality: 1,
+            })),
+            ..Default::default()
+        }
+    }
+
+    fn summary() -> Metric {
+        Metric {
+            name: "s".into(),
+            data: Some(Data::Summary(Summary {
+                data_points: vec![SummaryDataPoint {
+                    attributes: attrs(&[("a", "x")]),
+                    time_unix_nano: 10,
+                    count: 7,
+                    sum: 12.5,
+                    ..Default::default()
+                }],
+            })),
+            ..Default::default()
+        }
+    }
+
+    fn sum_of(m: &Metric) -> &Sum {
+        match &m.data {
+            Some(Data::Sum(s)) => s,
+            other => panic!("{}: not a sum: {other:?}", m.name),
+        }
+    }
+
+    fn values(m: &Metric) -> Vec<Nv> {
+        let pts = match &m.data {
+            Some(Data::Sum(s)) => &s.data_points,
+            Some(Data::Gauge(g)) => &g.data_points,
+            other => panic!("{other:?}"),
+        };
+        pts.iter().map(|p| p.value.unwrap()).collect()
+    }
+
+    #[test]
+    fn extract_sum_and_count_metric_readme_examples() {
+        let out = run(
+            vec![histogram(), summary()],
+            // The created sums run through these statements too; the `where` keeps them from being
+            // an error (a Sum is not a valid input).
+            &[
+                r#"extract_sum_metric(true, ".sum") where metric.type != METRIC_DATA_TYPE_SUM"#,
+                r#"extract_count_metric(false, ".count") where metric.type != METRIC_DATA_TYPE_SUM"#,
+            ],
+        )
+        .unwrap();
+        let names: Vec<&str> = out.iter().map(|m| m.name.as_str()).collect();
+        assert_eq!(names, ["h", "s", "h.sum", "h.count", "s.sum", "s.count"]);
+        // Histogram: only points with a sum; temporality, description, unit, attributes and times
+        // copied.
+        let hs = sum_of(&out[2]);
+        assert_eq!((hs.aggregation_temporality, hs.is_monotonic), (1, true));
+        assert_eq!(hs.data_points.len(), 1);
+        assert_eq!(hs.data_points[0].value, Some(Nv::AsDouble(1.5)));
+        assert_eq!(hs.data_points[0].attributes, attrs(&[("a", "x")]));
+        assert_eq!(
+            (
+                hs.data_points[0].start_time_unix_nano,
+                hs.data_points[0].time_unix_nano
+            ),
+            (5, 10)
+        );
+        assert_eq!(
+            (out[2].description.as_str(), out[2].unit.as_str()),
+            ("d", "ms")
+        );
+        assert_eq!(values(&out[3]), [Nv::AsInt(3), Nv::AsInt(4)]);
+        assert!(!sum_of(&out[3]).is_monotonic);
+        // Summary: cumulative.
+        assert_eq!(sum_of(&out[4]).aggregation_temporality, 2);
+        assert_eq!(values(&out[4]), [Nv::AsDouble(12.5)]);
+        assert_eq!(values(&out[5]), [Nv::AsInt(7)]);
+        // Default suffixes; a sum metric is an error (error_mode decides), as in otelcol.
+        let out = run(
+            vec![histogram()],
+            &[r#"extract_sum_metric(false) where metric.name == "h""#],
+        )
+        .unwrap();
+        assert_eq!(out[1].name, "h_sum");
+        let e = run(
+            vec![Metric {
+                name: "c".into(),
+                data: Some(Data::Sum(Sum::default())),
+                ..Default::default()
+            }],
+            &["extract_count_metric(true)"],
+        )
+        .unwrap_err();
+        assert!(
+            e.contains("Histogram, ExponentialHistogram or Summary, got Sum"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn created_metrics_run_through_the_later_statements() {
+        let out = run(
+            vec![histogram()],
+            &[
+                r#"extract_sum_metric(true) where metric.name == "h""#,
+                r#"set(metric.description, "from h") where metric.name == "h_sum""#,
+            ],
+        )
+        .unwrap();
+        assert_eq!(out.len(), 2);
+        assert_eq!(out[1].description, "from h");
+    }
+
+    #[test]
+    fn convert_summary_vals_to_sum_readme_examples() {
+        let out = run(
+            vec![summary(), histogram()],
+            &[
+                r#"convert_summary_count_val_to_sum("delta", true, ".count")"#,
+                r#"convert_summary_sum_val_to_sum("cumulative", false, ".sum")"#,
+            ],
+        )
+        .unwrap();
+        let names: Vec<&str> = out.iter().map(|m| m.name.as_str()).collect();
+        // Only summaries; a histogram is left alone.
+        assert_eq!(names, ["s", "h", "s.count", "s.sum"]);
+        let c = sum_of(&out[2]);
+        assert_eq!((c.aggregation_temporality, c.is_monotonic), (1, true));
+        assert_eq!(values(&out[2]), [Nv::AsInt(7)]);
+        let s = sum_of(&out[3]);
+        assert_eq!((s.aggregation_temporality, s.is_monotonic), (2, false));
+        assert_eq!(values(&out[3]), [Nv::AsDouble(12.5)]);
+        let out = run(
+            vec![summary()],
+            &[r#"convert_summary_sum_val_to_sum("delta", true)"#],
+        )
+        .unwrap();
+        assert_eq!(out[1].name, "s_sum");
+    }
+
+    fn gauge(name: &str, points: &[(&[(&str, &str)], Nv)]) -> Metric {
+        Metric {
+            name: name.into(),
+            data: Some(Data::Gauge(Gauge {
+                data_points: points
+                    .iter()
+                    .map(|(a, v)| NumberDataPoint {
+                        attributes: attrs(a),
+                        time_unix_nano: 10,
+                        value: Some(*v),
+                        ..Default::default()
+                    })
+                    .collect(),
+            })),
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn aggregate_on_attributes_readme_examples() {
+        let usage = || {
+            gauge(
+                "system.memory.usage",
+                &[
+                    (
+                        &[("attr1", "a"), ("attr2", "b"), ("attr3", "x")],
+                        Nv::AsInt(1),
+                    ),
+                    (
+                        &[("attr2", "b"), ("attr1", "a"), ("attr3", "y")],
+                        Nv::AsInt(5),
+                    ),
+                    (&[("attr1", "c"), ("attr3", "x")], Nv::AsInt(2)),
+                ],
+            )
+        };
+        let one = |st: &str| {
+            let out = run(
+                vec![
+                    usage(),
+                    gauge("other", &[(&[], Nv::AsInt(1)), (&[], Nv::AsInt(1))]),
+                ],
+                &[st],
+            )
+            .unwrap();
+            assert_eq!(values(&out[1]).len(), 2, "{st}: other metrics untouched");
+            out.into_iter().next().unwrap()
+        };
+        // Grouped on the listed keys (their order in the point does not matter).
+        let m = one(
+            r#"aggregate_on_attributes("sum", ["attr1", "attr2"]) where metric.name == "system.memory.usage""#,
+        );
+        assert_eq!(values(&m), [Nv::AsInt(6), Nv::AsInt(2)]);
+        match &m.data {
+            Some(Data::Gauge(g)) => {
+                assert_eq!(
+                    g.data_points[0].attributes,
+                    attrs(&[("attr1", "a"), ("attr2", "b")])
+                );
+                assert_eq!(g.data_points[1].attributes, attrs(&[("attr1", "c")]));
+            }
+            other => panic!("{other:?}"),
+        }
+        // Omitted: the full attribute sets, which all differ here.
+        let m = one(r#"aggregate_on_attributes("max") where metric.name == "system.memory.usage""#);
+        assert_eq!(values(&m), [Nv::AsInt(1), Nv::AsInt(5), Nv::AsInt(2)]);
+        // []: everything into one point.
+        let m =
+            one(r#"aggregate_on_attributes("max", []) where metric.name == "system.memory.usage""#);
+        assert_eq!(values(&m), [Nv::AsInt(5)]);
+        for (f, want) in [
+            ("min", 1),
+            ("mean", 2),
+            ("median", 2),
+            ("count", 3),
+            ("sum", 8),
+        ] {
+            let m = one(&format!(
+                r#"aggregate_on_attributes("{f}", []) where metric.name == "system.memory.usage""#
+            ));
+            assert_eq!(values(&m), [Nv::AsInt(want)], "{f}");
+        }
+        let doubles = gauge(
+            "d",
+            &[
+                (&[], Nv::AsDouble(1.0)),
+                (&[], Nv::AsDouble(2.0)),
+                (&[], Nv::AsDouble(4.0)),
+                (&[], Nv::AsDouble(10.0)),
+            ],
+        );
+        let out = run(vec![doubles], &[r#"aggregate_on_attributes("median", [])"#]).unwrap();
+        assert_eq!(values(&out[0]), [Nv::AsDouble(3.0)]);
+        // Histograms merge by summing counts, buckets and sums; summaries are an error.
+        let out = run(
+            vec![histogram()],
+            &[r#"aggregate_on_attributes("sum", [])"#],
+        )
+        .unwrap();
+        match &out[0].data {
+            Some(Data::Histogram(h)) => {
+                assert_eq!(h.data_points.len(), 1);
+                let p = &h.data_points[0];
+                assert_eq!(
+                    (p.count, p.sum, p.bucket_counts.clone()),
+                    (7, Some(1.5), vec![7, 0])
+                );
+            }
+            other => panic!("{other:?}"),
+        }
+        let e = run(vec![summary()], &[r#"aggregate_on_attributes("sum")"#]).unwrap_err();
+        assert!(e.contains("Summary"), "{e}");
+    }
 }

@@ -289,7 +289,19 @@ fn name(s: &[u8], i: &mut usize, names: &[&str]) -> Result<usize, String> {
 
 /// Parses `text` with strptime pieces into Unix nanoseconds.
 pub fn strptime(pieces: &[Piece], text: &str) -> Result<u64, String> {
+    strptime_zoned(pieces, text, &|secs| secs)
+}
+
+/// [`strptime`] with a time zone for texts that carry no offset: `to_utc` maps wall-clock seconds
+/// (counted as if UTC) to Unix seconds. A `%Z` abbreviation other than UTC/GMT/Z is skipped with
+/// a zero offset, as Go's parser does for abbreviations it does not know.
+pub fn strptime_zoned(
+    pieces: &[Piece],
+    text: &str,
+    to_utc: &dyn Fn(i64) -> i64,
+) -> Result<u64, String> {
     let s = text.as_bytes();
+    let mut had_zone = false;
     let mut i = 0;
     let (mut y, mut mo, mut d, mut h, mut mi, mut sec, mut ns) =
         (1970i64, 1u32, 1u32, 0i64, 0i64, 0i64, 0i64);
@@ -368,7 +380,16 @@ pub fn strptime(pieces: &[Piece], text: &str) -> Result<u64, String> {
                         'a' | 'A' => {
                             name(s, &mut i, &DAYS)?;
                         }
+                        'Z' if s.get(i).is_some_and(|c| c.is_ascii_alphabetic())
+                            && s.get(i + 1).is_some_and(|c| c.is_ascii_alphabetic()) =>
+                        {
+                            had_zone = true;
+                            while s.get(i).is_some_and(|c| c.is_ascii_alphabetic()) {
+                                i += 1;
+                            }
+                        }
                         'z' | 'Z' => {
+                            had_zone = true;
                             if s.get(i) == Some(&b'Z') {
                                 i += 1;
                             } else if s.get(i..i + 3) == Some(b"UTC")
@@ -416,7 +437,8 @@ pub fn strptime(pieces: &[Piece], text: &str) -> Result<u64, String> {
         Some(j) => days_from_civil(y, 1, 1) + j - 1,
         None => days_from_civil(y, mo, d),
     };
-    let secs = days * 86400 + h * 3600 + mi * 60 + sec - off_s;
+    let wall = days * 86400 + h * 3600 + mi * 60 + sec;
+    let secs = if had_zone { wall - off_s } else { to_utc(wall) };
     if secs < 0 {
         return Ok(0);
     }

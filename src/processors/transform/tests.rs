@@ -57,8 +57,8 @@ fn errors(yaml: &str) -> String {
     }
 }
 
-/// The transformprocessor README's example config, verbatim except for `aggregate_on_attributes`
-/// (not in ferrotel yet; that line is checked to be refused by name below).
+/// The transformprocessor README's example config (the grouped form of releases before 0.120),
+/// verbatim.
 const README: &str = r#"
 error_mode: ignore
 trace_statements:
@@ -86,6 +86,7 @@ metric_statements:
       - set(description, "Sum") where type == "Sum"
       - convert_sum_to_gauge() where name == "system.processes.count"
       - convert_gauge_to_sum("cumulative", false) where name == "prometheus_metric"
+      - aggregate_on_attributes("sum", ["attr1", "attr2"]) where name == "system.memory.usage"
   - context: datapoint
     statements:
       - limit(attributes, 100, ["host.name"])
@@ -240,16 +241,101 @@ fn readme_example_logs_and_metrics() {
 }
 
 #[test]
-fn readme_aggregate_on_attributes_is_refused_by_name() {
-    let yaml = README.replace(
-        "      - convert_gauge_to_sum(\"cumulative\", false) where name == \"prometheus_metric\"\n",
-        "      - convert_gauge_to_sum(\"cumulative\", false) where name == \"prometheus_metric\"\n      - aggregate_on_attributes(\"sum\") where name == \"system.memory.usage\"\n",
+fn readme_aggregate_on_attributes_merges_points() {
+    let r = rules(README);
+    let p = TransformProcessor::<Metrics>::new(r, "transform", Arc::new(Capture::default()));
+    let pt = |attrs: Vec<KeyValue>, v: i64| NumberDataPoint {
+        attributes: attrs,
+        value: Some(opentelemetry_proto::tonic::metrics::v1::number_data_point::Value::AsInt(v)),
+        ..Default::default()
+    };
+    let mut b = Batch::from_resources(vec![ResourceMetrics {
+        scope_metrics: vec![ScopeMetrics {
+            metrics: vec![Metric {
+                name: "system.memory.usage".into(),
+                data: Some(Data::Gauge(Gauge {
+                    data_points: vec![
+                        pt(vec![kv("attr1", "a"), kv("state", "used")], 3),
+                        pt(vec![kv("attr1", "a"), kv("state", "free")], 4),
+                        pt(vec![kv("attr1", "b")], 5),
+                    ],
+                })),
+                ..Default::default()
+            }],
+            ..Default::default()
+        }],
+        ..Default::default()
+    }]);
+    p.process(&mut b).unwrap();
+    assert_eq!(b.items(), 2);
+    let out = b.into_resources().unwrap();
+    match &out[0].scope_metrics[0].metrics[0].data {
+        Some(Data::Gauge(g)) => {
+            let got: Vec<_> = g
+                .data_points
+                .iter()
+                .map(|p| (p.attributes.clone(), p.value))
+                .collect();
+            use opentelemetry_proto::tonic::metrics::v1::number_data_point::Value::AsInt;
+            assert_eq!(
+                got,
+                vec![
+                    (vec![kv("attr1", "a")], Some(AsInt(7))),
+                    (vec![kv("attr1", "b")], Some(AsInt(5)))
+                ]
+            );
+        }
+        other => panic!("{other:?}"),
+    }
+}
+
+/// The README's current (≥ 0.120) basic and advanced examples, verbatim (without `profile_statements`,
+/// which ferrotel has no signal for).
+#[test]
+fn readme_current_basic_and_advanced_config() {
+    rules(
+        r#"
+error_mode: ignore
+trace_statements:
+  - keep_keys(span.attributes, ["service.name", "service.namespace", "cloud.region", "process.command_line"])
+  - replace_pattern(span.attributes["process.command_line"], "password\\=[^\\s]*(\\s?)", "password=***")
+  - limit(span.attributes, 100, [])
+  - truncate_all(span.attributes, 4096)
+metric_statements:
+  - keep_keys(resource.attributes, ["host.name"])
+  - truncate_all(resource.attributes, 4096)
+  - set(metric.description, "Sum") where metric.type == "Sum"
+  - convert_sum_to_gauge() where metric.name == "system.processes.count"
+  - convert_gauge_to_sum("cumulative", false) where metric.name == "prometheus_metric"
+log_statements:
+  - set(log.severity_text, "FAIL") where log.body == "request failed"
+  - replace_all_matches(log.attributes, "/user/*/list/*", "/user/{userId}/list/{listId}")
+  - replace_all_patterns(log.attributes, "value", "/account/\\d{4}", "/account/{accountId}")
+  - set(log.body, log.attributes["http.route"])
+"#,
     );
-    let e = errors(&yaml);
-    assert!(
-        e.contains("processors::transform::metric_statements::1::statements::3")
-            && e.contains("aggregate_on_attributes: not supported by ferrotel yet"),
-        "{e}"
+    rules(
+        r#"
+error_mode: ignore
+metric_statements:
+  - error_mode: propagate
+    conditions:
+      - metric.type == METRIC_DATA_TYPE_SUM
+    statements:
+      - set(metric.description, "Sum")
+  - statements:
+      - extract_sum_metric(true, ".sum")
+      - extract_count_metric(false, ".count")
+      - convert_summary_count_val_to_sum("delta", true, ".count")
+      - convert_summary_sum_val_to_sum("cumulative", false, ".sum")
+      - aggregate_on_attributes("max") where metric.name == "system.memory.usage"
+      - aggregate_on_attributes("max", []) where metric.name == "system.memory.usage"
+log_statements:
+  - conditions:
+      - IsMap(log.body) and log.body["object"] != nil
+    statements:
+      - set(log.body, log.attributes["http.route"])
+"#,
     );
 }
 
