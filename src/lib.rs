@@ -30,6 +30,7 @@ pub mod component;
 pub mod components;
 pub mod compression;
 pub mod config;
+pub mod connectors;
 pub mod exporters;
 pub mod extensions;
 pub mod net;

@@ -1,0 +1,3 @@
+//! Connectors: an exporter in one pipeline and a receiver in another.
+
+pub mod spanmetrics;
