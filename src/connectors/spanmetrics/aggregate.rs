@@ -274,6 +274,7 @@ impl Aggregator {
     /// Adds every span of `resource_spans` (received at `now_ns`, Unix nanoseconds). Resources
     /// without a `service.name` are skipped, as otelcol does.
     pub fn aggregate(&mut self, resource_spans: &[ResourceSpans], now_ns: u64) {
+        let mut key = std::mem::take(&mut self.key_buf);
         for rs in resource_spans {
             let empty = Vec::new();
             let res_attrs = rs.resource.as_ref().map_or(&empty, |r| &r.attributes);
@@ -290,26 +291,27 @@ impl Aggregator {
             self.resource_key(res_attrs);
             let rkey = std::mem::take(&mut self.resource_buf);
             self.ensure_resource(&rkey, res_attrs);
+            // Taken out of the map for the resource's spans: one lookup per resource, not per span.
+            let Some((stored_key, mut entry)) = self.resources.remove_entry(&rkey[..]) else {
+                self.resource_buf = rkey;
+                continue;
+            };
             for ss in &rs.scope_spans {
-                let scope = self.scope_dims(ss.scope.as_ref());
+                let scope = scope_dims(&self.s, ss.scope.as_ref());
                 for span in &ss.spans {
-                    self.add_span(&rkey, service, scope, span, res_attrs, now_ns);
+                    let cx = SpanCx {
+                        service,
+                        span,
+                        scope,
+                        res_attrs,
+                    };
+                    self.add_span(&mut entry, &mut key, &cx, now_ns);
                 }
             }
+            self.resources.insert(stored_key, entry);
             self.resource_buf = rkey;
         }
-    }
-
-    /// The scope's name and version when `include_instrumentation_scope` lists it.
-    fn scope_dims<'a>(
-        &self,
-        scope: Option<&'a InstrumentationScope>,
-    ) -> Option<(&'a str, &'a str)> {
-        let scope = scope?;
-        if scope.name.is_empty() || !self.s.scopes.contains(&scope.name) {
-            return None;
-        }
-        Some((scope.name.as_str(), scope.version.as_str()))
+        self.key_buf = key;
     }
 
     /// Encodes the identifying resource attributes into `resource_buf`.
@@ -379,151 +381,34 @@ impl Aggregator {
         self.retired.push(entry);
     }
 
-    fn add_span(
-        &mut self,
-        rkey: &[u8],
-        service: &str,
-        scope: Option<(&str, &str)>,
-        span: &Span,
-        res_attrs: &[KeyValue],
-        now_ns: u64,
-    ) {
+    fn add_span(&mut self, entry: &mut ResourceEntry, key: &mut Vec<u8>, cx: &SpanCx, now_ns: u64) {
+        let s = &self.s;
+        let span = cx.span;
         let duration_ns = span
             .end_time_unix_nano
             .saturating_sub(span.start_time_unix_nano);
-        let duration = duration_ns as f64 / self.s.unit_divider;
-        let exemplar = self.exemplar(span, duration);
-
-        let mut key = std::mem::take(&mut self.key_buf);
-        key.clear();
-        self.series_key(
-            &mut key,
-            service,
-            span,
-            scope,
-            &self.s.dimensions,
-            res_attrs,
-            None,
-        );
-        self.record_call(
-            rkey,
-            &key,
-            service,
-            span,
-            scope,
-            res_attrs,
-            duration,
-            exemplar.as_ref(),
-            now_ns,
-        );
-
-        if self.s.events {
-            for event in &span.events {
-                key.clear();
-                self.series_key(
-                    &mut key,
-                    service,
-                    span,
-                    scope,
-                    &self.s.event_dimensions,
-                    res_attrs,
-                    Some(&event.attributes),
-                );
-                self.record_event(
-                    rkey,
-                    &key,
-                    service,
-                    span,
-                    scope,
-                    res_attrs,
-                    &event.attributes,
-                    exemplar.as_ref(),
-                    now_ns,
-                );
-            }
-        }
-        self.key_buf = key;
-    }
-
-    fn exemplar(&self, span: &Span, duration: f64) -> Option<Exemplar> {
-        if !self.s.exemplars || span.trace_id.len() != 16 || span.trace_id.iter().all(|b| *b == 0) {
-            return None;
-        }
-        Some(Exemplar {
-            filtered_attributes: vec![],
-            time_unix_nano: 0,
-            span_id: span.span_id.clone(),
-            trace_id: span.trace_id.clone(),
-            value: Some(exemplar::Value::AsDouble(duration)),
-        })
-    }
-
-    /// Whether a new series may be created in `entry` (cardinality limit and series cache).
-    fn room_for(&self, per_resource: usize) -> bool {
-        (self.s.cardinality_limit == 0 || per_resource < self.s.cardinality_limit)
-            && self.series_total < self.s.series_cap
-    }
-
-    #[allow(clippy::too_many_arguments)]
-    fn record_call(
-        &mut self,
-        rkey: &[u8],
-        key: &[u8],
-        service: &str,
-        span: &Span,
-        scope: Option<(&str, &str)>,
-        res_attrs: &[KeyValue],
-        duration: f64,
-        exemplar: Option<&Exemplar>,
-        now_ns: u64,
-    ) {
+        let duration = duration_ns as f64 / s.unit_divider;
+        let exemplar = exemplar(s, span, duration);
         let generation = self.generation;
-        let Some(entry) = self.resources.get(rkey) else {
-            return;
-        };
-        let exists = entry.series.contains_key(key);
-        let room = exists || self.room_for(entry.series.len());
-        let new_series = |attributes: Vec<KeyValue>, s: &Settings| Series {
-            attributes,
-            calls: 0,
-            hist: if !s.histogram {
-                Hist::None
-            } else if let Some(max) = s.exponential {
-                Hist::Exponential(Exponential::new(max))
-            } else {
-                Hist::Explicit(Explicit::new(s.bounds.clone()))
-            },
-            exemplars: Vec::new(),
-            start_ns: now_ns,
-            last_seen_ns: now_ns,
-            touched: generation,
-        };
-        let attributes = if !exists && room {
-            Some(self.attributes(service, span, scope, &self.s.dimensions, res_attrs, None))
+
+        key.clear();
+        series_key(s, key, cx, &s.dimensions, None);
+        let series = if let Some(series) = entry.series.get_mut(&key[..]) {
+            series
+        } else if room_for(s, entry.series.len(), self.series_total) {
+            self.series_total += 1;
+            let attributes = attributes(s, cx, &s.dimensions, None);
+            entry
+                .series
+                .entry(Box::from(&key[..]))
+                .or_insert_with(|| Series::new(s, attributes, now_ns, generation))
         } else {
-            None
-        };
-        let overflow_needed = !exists && !room;
-        let s = &self.s;
-        let Some(entry) = self.resources.get_mut(rkey) else {
-            return;
-        };
-        let mut created = false;
-        let series = if overflow_needed {
             if entry.overflow.is_none() {
-                created = true;
+                self.series_total += 1;
             }
             entry
                 .overflow
-                .get_or_insert_with(|| new_series(overflow_attributes(), s))
-        } else {
-            if !exists {
-                created = true;
-            }
-            entry
-                .series
-                .entry(Box::from(key))
-                .or_insert_with(|| new_series(attributes.unwrap_or_default(), s))
+                .get_or_insert_with(|| Series::new(s, overflow_attributes(), now_ns, generation))
         };
         series.calls = series.calls.saturating_add(1);
         match &mut series.hist {
@@ -531,7 +416,7 @@ impl Aggregator {
             Hist::Explicit(h) => h.observe(duration),
             Hist::Exponential(h) => h.observe(duration),
         }
-        if let Some(e) = exemplar {
+        if let Some(e) = &exemplar {
             // One exemplar list serves both metrics: otelcol adds the same exemplar to each.
             if series.exemplars.len() < s.max_exemplars {
                 series.exemplars.push(e.clone());
@@ -539,175 +424,39 @@ impl Aggregator {
         }
         series.last_seen_ns = now_ns;
         series.touched = generation;
-        if created {
-            self.series_total += 1;
-        }
-    }
 
-    #[allow(clippy::too_many_arguments)]
-    fn record_event(
-        &mut self,
-        rkey: &[u8],
-        key: &[u8],
-        service: &str,
-        span: &Span,
-        scope: Option<(&str, &str)>,
-        res_attrs: &[KeyValue],
-        event_attrs: &[KeyValue],
-        exemplar: Option<&Exemplar>,
-        now_ns: u64,
-    ) {
-        let generation = self.generation;
-        let Some(entry) = self.resources.get(rkey) else {
+        if !s.events {
             return;
-        };
-        let exists = entry.events.contains_key(key);
-        let room = exists || self.room_for(entry.events.len());
-        let attributes = if !exists && room {
-            Some(self.attributes(
-                service,
-                span,
-                scope,
-                &self.s.event_dimensions,
-                res_attrs,
-                Some(event_attrs),
-            ))
-        } else {
-            None
-        };
-        let max_exemplars = self.s.max_exemplars;
-        let Some(entry) = self.resources.get_mut(rkey) else {
-            return;
-        };
-        let new_series = |attributes: Vec<KeyValue>| EventSeries {
-            attributes,
-            count: 0,
-            exemplars: Vec::new(),
-            start_ns: now_ns,
-            last_seen_ns: now_ns,
-            touched: generation,
-        };
-        let created;
-        let series = if !exists && !room {
-            created = entry.events_overflow.is_none();
-            entry
-                .events_overflow
-                .get_or_insert_with(|| new_series(overflow_attributes()))
-        } else {
-            created = !exists;
-            entry
-                .events
-                .entry(Box::from(key))
-                .or_insert_with(|| new_series(attributes.unwrap_or_default()))
-        };
-        series.count = series.count.saturating_add(1);
-        if let Some(e) = exemplar {
-            if series.exemplars.len() < max_exemplars {
-                series.exemplars.push(e.clone());
-            }
         }
-        series.last_seen_ns = now_ns;
-        series.touched = generation;
-        if created {
-            self.series_total += 1;
-        }
-    }
-
-    /// The series key: each default dimension (unless excluded), then each configured dimension as
-    /// a presence byte and its typed value, then the instrumentation scope if included.
-    #[allow(clippy::too_many_arguments)]
-    fn series_key(
-        &self,
-        key: &mut Vec<u8>,
-        service: &str,
-        span: &Span,
-        scope: Option<(&str, &str)>,
-        dims: &[Dimension],
-        res_attrs: &[KeyValue],
-        event_attrs: Option<&[KeyValue]>,
-    ) {
-        let [svc, name, kind, status] = self.s.include;
-        if svc {
-            put_str(key, service);
-        }
-        if name {
-            put_str(key, &span.name);
-        }
-        if kind {
-            key.push(span.kind.clamp(0, 255) as u8);
-        }
-        if status {
-            key.push(status_code(span).clamp(0, 255) as u8);
-        }
-        for d in dims {
-            match dimension_value(d, &span.attributes, event_attrs, res_attrs) {
-                Some(DimValue::Attr(v)) => {
-                    key.push(1);
-                    put_value(key, Some(v));
+        for event in &span.events {
+            key.clear();
+            series_key(s, key, cx, &s.event_dimensions, Some(&event.attributes));
+            let series = if let Some(series) = entry.events.get_mut(&key[..]) {
+                series
+            } else if room_for(s, entry.events.len(), self.series_total) {
+                self.series_total += 1;
+                let attributes = attributes(s, cx, &s.event_dimensions, Some(&event.attributes));
+                entry
+                    .events
+                    .entry(Box::from(&key[..]))
+                    .or_insert_with(|| EventSeries::new(attributes, now_ns, generation))
+            } else {
+                if entry.events_overflow.is_none() {
+                    self.series_total += 1;
                 }
-                Some(DimValue::Default(s)) => {
-                    key.push(1);
-                    key.push(TAG_STRING);
-                    put_str(key, s);
+                entry.events_overflow.get_or_insert_with(|| {
+                    EventSeries::new(overflow_attributes(), now_ns, generation)
+                })
+            };
+            series.count = series.count.saturating_add(1);
+            if let Some(e) = &exemplar {
+                if series.exemplars.len() < s.max_exemplars {
+                    series.exemplars.push(e.clone());
                 }
-                None => key.push(0),
             }
+            series.last_seen_ns = now_ns;
+            series.touched = generation;
         }
-        match scope {
-            Some((n, v)) => {
-                key.push(1);
-                put_str(key, n);
-                put_str(key, v);
-            }
-            None => key.push(0),
-        }
-    }
-
-    #[allow(clippy::too_many_arguments)]
-    fn attributes(
-        &self,
-        service: &str,
-        span: &Span,
-        scope: Option<(&str, &str)>,
-        dims: &[Dimension],
-        res_attrs: &[KeyValue],
-        event_attrs: Option<&[KeyValue]>,
-    ) -> Vec<KeyValue> {
-        let [svc, name, kind, status] = self.s.include;
-        let mut out = Vec::with_capacity(4 + dims.len());
-        if svc {
-            out.push(kv_str(config::SERVICE_NAME, service));
-        }
-        if name {
-            out.push(kv_str(config::SPAN_NAME, &span.name));
-        }
-        if kind {
-            out.push(kv_str(config::SPAN_KIND, span_kind_str(span.kind)));
-        }
-        if status {
-            out.push(kv_str(
-                config::STATUS_CODE,
-                status_code_str(status_code(span)),
-            ));
-        }
-        for d in dims {
-            match dimension_value(d, &span.attributes, event_attrs, res_attrs) {
-                Some(DimValue::Attr(v)) => out.push(KeyValue {
-                    key: d.name.clone(),
-                    value: Some(v.clone()),
-                    ..Default::default()
-                }),
-                Some(DimValue::Default(s)) => out.push(kv_str(&d.name, s)),
-                None => {}
-            }
-        }
-        if let Some((n, v)) = scope {
-            out.push(kv_str(SCOPE_NAME_KEY, n));
-            if !v.is_empty() {
-                out.push(kv_str(SCOPE_VERSION_KEY, v));
-            }
-        }
-        out
     }
 
     /// Builds the metrics of every resource as of `now_ns` and resets what the temporality says:
@@ -1008,6 +757,168 @@ impl Aggregator {
             schema_url: String::new(),
         })
     }
+}
+
+/// What every dimension lookup of one span needs.
+struct SpanCx<'a> {
+    service: &'a str,
+    span: &'a Span,
+    scope: Option<(&'a str, &'a str)>,
+    res_attrs: &'a [KeyValue],
+}
+
+impl Series {
+    fn new(s: &Settings, attributes: Vec<KeyValue>, now_ns: u64, generation: u64) -> Self {
+        Series {
+            attributes,
+            calls: 0,
+            hist: if !s.histogram {
+                Hist::None
+            } else if let Some(max) = s.exponential {
+                Hist::Exponential(Exponential::new(max))
+            } else {
+                Hist::Explicit(Explicit::new(s.bounds.clone()))
+            },
+            exemplars: Vec::new(),
+            start_ns: now_ns,
+            last_seen_ns: now_ns,
+            touched: generation,
+        }
+    }
+}
+
+impl EventSeries {
+    fn new(attributes: Vec<KeyValue>, now_ns: u64, generation: u64) -> Self {
+        EventSeries {
+            attributes,
+            count: 0,
+            exemplars: Vec::new(),
+            start_ns: now_ns,
+            last_seen_ns: now_ns,
+            touched: generation,
+        }
+    }
+}
+
+/// Whether a new series may be created (cardinality limit per resource and metric, series cache).
+fn room_for(s: &Settings, per_resource: usize, total: usize) -> bool {
+    (s.cardinality_limit == 0 || per_resource < s.cardinality_limit) && total < s.series_cap
+}
+
+/// The scope's name and version when `include_instrumentation_scope` lists it.
+fn scope_dims<'a>(
+    s: &Settings,
+    scope: Option<&'a InstrumentationScope>,
+) -> Option<(&'a str, &'a str)> {
+    let scope = scope?;
+    if scope.name.is_empty() || !s.scopes.contains(&scope.name) {
+        return None;
+    }
+    Some((scope.name.as_str(), scope.version.as_str()))
+}
+
+fn exemplar(s: &Settings, span: &Span, duration: f64) -> Option<Exemplar> {
+    if !s.exemplars || span.trace_id.len() != 16 || span.trace_id.iter().all(|b| *b == 0) {
+        return None;
+    }
+    Some(Exemplar {
+        filtered_attributes: vec![],
+        time_unix_nano: 0,
+        span_id: span.span_id.clone(),
+        trace_id: span.trace_id.clone(),
+        value: Some(exemplar::Value::AsDouble(duration)),
+    })
+}
+
+/// The series key: each default dimension (unless excluded), then each configured dimension as
+/// a presence byte and its typed value, then the instrumentation scope if included.
+fn series_key(
+    s: &Settings,
+    key: &mut Vec<u8>,
+    cx: &SpanCx,
+    dims: &[Dimension],
+    event_attrs: Option<&[KeyValue]>,
+) {
+    let span = cx.span;
+    let [svc, name, kind, status] = s.include;
+    if svc {
+        put_str(key, cx.service);
+    }
+    if name {
+        put_str(key, &span.name);
+    }
+    if kind {
+        key.extend_from_slice(&span.kind.to_le_bytes());
+    }
+    if status {
+        key.extend_from_slice(&status_code(span).to_le_bytes());
+    }
+    for d in dims {
+        match dimension_value(d, &span.attributes, event_attrs, cx.res_attrs) {
+            Some(DimValue::Attr(v)) => {
+                key.push(1);
+                put_value(key, Some(v));
+            }
+            Some(DimValue::Default(v)) => {
+                key.push(1);
+                key.push(TAG_STRING);
+                put_str(key, v);
+            }
+            None => key.push(0),
+        }
+    }
+    match cx.scope {
+        Some((n, v)) => {
+            key.push(1);
+            put_str(key, n);
+            put_str(key, v);
+        }
+        None => key.push(0),
+    }
+}
+
+fn attributes(
+    s: &Settings,
+    cx: &SpanCx,
+    dims: &[Dimension],
+    event_attrs: Option<&[KeyValue]>,
+) -> Vec<KeyValue> {
+    let span = cx.span;
+    let [svc, name, kind, status] = s.include;
+    let mut out = Vec::with_capacity(4 + dims.len());
+    if svc {
+        out.push(kv_str(config::SERVICE_NAME, cx.service));
+    }
+    if name {
+        out.push(kv_str(config::SPAN_NAME, &span.name));
+    }
+    if kind {
+        out.push(kv_str(config::SPAN_KIND, span_kind_str(span.kind)));
+    }
+    if status {
+        out.push(kv_str(
+            config::STATUS_CODE,
+            status_code_str(status_code(span)),
+        ));
+    }
+    for d in dims {
+        match dimension_value(d, &span.attributes, event_attrs, cx.res_attrs) {
+            Some(DimValue::Attr(v)) => out.push(KeyValue {
+                key: d.name.clone(),
+                value: Some(v.clone()),
+                ..Default::default()
+            }),
+            Some(DimValue::Default(v)) => out.push(kv_str(&d.name, v)),
+            None => {}
+        }
+    }
+    if let Some((n, v)) = cx.scope {
+        out.push(kv_str(SCOPE_NAME_KEY, n));
+        if !v.is_empty() {
+            out.push(kv_str(SCOPE_VERSION_KEY, v));
+        }
+    }
+    out
 }
 
 fn overflow_attributes() -> Vec<KeyValue> {
