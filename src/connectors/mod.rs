@@ -1,3 +1,6 @@
-//! Connectors: an exporter in one pipeline and a receiver in another.
+//! Connectors: components that are an exporter at the end of one pipeline and a receiver at the
+//! start of others (otelcol's `connectors:` section). Each lives in its own folder and implements
+//! [`crate::component::ConnectorFactory`].
 
+pub mod forward;
 pub mod spanmetrics;

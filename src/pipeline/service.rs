@@ -22,8 +22,11 @@ use crate::signal::SignalKind;
 pub struct Service {
     extensions: Vec<(ComponentId, std::sync::Arc<dyn Extension>)>,
     receivers: Vec<(ComponentId, Box<dyn Receiver>)>,
-    /// Each pipeline's processors, first to last.
+    /// Each pipeline's processors, first to last; pipelines upstream of connectors first.
     processors: Vec<Vec<AnyConsumer>>,
+    /// Connector instances, each with the index into `processors` of the first pipeline it feeds:
+    /// it is shut down just before that pipeline's processors.
+    connectors: Vec<(usize, AnyConsumer)>,
     exporters: Vec<AnyConsumer>,
 }
 
@@ -56,14 +59,34 @@ impl Service {
             }
         }
 
-        let mut pipeline_entries: Vec<AnyConsumer> = Vec::new();
-        let mut processors = Vec::new();
-        for p in &plan.pipelines {
-            let outs = p
+        // Pipelines from the last downstream to the first upstream, so that a connector is built
+        // after the pipelines it feeds and before the pipelines that feed it.
+        let mut entries: Vec<Option<AnyConsumer>> = vec![None; plan.pipelines.len()];
+        let mut chains: Vec<Vec<AnyConsumer>> = vec![Vec::new(); plan.pipelines.len()];
+        let mut connector_instances: Vec<Option<AnyConsumer>> =
+            vec![None; plan.connector_uses.len()];
+        for &i in plan.order.iter().rev() {
+            let p = &plan.pipelines[i];
+            let mut outs: Vec<AnyConsumer> = p
                 .exporters
                 .iter()
                 .map(|e| exporter_instances[&(e.clone(), p.id.signal)].clone())
                 .collect();
+            for (u, c) in plan.connector_uses.iter().enumerate() {
+                if !c.upstream.contains(&i) {
+                    continue;
+                }
+                if connector_instances[u].is_none() {
+                    let next = c
+                        .downstream
+                        .iter()
+                        .filter_map(|&q| Some((plan.pipelines[q].id.clone(), entries[q].clone()?)))
+                        .collect();
+                    connector_instances[u] =
+                        Some(plan.connectors[&c.id].create(&c.id, c.from, c.to, next, &host)?);
+                }
+                outs.extend(connector_instances[u].clone());
+            }
             let mut next = AnyConsumer::fan_out(p.id.signal, outs);
             let mut chain = Vec::new();
             for pid in p.processors.iter().rev() {
@@ -71,9 +94,26 @@ impl Service {
                 chain.push(next.clone());
             }
             chain.reverse();
-            processors.push(chain);
-            pipeline_entries.push(next);
+            chains[i] = chain;
+            entries[i] = Some(next);
         }
+        // Shutdown order: pipelines upstream first; a connector right before the first pipeline it
+        // feeds, so it stops only after everything that feeds it has flushed into it.
+        let position = |i: usize| plan.order.iter().position(|&o| o == i).unwrap_or(0);
+        let processors: Vec<Vec<AnyConsumer>> = plan
+            .order
+            .iter()
+            .map(|&i| std::mem::take(&mut chains[i]))
+            .collect();
+        let connectors: Vec<(usize, AnyConsumer)> = plan
+            .connector_uses
+            .iter()
+            .zip(connector_instances)
+            .filter_map(|(c, inst)| {
+                let before = c.downstream.iter().map(|&q| position(q)).min()?;
+                Some((before, inst?))
+            })
+            .collect();
 
         let mut receivers = Vec::new();
         for (rid, prepared) in &plan.receivers {
@@ -82,9 +122,9 @@ impl Service {
                 let entries: Vec<AnyConsumer> = plan
                     .pipelines
                     .iter()
-                    .zip(&pipeline_entries)
+                    .zip(&entries)
                     .filter(|(p, _)| p.id.signal == sig && p.receivers.contains(rid))
-                    .map(|(_, e)| e.clone())
+                    .filter_map(|(_, e)| e.clone())
                     .collect();
                 if !entries.is_empty() {
                     consumers.push(AnyConsumer::fan_out(sig, entries));
@@ -99,6 +139,7 @@ impl Service {
             extensions,
             receivers,
             processors,
+            connectors,
             exporters: exporter_instances.into_values().collect(),
         };
         for i in 0..svc.receivers.len() {
@@ -152,7 +193,15 @@ impl Service {
             );
         }
         drop(receivers);
-        for chain in &self.processors {
+        for (i, chain) in self.processors.iter().enumerate() {
+            for (_, c) in self.connectors.iter().filter(|(before, _)| *before == i) {
+                if tokio::time::timeout_at(deadline, c.shutdown(deadline))
+                    .await
+                    .is_err()
+                {
+                    tracing::warn!("a connector was still flushing at the shutdown deadline");
+                }
+            }
             for p in chain {
                 if tokio::time::timeout_at(deadline, p.shutdown(deadline))
                     .await
@@ -170,6 +219,7 @@ impl Service {
             );
         }
         self.processors.clear();
+        self.connectors.clear();
         self.exporters.clear();
         // Extensions (storage, health check) last, each briefly even when the deadline has passed.
         for (id, ext) in self.extensions.iter().rev() {

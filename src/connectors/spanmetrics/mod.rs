@@ -9,6 +9,7 @@
 
 pub mod aggregate;
 pub mod config;
+mod factory;
 pub mod histogram;
 
 #[cfg(test)]
@@ -24,6 +25,7 @@ use crate::signal::{Batch, Metrics, Traces};
 use crate::telemetry::events;
 use aggregate::Aggregator;
 pub use config::Config;
+pub use factory::Factory;
 
 /// The connector's type name in `connectors:`.
 pub const TYPE_NAME: &str = "spanmetrics";
