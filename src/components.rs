@@ -73,5 +73,6 @@ pub fn connectors() -> Vec<Box<dyn ConnectorFactory>> {
         Box::new(crate::connectors::count::Factory),
         Box::new(crate::connectors::forward::Factory),
         Box::new(crate::connectors::routing::Factory),
+        Box::new(crate::connectors::spanmetrics::Factory),
     ]
 }

@@ -5,3 +5,4 @@
 pub mod count;
 pub mod forward;
 pub mod routing;
+pub mod spanmetrics;

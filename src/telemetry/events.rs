@@ -543,3 +543,28 @@ pub fn loadbalancer_backend_outcome(
     histogram!(LB_BACKEND_LATENCY, "exporter" => exporter.to_string(), "endpoint" => endpoint.to_string())
         .record(took.as_secs_f64() * 1e3);
 }
+
+// ---- The spanmetrics connector (ferrotel's names; otelcol's connector reports none) ----
+
+/// Series the `spanmetrics` connector dropped from memory, by `reason`: `series_cache_full` and
+/// `resource_cache_full` (dropped after their last export), `expired` (`metrics_expiration`),
+/// `resource_dropped` (too many evicted resources waiting for a flush: dropped unexported).
+pub const SPANMETRICS_SERIES_EVICTED: &str = "ferrotel_connector_spanmetrics_series_evicted";
+/// Metric requests the `spanmetrics` connector could not hand to its metrics pipeline (refused
+/// permanently, or still refused after its retries).
+pub const SPANMETRICS_FLUSH_FAILED: &str = "ferrotel_connector_spanmetrics_flush_failed";
+
+pub fn spanmetrics_series_evicted(connector: &str, reason: &'static str, n: usize) {
+    if n == 0 || !RECORDING.load(Ordering::Acquire) {
+        return;
+    }
+    counter!(SPANMETRICS_SERIES_EVICTED, "connector" => connector.to_string(), "reason" => reason)
+        .increment(n as u64);
+}
+
+pub fn spanmetrics_flush_failed(connector: &str) {
+    if !RECORDING.load(Ordering::Acquire) {
+        return;
+    }
+    counter!(SPANMETRICS_FLUSH_FAILED, "connector" => connector.to_string()).increment(1);
+}
