@@ -183,6 +183,8 @@ pub fn plan_with(
         };
         match defined_extensions.get(&id) {
             Some(p) => extensions.push((id, p.clone())),
+            // Defined but invalid: its own errors are reported already.
+            None if defined(&config, "extensions", key) => {}
             None => errors.push(ConfigError::new(
                 path,
                 format!("references extension {key:?}, which is not configured under extensions"),
@@ -343,6 +345,7 @@ fn defined(config: &Config, section: &str, name: &str) -> bool {
         "receivers" => config.receivers.contains_key(name),
         "processors" => config.processors.contains_key(name),
         "exporters" => config.exporters.contains_key(name),
+        "extensions" => config.extensions.contains_key(name),
         _ => false,
     }
 }

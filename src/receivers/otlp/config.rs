@@ -14,6 +14,9 @@ use crate::tls::ServerTls;
 pub struct OtlpReceiverConfig {
     #[serde(default)]
     pub protocols: Protocols,
+    /// The key path (`receivers::otlp/x`), for warnings.
+    #[serde(skip)]
+    pub path: String,
 }
 
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -141,6 +144,9 @@ pub use crate::config::duration::opt_duration;
 pub struct HttpConfig {
     #[serde(default = "default_http_endpoint")]
     pub endpoint: String,
+    /// otelcol's confighttp `transport` (tcp; `unix` is accepted and fails at start).
+    #[serde(default = "default_transport")]
+    pub transport: String,
     #[serde(default)]
     pub tls: Option<ServerTls>,
     #[serde(default)]
@@ -178,6 +184,7 @@ pub struct HttpConfig {
 impl Default for HttpConfig {
     fn default() -> Self {
         HttpConfig {
+            transport: default_transport(),
             endpoint: default_http_endpoint(),
             tls: None,
             cors: None,
