@@ -262,6 +262,17 @@ pub fn plan_with(
         let r = check("receivers", &p.receivers, &receiver_signals, &mut errors);
         let pr = check("processors", &p.processors, &processor_signals, &mut errors);
         let ex = check("exporters", &p.exporters, &exporter_signals, &mut errors);
+        for (i, cid) in p.exporters.iter().enumerate() {
+            let Ok(cid) = ComponentId::parse(cid) else {
+                continue;
+            };
+            if let Some(Err(e)) = exporters.get(&cid).map(|x| x.check_signal(sig)) {
+                errors.push(ConfigError::new(
+                    format!("{path}::exporters::{i}"),
+                    format!("exporter {cid}: {e}"),
+                ));
+            }
+        }
         if p.receivers.is_empty() {
             errors.push(ConfigError::new(
                 format!("{path}::receivers"),

@@ -252,6 +252,15 @@ impl Config {
 }
 
 impl PreparedExporter for Config {
+    fn check_signal(&self, signal: SignalKind) -> Result<(), String> {
+        match self.url_for(signal) {
+            Some(_) => Ok(()),
+            None => Err(format!(
+                "either endpoint or {}_endpoint must be specified",
+                signal.as_str()
+            )),
+        }
+    }
     fn warnings(&self) -> Vec<String> {
         let path = &self.path;
         let mut w = headers::warnings(&self.headers, path, false);
