@@ -445,7 +445,9 @@ mod tests {
             Ok(_) => panic!("accepted an unknown key"),
         };
         assert!(errs[0].to_string().contains("fsink"), "{errs:?}");
-        let errs = match prepare("{directory: /tmp, directory_permissions: '9z', recreate: true}") {
+        let errs = match prepare(
+            "{directory: /tmp, create_directory: true, directory_permissions: '9z', recreate: true}",
+        ) {
             Err(e) => e,
             Ok(_) => panic!("accepted bad values"),
         };
@@ -459,12 +461,15 @@ mod tests {
     async fn missing_or_unwritable_directory_is_a_start_error_naming_the_path() {
         let tmp = tempfile::tempdir().unwrap();
         let missing = tmp.path().join("a/b");
-        let p = prepare(&format!("{{directory: {}}}", missing.display())).unwrap();
-        let ext = p
-            .create(&ComponentId::parse("file_storage").unwrap())
-            .unwrap();
-        let err = ext.start(&Host::default()).await.unwrap_err().to_string();
-        assert!(err.contains(&missing.display().to_string()), "{err}");
+        // A missing directory is a config error, as otelcol's Validate.
+        let errs = match prepare(&format!("{{directory: {}}}", missing.display())) {
+            Err(e) => e,
+            Ok(_) => panic!("accepted a missing directory"),
+        };
+        assert!(
+            errs[0].to_string().contains(&missing.display().to_string()),
+            "{errs:?}"
+        );
 
         let p = prepare(&format!(
             "{{directory: {}, create_directory: true}}",
@@ -479,12 +484,14 @@ mod tests {
 
         let file = tmp.path().join("plain-file");
         std::fs::write(&file, b"x").unwrap();
-        let p = prepare(&format!("{{directory: {}}}", file.display())).unwrap();
-        let ext = p
-            .create(&ComponentId::parse("file_storage").unwrap())
-            .unwrap();
-        let err = ext.start(&Host::default()).await.unwrap_err().to_string();
-        assert!(err.contains(&file.display().to_string()), "{err}");
+        let errs = match prepare(&format!("{{directory: {}}}", file.display())) {
+            Err(e) => e,
+            Ok(_) => panic!("accepted a file as the directory"),
+        };
+        assert!(
+            errs[0].to_string().contains(&file.display().to_string()),
+            "{errs:?}"
+        );
     }
 
     #[test]
@@ -532,7 +539,7 @@ mod tests {
 
     #[test]
     fn ignored_compaction_keys_are_warned_by_name() {
-        let p = prepare("{directory: /tmp, compaction: {on_start: true, directory: /tmp/c, on_rebound: true, check_interval: 1s}}").unwrap();
+        let p = prepare("{directory: /tmp, compaction: {on_start: true, directory: /tmp, on_rebound: true, check_interval: 1s}}").unwrap();
         let w = p.warnings().join("\n");
         for key in [
             "compaction::directory",
