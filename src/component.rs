@@ -132,6 +132,12 @@ pub trait PreparedExporter: Send + Sync {
     fn warnings(&self) -> Vec<String> {
         vec![]
     }
+    /// Whether this configuration can serve `signal`, checked for every pipeline it is used in
+    /// (otelcol's `validate` builds the pipelines and fails such a config: e.g. `otlp_http` with only
+    /// `traces_endpoint` in a logs pipeline). `Err` is the message, without the key path.
+    fn check_signal(&self, _signal: SignalKind) -> Result<(), String> {
+        Ok(())
+    }
     fn create(
         &self,
         id: &ComponentId,

@@ -256,10 +256,15 @@ fn components_version_help() {
 #[test]
 fn start_time_problems_are_warnings_and_errors_with_strict() {
     let dir = tempfile::tempdir().unwrap();
+    // A queue directory ferrotel cannot write (otelcol does not check this; a missing directory
+    // is an error in both, see tests/otelcol_parity.rs).
+    let ro = dir.path().join("readonly");
+    std::fs::create_dir(&ro).unwrap();
+    std::fs::set_permissions(&ro, std::os::unix::fs::PermissionsExt::from_mode(0o555)).unwrap();
     let f = write(
         &dir,
         "start.yaml",
-        r#"
+        &r#"
 receivers:
   otlp:
     protocols:
@@ -271,7 +276,7 @@ receivers:
         auth: {authenticator: bearertokenauth/missing}
 extensions:
   file_storage:
-    directory: /nonexistent/ferrotel-queue
+    directory: READONLY_DIR
 exporters:
   otlp:
     endpoint: 127.0.0.1:4317
@@ -282,7 +287,8 @@ service:
     traces:
       receivers: [otlp]
       exporters: [otlp]
-"#,
+"#
+        .replace("READONLY_DIR", ro.to_str().unwrap()),
     );
     let (code, out, err) = validate(&[&f], &[]);
     assert_eq!(code, 0, "otelcol's exit code: valid unless --strict\n{err}");
@@ -292,7 +298,7 @@ service:
         "warning: receivers::otlp::protocols::grpc::tls::key_file:",
         "warning: receivers::otlp::protocols::http::auth::authenticator: \"bearertokenauth/missing\" names no extension",
         "warning: exporters::otlp::sending_queue::storage: \"file_storage/other\" names no extension",
-        "/nonexistent/ferrotel-queue does not exist",
+        "is not writable",
     ] {
         assert!(err.contains(expected), "missing {expected:?} in:\n{err}");
     }

@@ -228,3 +228,67 @@ fn zipkin_json_and_proto() {
         check(&sink, kind);
     }
 }
+
+/// What the UDP receiver drops itself is counted exactly on the metrics endpoint, by reason:
+/// datagrams over `max_packet_size` (`too_large`) and datagrams that are not a thrift `Batch`
+/// (`undecodable`).
+#[test]
+fn udp_drops_are_counted_on_the_metrics_endpoint() {
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let sink = Sink::start(&rt);
+    let (p, m) = (free_port(), free_port());
+    let f = Ferrotel::start(
+        &format!(
+            r#"
+receivers:
+  jaeger:
+    protocols:
+      thrift_compact: {{endpoint: "127.0.0.1:{p}", max_packet_size: 100}}
+exporters:
+  otlp_grpc: {{endpoint: {sink}, tls: {{insecure: true}}}}
+service:
+  telemetry: {{metrics: {{address: "127.0.0.1:{m}"}}}}
+  pipelines:
+    traces: {{receivers: [jaeger], exporters: [otlp_grpc]}}
+"#,
+            sink = sink.grpc_endpoint()
+        ),
+        &[m],
+    );
+    let u = UdpSocket::bind("127.0.0.1:0").unwrap();
+    for _ in 0..3 {
+        u.send_to(&[0u8; 200], ("127.0.0.1", p)).unwrap();
+    }
+    for bad in [
+        &b"garbage"[..],
+        &[0x82, 0x81, 0x00, 0xff, 0xff, 0xff, 0xff, 0x07][..],
+    ] {
+        u.send_to(bad, ("127.0.0.1", p)).unwrap();
+    }
+    let count = |reason: &str| {
+        let text = ferrotel::telemetry::http_get::get(
+            &format!("http://127.0.0.1:{m}/metrics"),
+            Duration::from_secs(5),
+        )
+        .map(|r| r.body)
+        .unwrap_or_default();
+        ferrotel::telemetry::top::parse_exposition(&text)
+            .iter()
+            .filter(|s| s.name == "ferrotel_receiver_udp_dropped_packets_total")
+            .filter(|s| s.labels.get("reason").map(String::as_str) == Some(reason))
+            .map(|s| s.value)
+            .sum::<f64>()
+    };
+    let ok = wait_until(Duration::from_secs(10), || {
+        count("too_large") == 3.0 && count("undecodable") == 2.0
+    });
+    // Settled: nothing counted twice.
+    std::thread::sleep(Duration::from_millis(300));
+    assert!(
+        ok && count("too_large") == 3.0 && count("undecodable") == 2.0,
+        "too_large {} (3), undecodable {} (2)\n{}",
+        count("too_large"),
+        count("undecodable"),
+        f.logs()
+    );
+}

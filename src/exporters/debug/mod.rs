@@ -27,6 +27,9 @@ pub struct Config {
     pub sampling_thereafter: u64,
     #[serde(default)]
     pub use_internal_logger: Option<bool>,
+    /// otelcol: where the output goes when `use_internal_logger: false` (default `[stdout]`).
+    #[serde(default)]
+    pub output_paths: Option<Vec<String>>,
 }
 
 fn default_verbosity() -> String {
@@ -64,6 +67,15 @@ impl ExporterFactory for Factory {
 }
 
 impl PreparedExporter for Config {
+    fn warnings(&self) -> Vec<String> {
+        match &self.output_paths {
+            Some(p) if p.iter().any(|o| o != "stdout") => vec![
+                "exporters::debug::output_paths: ferrotel writes the debug output to its own log (stderr); ignored"
+                    .into(),
+            ],
+            _ => vec![],
+        }
+    }
     fn create(
         &self,
         id: &ComponentId,

@@ -497,7 +497,11 @@ impl<S: Signal> Inner<S> {
                     return dropped(err);
                 }
             }
-            interval = saturating_mul(interval, self.retry.multiplier).min(self.retry.max_interval);
+            // A multiplier below 1 (otelcol accepts 0) would shrink the wait towards a busy loop:
+            // the wait never drops below `initial_interval`.
+            interval = saturating_mul(interval, self.retry.multiplier)
+                .max(self.retry.initial_interval)
+                .min(self.retry.max_interval);
         }
     }
 }

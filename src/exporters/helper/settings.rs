@@ -190,10 +190,11 @@ impl RetrySettings {
                 "must be a number between 0 and 1",
             ));
         }
-        if !self.multiplier.is_finite() || self.multiplier < 1.0 {
+        // As otelcol's configretry: negative is refused, 0 and fractions are accepted.
+        if !self.multiplier.is_finite() || self.multiplier < 0.0 {
             errors.push(ConfigError::new(
                 format!("{p}::multiplier"),
-                "must be a finite number, at least 1",
+                "must be a finite number, not negative",
             ));
         }
         if self.enabled && self.initial_interval.is_zero() {

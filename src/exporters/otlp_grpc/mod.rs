@@ -114,7 +114,7 @@ impl ExporterFactory for Factory {
         }
         c.retry_on_failure.validate(path, &mut errors);
         c.sending_queue.validate(path, &mut errors);
-        if let Err(e) = endpoint_uri(&c) {
+        if let Err(e) = check_endpoint(&c.endpoint) {
             errors.push(ConfigError::new(format!("{path}::endpoint"), e));
         }
         if !errors.is_empty() {
@@ -124,12 +124,71 @@ impl ExporterFactory for Factory {
     }
 }
 
+/// `dns://authority/host:port` or `dns:///host:port` → `host:port` (gRPC's name syntax, as
+/// otelcol's exporter accepts it); anything else unchanged.
+fn strip_dns(ep: &str) -> Result<&str, String> {
+    let Some(rest) = ep.strip_prefix("dns://") else {
+        return Ok(ep);
+    };
+    let hostport = match rest.strip_prefix('/') {
+        Some(h) => h,
+        None => rest.split_once('/').map(|(_, h)| h).unwrap_or(""),
+    };
+    if hostport.is_empty() || hostport.contains('/') {
+        return Err(format!(
+            "invalid dns scheme format {ep:?} (dns:///host:port or dns://authority/host:port)"
+        ));
+    }
+    Ok(hostport)
+}
+
+/// otelcol's `Validate`: a non-empty endpoint whose `host:port` has a numeric port, after an
+/// `http://`, `https://` or `dns://…/` prefix. `unix://` paths are accepted (and fail at start).
+fn check_endpoint(endpoint: &str) -> Result<(), String> {
+    let ep = endpoint.trim();
+    if ep.is_empty() {
+        return Err("requires a non-empty \"endpoint\"".into());
+    }
+    if ep.starts_with("unix:") {
+        return Ok(());
+    }
+    let hostport = if let Some(r) = ep.strip_prefix("http://") {
+        r.split('/').next().unwrap_or(r)
+    } else if let Some(r) = ep.strip_prefix("https://") {
+        r.split('/').next().unwrap_or(r)
+    } else if ep.starts_with("dns:") {
+        strip_dns(ep)?
+    } else if ep.contains("://") {
+        return Err(format!(
+            "unsupported scheme in endpoint {ep:?} (use host:port, http://, https://, dns:// or unix://)"
+        ));
+    } else {
+        ep
+    };
+    let Some((host, port)) = hostport.rsplit_once(':') else {
+        return Err(format!("address {hostport}: missing port in address"));
+    };
+    if host.contains(':') && !(host.starts_with('[') && host.ends_with(']')) {
+        return Err(format!("address {hostport}: too many colons in address"));
+    }
+    if port.is_empty() || port.parse::<u64>().is_err() {
+        return Err(format!("invalid port {port:?}"));
+    }
+    Ok(())
+}
+
 /// `host:port` gets a scheme from the TLS settings; an explicit `http://` means plaintext.
 fn endpoint_uri(c: &Config) -> Result<(String, bool), String> {
     let ep = c.endpoint.trim();
     if ep.is_empty() {
         return Err("requires a non-empty \"endpoint\"".into());
     }
+    if ep.starts_with("unix:") {
+        return Err(format!(
+            "endpoint {ep:?}: unix sockets are not supported by ferrotel's gRPC client yet"
+        ));
+    }
+    let ep = strip_dns(ep)?;
     let (uri, tls) = if let Some(rest) = ep.strip_prefix("https://") {
         (format!("https://{rest}"), true)
     } else if let Some(rest) = ep.strip_prefix("http://") {
@@ -206,6 +265,19 @@ fn grpc_compression(name: &str) -> Result<Option<CompressionEncoding>, ()> {
 impl PreparedExporter for Config {
     fn warnings(&self) -> Vec<String> {
         let mut w = headers::warnings(&self.headers, &self.path, true);
+        if self.endpoint.trim().starts_with("unix:") {
+            w.push(format!(
+                "{}::endpoint: unix sockets are not supported by ferrotel's gRPC client yet; the exporter will fail to start",
+                self.path
+            ));
+        } else if let Some(r) = self.endpoint.trim().strip_prefix("dns://") {
+            if !r.starts_with('/') {
+                w.push(format!(
+                    "{}::endpoint: the DNS authority is ignored; the system resolver is used",
+                    self.path
+                ));
+            }
+        }
         for (key, set) in [
             (
                 "read_buffer_size",

@@ -33,6 +33,9 @@ pub struct Config {
     pub metrics_endpoint: Option<String>,
     #[serde(default)]
     pub logs_endpoint: Option<String>,
+    /// otelcol's profiles signal, which ferrotel has no pipeline for: accepted, warned.
+    #[serde(default)]
+    pub profiles_endpoint: Option<String>,
     #[serde(default = "default_encoding")]
     pub encoding: String,
     #[serde(default = "default_compression")]
@@ -114,14 +117,17 @@ impl ExporterFactory for Factory {
         let mut c: Config = crate::config::parse(cfg, path).map_err(|e| vec![e])?;
         c.path = path.to_string();
         let mut errors = Vec::new();
+        // As otelcol: one endpoint of any kind is enough to load; a signal used in a pipeline
+        // without its endpoint (and without `endpoint`) fails at start (`create`).
         if c.endpoint.is_none()
-            && (c.traces_endpoint.is_none()
-                || c.metrics_endpoint.is_none()
-                || c.logs_endpoint.is_none())
+            && c.traces_endpoint.is_none()
+            && c.metrics_endpoint.is_none()
+            && c.logs_endpoint.is_none()
+            && c.profiles_endpoint.is_none()
         {
             errors.push(ConfigError::new(
                 format!("{path}::endpoint"),
-                "at least one endpoint must be specified: endpoint, or traces_endpoint, metrics_endpoint and logs_endpoint",
+                "at least one endpoint must be specified: endpoint, or traces_endpoint, metrics_endpoint, logs_endpoint",
             ));
         }
         for (key, v) in [
@@ -129,6 +135,7 @@ impl ExporterFactory for Factory {
             ("traces_endpoint", &c.traces_endpoint),
             ("metrics_endpoint", &c.metrics_endpoint),
             ("logs_endpoint", &c.logs_endpoint),
+            ("profiles_endpoint", &c.profiles_endpoint),
         ] {
             if let Some(v) = v {
                 if reqwest::Url::parse(v)
@@ -179,17 +186,23 @@ impl ExporterFactory for Factory {
 }
 
 impl Config {
-    fn url_for(&self, signal: SignalKind) -> String {
+    /// The URL one signal is sent to; `None` when neither `endpoint` nor the signal's own
+    /// endpoint is set (otelcol then fails that signal's exporter at start).
+    fn url_for(&self, signal: SignalKind) -> Option<String> {
         let specific = match signal {
             SignalKind::Traces => &self.traces_endpoint,
             SignalKind::Metrics => &self.metrics_endpoint,
             SignalKind::Logs => &self.logs_endpoint,
         };
         if let Some(s) = specific {
-            return s.clone();
+            return Some(s.clone());
         }
-        let base = self.endpoint.clone().unwrap_or_default();
-        format!("{}/v1/{}", base.trim_end_matches('/'), signal.as_str())
+        let base = self.endpoint.as_ref()?;
+        Some(format!(
+            "{}/v1/{}",
+            base.trim_end_matches('/'),
+            signal.as_str()
+        ))
     }
 
     fn client(&self) -> Result<reqwest::Client, String> {
@@ -239,9 +252,23 @@ impl Config {
 }
 
 impl PreparedExporter for Config {
+    fn check_signal(&self, signal: SignalKind) -> Result<(), String> {
+        match self.url_for(signal) {
+            Some(_) => Ok(()),
+            None => Err(format!(
+                "either endpoint or {}_endpoint must be specified",
+                signal.as_str()
+            )),
+        }
+    }
     fn warnings(&self) -> Vec<String> {
         let path = &self.path;
         let mut w = headers::warnings(&self.headers, path, false);
+        if self.profiles_endpoint.is_some() {
+            w.push(format!(
+                "{path}::profiles_endpoint: ferrotel has no profiles pipelines; ignored"
+            ));
+        }
         for (key, set) in [
             (
                 "read_buffer_size",
@@ -271,6 +298,16 @@ impl PreparedExporter for Config {
         signal: SignalKind,
         host: &Host,
     ) -> Result<AnyConsumer, StartError> {
+        let url = self.url_for(signal).ok_or_else(|| {
+            StartError::new(
+                format!("exporters::{id}"),
+                format!(
+                    "used in a {} pipeline but neither endpoint nor {}_endpoint is set",
+                    signal.as_str(),
+                    signal.as_str()
+                ),
+            )
+        })?;
         let client = self
             .client()
             .map_err(|e| StartError::new(format!("exporters::{id}"), e))?;
@@ -281,7 +318,7 @@ impl PreparedExporter for Config {
             .transpose()?;
         let sender = HttpSender {
             client,
-            url: self.url_for(signal),
+            url,
             json: self.encoding == "json",
             encoder: self.encoder(),
             headers: self.headers.clone(),

@@ -53,12 +53,18 @@ impl ExtensionFactory for Factory {
     fn prepare(&self, cfg: &Value, path: &str) -> ConfigResult<Arc<dyn PreparedExtension>> {
         let c: Config = crate::config::parse(cfg, path).map_err(|e| vec![e])?;
         let mut errors = Vec::new();
-        let sources =
-            c.token.is_some() as u8 + !c.tokens.is_empty() as u8 + c.filename.is_some() as u8;
-        if sources != 1 {
+        // As otelcol: one source is needed, `token` and `tokens` exclude each other, and
+        // `filename` may come with either (the file then wins).
+        if c.token.is_none() && c.tokens.is_empty() && c.filename.is_none() {
             errors.push(ConfigError::new(
                 path,
-                "set exactly one of token, tokens or filename",
+                "set one of token, tokens or filename",
+            ));
+        }
+        if c.token.is_some() && !c.tokens.is_empty() {
+            errors.push(ConfigError::new(
+                format!("{path}::tokens"),
+                "either token or tokens may be set, not both",
             ));
         }
         if HeaderName::from_bytes(c.header.as_bytes()).is_err() {
@@ -256,10 +262,22 @@ mod tests {
     }
 
     #[test]
-    fn one_source_only_and_secret_not_in_errors() {
-        let v: Value = serde_yaml::from_str("{token: s3cret, filename: /x}").unwrap();
+    fn sources_as_otelcol_and_secret_not_in_errors() {
+        // otelcol: filename may come with token or tokens (the file wins); token and tokens exclude
+        // each other; one is needed.
+        for ok in [
+            "{token: s3cret, filename: /x}",
+            "{tokens: [a, b], filename: /x}",
+        ] {
+            let v: Value = serde_yaml::from_str(ok).unwrap();
+            assert!(Factory.prepare(&v, "p").is_ok(), "{ok}");
+        }
+        let v: Value = serde_yaml::from_str("{token: s3cret, tokens: [other]}").unwrap();
         let err = Factory.prepare(&v, "p").err().unwrap();
         assert!(!format!("{err:?}").contains("s3cret"));
+        assert_eq!(err[0].path, "p::tokens");
+        let v: Value = serde_yaml::from_str("{scheme: Bearer}").unwrap();
+        assert!(Factory.prepare(&v, "p").is_err());
         let v: Value = serde_yaml::from_str("{token: [s3cret]}").unwrap();
         let err = Factory.prepare(&v, "p").err().unwrap();
         assert!(!format!("{err:?}").contains("s3cret"), "{err:?}");

@@ -112,7 +112,7 @@ impl Config {
     fn permissions(&self) -> Result<u32, String> {
         u32::from_str_radix(self.directory_permissions.trim_start_matches("0o"), 8)
             .ok()
-            .filter(|p| *p <= 0o7777)
+            .filter(|p| *p <= 0o777)
             .ok_or_else(|| {
                 format!(
                     "invalid octal permissions {:?} (e.g. 0750)",
@@ -143,11 +143,43 @@ impl ExtensionFactory for Factory {
                 "must not be empty",
             ));
         }
-        if let Err(e) = c.permissions() {
-            errors.push(ConfigError::new(
-                format!("{path}::directory_permissions"),
-                e,
-            ));
+        // As otelcol's Validate: the permissions are only read when ferrotel creates directories.
+        if c.create_directory {
+            if let Err(e) = c.permissions() {
+                errors.push(ConfigError::new(
+                    format!("{path}::directory_permissions"),
+                    e,
+                ));
+            }
+        }
+        // As otelcol's Validate: the directory (and the compaction directory, when set and
+        // compaction is on) must exist unless create_directory, and must be a directory.
+        let mut dirs = vec![("directory", c.directory.clone())];
+        if c.compaction.on_start || c.compaction.on_rebound {
+            if let Some(d) = &c.compaction.directory {
+                dirs.push(("compaction::directory", d.clone()));
+            }
+        }
+        for (key, dir) in dirs {
+            if dir.as_os_str().is_empty() {
+                continue;
+            }
+            let problem = match std::fs::metadata(&dir) {
+                Ok(m) if !m.is_dir() => Some("is not a directory".to_string()),
+                Ok(_) => None,
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                    (!c.create_directory).then(|| {
+                        "directory must exist; set create_directory: true to create it".to_string()
+                    })
+                }
+                Err(e) => Some(format!("cannot be accessed: {e}")),
+            };
+            if let Some(p) = problem {
+                errors.push(ConfigError::new(
+                    format!("{path}::{key}"),
+                    format!("{}: {p}", dir.display()),
+                ));
+            }
         }
         if c.recreate {
             errors.push(ConfigError::new(
@@ -215,15 +247,13 @@ impl PreparedExtension for Config {
             dirs.push(("compaction::directory", d));
         }
         for (key, dir) in dirs {
+            // Missing or not a directory: errors in `prepare` (as otelcol). What otelcol does not
+            // check is a warning: a directory ferrotel cannot write.
             let problem = match std::fs::metadata(dir) {
-                Ok(m) if !m.is_dir() => Some("is not a directory".to_string()),
-                Ok(m) if m.permissions().readonly() => Some("is not writable".to_string()),
-                Ok(_) => None,
-                Err(e) if e.kind() == std::io::ErrorKind::NotFound && self.create_directory => None,
-                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-                    Some("does not exist (create it, or set create_directory: true)".to_string())
+                Ok(m) if m.is_dir() && m.permissions().readonly() => {
+                    Some("is not writable".to_string())
                 }
-                Err(e) => Some(format!("cannot be accessed: {e}")),
+                _ => None,
             };
             if let Some(p) = problem {
                 w.push(format!(
@@ -415,7 +445,9 @@ mod tests {
             Ok(_) => panic!("accepted an unknown key"),
         };
         assert!(errs[0].to_string().contains("fsink"), "{errs:?}");
-        let errs = match prepare("{directory: /tmp, directory_permissions: '9z', recreate: true}") {
+        let errs = match prepare(
+            "{directory: /tmp, create_directory: true, directory_permissions: '9z', recreate: true}",
+        ) {
             Err(e) => e,
             Ok(_) => panic!("accepted bad values"),
         };
@@ -429,12 +461,15 @@ mod tests {
     async fn missing_or_unwritable_directory_is_a_start_error_naming_the_path() {
         let tmp = tempfile::tempdir().unwrap();
         let missing = tmp.path().join("a/b");
-        let p = prepare(&format!("{{directory: {}}}", missing.display())).unwrap();
-        let ext = p
-            .create(&ComponentId::parse("file_storage").unwrap())
-            .unwrap();
-        let err = ext.start(&Host::default()).await.unwrap_err().to_string();
-        assert!(err.contains(&missing.display().to_string()), "{err}");
+        // A missing directory is a config error, as otelcol's Validate.
+        let errs = match prepare(&format!("{{directory: {}}}", missing.display())) {
+            Err(e) => e,
+            Ok(_) => panic!("accepted a missing directory"),
+        };
+        assert!(
+            errs[0].to_string().contains(&missing.display().to_string()),
+            "{errs:?}"
+        );
 
         let p = prepare(&format!(
             "{{directory: {}, create_directory: true}}",
@@ -449,12 +484,14 @@ mod tests {
 
         let file = tmp.path().join("plain-file");
         std::fs::write(&file, b"x").unwrap();
-        let p = prepare(&format!("{{directory: {}}}", file.display())).unwrap();
-        let ext = p
-            .create(&ComponentId::parse("file_storage").unwrap())
-            .unwrap();
-        let err = ext.start(&Host::default()).await.unwrap_err().to_string();
-        assert!(err.contains(&file.display().to_string()), "{err}");
+        let errs = match prepare(&format!("{{directory: {}}}", file.display())) {
+            Err(e) => e,
+            Ok(_) => panic!("accepted a file as the directory"),
+        };
+        assert!(
+            errs[0].to_string().contains(&file.display().to_string()),
+            "{errs:?}"
+        );
     }
 
     #[test]
@@ -502,7 +539,7 @@ mod tests {
 
     #[test]
     fn ignored_compaction_keys_are_warned_by_name() {
-        let p = prepare("{directory: /tmp, compaction: {on_start: true, directory: /tmp/c, on_rebound: true, check_interval: 1s}}").unwrap();
+        let p = prepare("{directory: /tmp, compaction: {on_start: true, directory: /tmp, on_rebound: true, check_interval: 1s}}").unwrap();
         let w = p.warnings().join("\n");
         for key in [
             "compaction::directory",

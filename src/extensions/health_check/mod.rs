@@ -28,6 +28,11 @@ pub struct HealthCheckConfig {
     /// Deprecated in otelcol and without effect there; accepted so existing files load.
     #[serde(default)]
     pub check_collector_pipeline: Option<Value>,
+    /// otelcol's confighttp server TLS: accepted, not served (a warning; the endpoint stays plain HTTP).
+    #[serde(default)]
+    pub tls: Option<Value>,
+    #[serde(skip)]
+    pub path_key: String,
 }
 
 /// Fixed bodies in place of the JSON status.
@@ -63,9 +68,14 @@ impl ExtensionFactory for Factory {
                 format!("invalid endpoint {:?}: expected host:port", c.endpoint),
             ));
         }
+        // As otelcol's Validate: "path must start with /".
         if !c.path.starts_with('/') {
-            c.path.insert(0, '/');
+            errors.push(ConfigError::new(
+                format!("{path}::path"),
+                format!("path must start with /, got {:?}", c.path),
+            ));
         }
+        c.path_key = path.to_string();
         if !errors.is_empty() {
             return Err(errors);
         }
@@ -76,6 +86,15 @@ impl ExtensionFactory for Factory {
 struct Prepared(HealthCheckConfig);
 
 impl PreparedExtension for Prepared {
+    fn warnings(&self) -> Vec<String> {
+        match &self.0.tls {
+            Some(t) if !t.is_null() => vec![format!(
+                "{}::tls: not supported by ferrotel's health_check; it serves plain HTTP",
+                self.0.path_key
+            )],
+            _ => vec![],
+        }
+    }
     fn endpoints(&self) -> Vec<String> {
         vec![self.0.endpoint.clone()]
     }

@@ -31,6 +31,11 @@ pub struct Config {
     pub min_gc_interval_when_soft_limited: Duration,
     #[serde(default, with = "crate::config::duration")]
     pub min_gc_interval_when_hard_limited: Duration,
+    /// Accepted for compatibility (otelcol 0.12x+): the longest wait between forced Go GCs.
+    #[serde(default, with = "crate::config::duration")]
+    pub max_gc_interval_when_soft_limited: Duration,
+    #[serde(default, with = "crate::config::duration")]
+    pub max_gc_interval_when_hard_limited: Duration,
 }
 
 fn ten_seconds() -> Duration {
@@ -47,6 +52,8 @@ impl Default for Config {
             spike_limit_percentage: 0,
             min_gc_interval_when_soft_limited: ten_seconds(),
             min_gc_interval_when_hard_limited: Duration::ZERO,
+            max_gc_interval_when_soft_limited: Duration::ZERO,
+            max_gc_interval_when_hard_limited: Duration::ZERO,
         }
     }
 }

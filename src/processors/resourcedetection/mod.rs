@@ -37,6 +37,9 @@ pub struct Config {
     pub timeout: Duration,
     #[serde(default)]
     pub system: SystemConfig,
+    /// Deprecated in otelcol but still honoured: when set, only these detected keys are added.
+    #[serde(default)]
+    pub attributes: Option<Vec<String>>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -142,6 +145,7 @@ impl ProcessorFactory for Factory {
             return Err(errors);
         }
         Ok(Arc::new(Prepared {
+            path: path.to_string(),
             cfg: c,
             detected: OnceLock::new(),
         }))
@@ -149,12 +153,22 @@ impl ProcessorFactory for Factory {
 }
 
 struct Prepared {
+    path: String,
     cfg: Config,
     /// Detected once, on the first pipeline that uses this processor.
     detected: OnceLock<Arc<Vec<KeyValue>>>,
 }
 
 impl PreparedProcessor for Prepared {
+    fn warnings(&self) -> Vec<String> {
+        match &self.cfg.attributes {
+            Some(_) => vec![format!(
+                "{}::attributes is deprecated (as in otelcol): use each detector's resource_attributes",
+                self.path
+            )],
+            None => vec![],
+        }
+    }
     fn create(
         &self,
         id: &ComponentId,
@@ -165,8 +179,11 @@ impl PreparedProcessor for Prepared {
         let attrs = match self.detected.get() {
             Some(a) => a.clone(),
             None => {
-                let a =
-                    Arc::new(detect_with_timeout(&self.cfg).map_err(|e| StartError::new(id, e))?);
+                let mut a = detect_with_timeout(&self.cfg).map_err(|e| StartError::new(id, e))?;
+                if let Some(keep) = &self.cfg.attributes {
+                    a.retain(|kv| keep.contains(&kv.key));
+                }
+                let a = Arc::new(a);
                 tracing::info!(processor = %id, attributes = ?a.iter().map(|kv| kv.key.as_str()).collect::<Vec<_>>(), "detected resource attributes");
                 self.detected.get_or_init(|| a).clone()
             }

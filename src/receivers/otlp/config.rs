@@ -17,6 +17,9 @@ pub struct OtlpReceiverConfig {
     /// Keys accepted but not implemented, filled in by `prepare`.
     #[serde(skip)]
     pub warnings: Vec<String>,
+    /// The key path (`receivers::otlp/x`), for warnings.
+    #[serde(skip)]
+    pub path: String,
 }
 
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -147,6 +150,9 @@ pub use crate::config::duration::opt_duration;
 pub struct HttpConfig {
     #[serde(default = "default_http_endpoint")]
     pub endpoint: String,
+    /// otelcol's confighttp `transport` (tcp; `unix` is accepted and fails at start).
+    #[serde(default = "default_transport")]
+    pub transport: String,
     #[serde(default)]
     pub tls: Option<ServerTls>,
     #[serde(default)]
@@ -184,6 +190,7 @@ pub struct HttpConfig {
 impl Default for HttpConfig {
     fn default() -> Self {
         HttpConfig {
+            transport: default_transport(),
             endpoint: default_http_endpoint(),
             tls: None,
             cors: None,

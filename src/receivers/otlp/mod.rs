@@ -35,6 +35,7 @@ impl ReceiverFactory for Factory {
 
     fn prepare(&self, cfg: &Value, path: &str) -> ConfigResult<Arc<dyn PreparedReceiver>> {
         let mut c: OtlpReceiverConfig = crate::config::parse(cfg, path).map_err(|e| vec![e])?;
+        c.path = path.to_string();
         let mut errors = Vec::new();
         if c.protocols.grpc.is_none() && c.protocols.http.is_none() {
             errors.push(ConfigError::new(
@@ -44,16 +45,7 @@ impl ReceiverFactory for Factory {
         }
         if let Some(g) = &c.protocols.grpc {
             let p = format!("{path}::protocols::grpc");
-            check_endpoint(&g.endpoint, &format!("{p}::endpoint"), &mut errors);
-            if g.transport != "tcp" {
-                errors.push(ConfigError::new(
-                    format!("{p}::transport"),
-                    format!(
-                        "unsupported transport {:?}; ferrotel supports tcp",
-                        g.transport
-                    ),
-                ));
-            }
+            check_transport(&g.transport, &g.endpoint, &p, &mut errors);
             if let Some(t) = &g.tls {
                 t.validate(&format!("{p}::tls"), &mut errors);
             }
@@ -63,7 +55,16 @@ impl ReceiverFactory for Factory {
         }
         if let Some(h) = &mut c.protocols.http {
             let p = format!("{path}::protocols::http");
-            check_endpoint(&h.endpoint, &format!("{p}::endpoint"), &mut errors);
+            check_transport(&h.transport, &h.endpoint, &p, &mut errors);
+            for (key, url) in [
+                ("traces_url_path", &h.traces_url_path),
+                ("metrics_url_path", &h.metrics_url_path),
+                ("logs_url_path", &h.logs_url_path),
+            ] {
+                if let Err(e) = check_url_path(url) {
+                    errors.push(ConfigError::new(format!("{p}::{key}"), e));
+                }
+            }
             if let Some(t) = &h.tls {
                 t.validate(&format!("{p}::tls"), &mut errors);
             }
@@ -126,6 +127,72 @@ fn ignored_keys(c: &OtlpReceiverConfig, path: &str) -> Vec<String> {
     w
 }
 
+/// otelcol's transports: tcp (tcp4, tcp6) listen on `host:port`; `unix` takes a socket path and is
+/// accepted (a warning) but not served yet: the receiver then fails to start.
+fn check_transport(transport: &str, ep: &str, p: &str, errors: &mut Vec<ConfigError>) {
+    match transport {
+        "tcp" | "tcp4" | "tcp6" => check_endpoint(ep, &format!("{p}::endpoint"), errors),
+        "unix" => {
+            if ep.is_empty() {
+                errors.push(ConfigError::new(
+                    format!("{p}::endpoint"),
+                    "transport unix needs a socket path as endpoint",
+                ));
+            }
+        }
+        other => errors.push(ConfigError::new(
+            format!("{p}::transport"),
+            format!("unsupported transport {other:?} (tcp, tcp4, tcp6, unix)"),
+        )),
+    }
+}
+
+/// What Go's `url.Parse` refuses in otelcol's `sanitizeURLPath`: a colon in the first segment
+/// (`:invalid` reads as an empty scheme), control characters, a bad `%` escape.
+fn check_url_path(url: &str) -> Result<(), String> {
+    let first = url.split('/').next().unwrap_or("");
+    if first.starts_with(':') {
+        return Err(format!(
+            "invalid HTTP URL path {url:?}: missing protocol scheme"
+        ));
+    }
+    if first.contains(':') && !first.contains(['?', '#']) {
+        let scheme = first.split(':').next().unwrap_or("");
+        if !scheme
+            .chars()
+            .next()
+            .is_some_and(|c| c.is_ascii_alphabetic())
+            || !scheme
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || "+-.".contains(c))
+        {
+            return Err(format!(
+                "invalid HTTP URL path {url:?}: first path segment in URL cannot contain colon"
+            ));
+        }
+    }
+    if url.chars().any(|c| c.is_ascii_control()) {
+        return Err(format!(
+            "invalid HTTP URL path {url:?}: invalid control character in URL"
+        ));
+    }
+    let b = url.as_bytes();
+    let mut i = 0;
+    while i < b.len() {
+        if b[i] == b'%' {
+            let ok = b.get(i + 1).is_some_and(u8::is_ascii_hexdigit)
+                && b.get(i + 2).is_some_and(u8::is_ascii_hexdigit);
+            if !ok {
+                return Err(format!("invalid HTTP URL path {url:?}: invalid URL escape"));
+            }
+            i += 3;
+        } else {
+            i += 1;
+        }
+    }
+    Ok(())
+}
+
 fn check_endpoint(ep: &str, path: &str, errors: &mut Vec<ConfigError>) {
     if crate::net::split_host_port(ep).is_none() {
         errors.push(ConfigError::new(
@@ -137,20 +204,63 @@ fn check_endpoint(ep: &str, path: &str, errors: &mut Vec<ConfigError>) {
 
 pub use crate::net::resolve_bind;
 
-impl PreparedReceiver for OtlpReceiverConfig {
-    fn warnings(&self) -> Vec<String> {
-        self.warnings.clone()
+impl OtlpReceiverConfig {
+    /// The protocols configured with `transport: unix`, which ferrotel does not serve yet.
+    fn unix_protocols(&self) -> Vec<&'static str> {
+        let mut v = Vec::new();
+        if self
+            .protocols
+            .grpc
+            .as_ref()
+            .is_some_and(|g| g.transport == "unix")
+        {
+            v.push("grpc");
+        }
+        if self
+            .protocols
+            .http
+            .as_ref()
+            .is_some_and(|h| h.transport == "unix")
+        {
+            v.push("http");
+        }
+        v
     }
+}
 
+impl PreparedReceiver for OtlpReceiverConfig {
     fn endpoints(&self) -> Vec<String> {
         let mut v = Vec::new();
-        if let Some(g) = &self.protocols.grpc {
+        if let Some(g) = self
+            .protocols
+            .grpc
+            .as_ref()
+            .filter(|g| g.transport != "unix")
+        {
             v.push(g.endpoint.clone());
         }
-        if let Some(h) = &self.protocols.http {
+        if let Some(h) = self
+            .protocols
+            .http
+            .as_ref()
+            .filter(|h| h.transport != "unix")
+        {
             v.push(h.endpoint.clone());
         }
         v
+    }
+
+    fn warnings(&self) -> Vec<String> {
+        let unix = self.unix_protocols();
+        let unix = unix
+            .into_iter()
+            .map(|p| {
+                format!(
+                    "{}::protocols::{p}::transport: unix sockets are not served by ferrotel yet; the receiver will fail to start",
+                    self.path
+                )
+            });
+        self.warnings.iter().cloned().chain(unix).collect()
     }
 
     fn create(
@@ -159,6 +269,12 @@ impl PreparedReceiver for OtlpReceiverConfig {
         consumers: Vec<AnyConsumer>,
         _host: &Host,
     ) -> Result<Box<dyn Receiver>, StartError> {
+        if let Some(p) = self.unix_protocols().first() {
+            return Err(StartError::new(
+                format!("receivers::{id}::protocols::{p}::transport"),
+                "unix sockets are not served by ferrotel yet; use tcp",
+            ));
+        }
         let mut sinks = Sinks::default();
         for c in consumers {
             match c {
