@@ -3,28 +3,26 @@
 //!
 //! Shutdown has one budget (`--shutdown-timeout`): receivers stop accepting at once and get at most
 //! half of it to answer requests in flight (then their connections are closed); processors flush and
-//! exporters drain within the rest, all against the same deadline. A reload ([`reload`]) starts the
-//! new service beside the running one and only then stops the old one, so a config that fails to start
+//! exporters drain within the rest, all against the same deadline. A reload ([`reload`]) builds and
+//! starts what changed beside what runs and only then swaps it in, so a config that fails to start
 //! never takes the collector down.
 
-use std::collections::BTreeMap;
+use std::sync::Arc;
 use std::time::Duration;
 
 use tokio::time::Instant;
 
-use crate::component::{Extension, Host, Receiver, StartError};
+use crate::component::{Extension, Host, StartError};
 use crate::config::ComponentId;
 use crate::pipeline::graph::Plan;
 use crate::pipeline::listeners;
-use crate::pipeline::AnyConsumer;
-use crate::signal::SignalKind;
+use crate::pipeline::reload::{self, at, Diff, Running};
 
 pub struct Service {
-    extensions: Vec<(ComponentId, std::sync::Arc<dyn Extension>)>,
-    receivers: Vec<(ComponentId, Box<dyn Receiver>)>,
-    /// Each pipeline's processors, first to last.
-    processors: Vec<Vec<AnyConsumer>>,
-    exporters: Vec<AnyConsumer>,
+    /// The extensions and the admission gates every receiver checks; kept across partial reloads.
+    host: Host,
+    extensions: Vec<(ComponentId, Arc<dyn Extension>)>,
+    running: Running,
 }
 
 impl Service {
@@ -41,69 +39,15 @@ impl Service {
         for (_, ext) in &extensions {
             ext.start(&host).await?;
         }
-
-        // One exporter instance per (exporter, signal), fed by every pipeline of that signal.
-        let mut exporter_instances: BTreeMap<(ComponentId, SignalKind), AnyConsumer> =
-            BTreeMap::new();
-        for p in &plan.pipelines {
-            for e in &p.exporters {
-                let key = (e.clone(), p.id.signal);
-                if let std::collections::btree_map::Entry::Vacant(slot) =
-                    exporter_instances.entry(key)
-                {
-                    slot.insert(plan.exporters[e].create(e, p.id.signal, &host)?);
-                }
-            }
-        }
-
-        let mut pipeline_entries: Vec<AnyConsumer> = Vec::new();
-        let mut processors = Vec::new();
-        for p in &plan.pipelines {
-            let outs = p
-                .exporters
-                .iter()
-                .map(|e| exporter_instances[&(e.clone(), p.id.signal)].clone())
-                .collect();
-            let mut next = AnyConsumer::fan_out(p.id.signal, outs);
-            let mut chain = Vec::new();
-            for pid in p.processors.iter().rev() {
-                next = plan.processors[pid].create(pid, &p.id.to_string(), next, &host)?;
-                chain.push(next.clone());
-            }
-            chain.reverse();
-            processors.push(chain);
-            pipeline_entries.push(next);
-        }
-
-        let mut receivers = Vec::new();
-        for (rid, prepared) in &plan.receivers {
-            let mut consumers = Vec::new();
-            for sig in SignalKind::ALL {
-                let entries: Vec<AnyConsumer> = plan
-                    .pipelines
-                    .iter()
-                    .zip(&pipeline_entries)
-                    .filter(|(p, _)| p.id.signal == sig && p.receivers.contains(rid))
-                    .map(|(_, e)| e.clone())
-                    .collect();
-                if !entries.is_empty() {
-                    consumers.push(AnyConsumer::fan_out(sig, entries));
-                }
-            }
-            if consumers.is_empty() {
-                continue;
-            }
-            receivers.push((rid.clone(), prepared.create(rid, consumers, &host)?));
-        }
         let mut svc = Service {
+            host,
             extensions,
-            receivers,
-            processors,
-            exporters: exporter_instances.into_values().collect(),
+            running: Running::default(),
         };
-        for i in 0..svc.receivers.len() {
-            let (_, r) = &mut svc.receivers[i];
-            if let Err(e) = r.start(&host).await {
+        // A first start is a reload from nothing: everything is built.
+        match reload::stage(plan, &svc.host, &svc.running, &Diff::default()).await {
+            Ok(staged) => reload::commit(&mut svc.running, &svc.host, staged, Duration::ZERO).await,
+            Err(e) => {
                 svc.shutdown(Duration::from_secs(5)).await;
                 return Err(e);
             }
@@ -129,48 +73,12 @@ impl Service {
     async fn stop(&mut self, timeout: Duration, unready: bool) {
         let start = Instant::now();
         let deadline = at(start, timeout);
-        let receivers_by = at(start, timeout / 2);
         if unready {
             for (_, ext) in &self.extensions {
                 ext.set_ready(false);
             }
         }
-        // Receivers: all stop accepting at once, then answer what is in flight. A client stuck
-        // mid-body must not hold the rest of the budget: past half of it the receivers are dropped,
-        // which closes their connections.
-        let mut receivers = std::mem::take(&mut self.receivers);
-        let stopping = futures::future::join_all(receivers.iter_mut().map(|(id, r)| {
-            tracing::debug!(receiver = %id, "stopping receiver");
-            r.shutdown()
-        }));
-        if tokio::time::timeout_at(receivers_by, stopping)
-            .await
-            .is_err()
-        {
-            tracing::warn!(
-                "receivers still had requests in flight after half of the shutdown timeout; closing their connections"
-            );
-        }
-        drop(receivers);
-        for chain in &self.processors {
-            for p in chain {
-                if tokio::time::timeout_at(deadline, p.shutdown(deadline))
-                    .await
-                    .is_err()
-                {
-                    tracing::warn!("a processor was still flushing at the shutdown deadline");
-                }
-            }
-        }
-        let draining =
-            futures::future::join_all(self.exporters.iter().map(|e| e.shutdown(deadline)));
-        if tokio::time::timeout_at(deadline, draining).await.is_err() {
-            tracing::warn!(
-                "exporters were still draining at the shutdown deadline; what they held is dropped"
-            );
-        }
-        self.processors.clear();
-        self.exporters.clear();
+        reload::stop(&mut self.running, at(start, timeout / 2), deadline).await;
         // Extensions (storage, health check) last, each briefly even when the deadline has passed.
         for (id, ext) in self.extensions.iter().rev() {
             let by = deadline.max(Instant::now() + Duration::from_millis(200));
@@ -179,13 +87,6 @@ impl Service {
             }
         }
     }
-}
-
-/// `start + d`, saturating far in the future instead of overflowing.
-fn at(start: Instant, d: Duration) -> Instant {
-    start
-        .checked_add(d)
-        .unwrap_or_else(|| start + Duration::from_secs(86_400 * 365))
 }
 
 /// Whether any exporter keeps its sending queue on disk (`sending_queue.storage`). Two services
@@ -209,6 +110,10 @@ pub enum Reloaded {
 /// Replaces `current` (running `current_plan`) with a service for `next`, never leaving the collector
 /// without a running service unless even the old configuration can no longer start (`Err`).
 ///
+/// Most reloads restart only what changed (see [`reload::diff`] and the `pipeline::reload` module);
+/// the rest of this comment is about reloads that change extensions or a persistent queue, which
+/// replace the whole service.
+///
 /// Without persistent queues the new service is started first, taking over the listening sockets of
 /// ports both configurations use (so both serve them for a moment and no connection is refused);
 /// only once it runs is the old one stopped, draining what it acknowledged into its destinations
@@ -223,6 +128,24 @@ pub async fn reload(
     next: &Plan,
     timeout: Duration,
 ) -> Result<Reloaded, StartError> {
+    if let Some(diff) = reload::diff(current_plan, next, &current.running.exporters) {
+        tracing::info!(
+            exporters_kept = diff.kept_exporters.len(),
+            exporters_changed_in_place = diff.in_place.len(),
+            receivers_kept = diff.kept_receivers.len(),
+            "reload: restarting only what changed"
+        );
+        return match reload::stage(next, &current.host, &current.running, &diff).await {
+            Ok(staged) => {
+                reload::commit(&mut current.running, &current.host, staged, timeout).await;
+                Ok(Reloaded::Success)
+            }
+            Err(e) => Ok(Reloaded::Failed(e)),
+        };
+    }
+    tracing::info!(
+        "reload: the extensions or a persistent queue changed; replacing the whole service"
+    );
     if !uses_persistent_queue(current_plan) && !uses_persistent_queue(next) {
         return match Service::start(next).await {
             Ok(new) => {
