@@ -9,7 +9,7 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use serde_yaml::Value;
 
-use crate::config::{ComponentId, ConfigError};
+use crate::config::{ComponentId, ConfigError, PipelineId};
 use crate::pipeline::{Admission, AnyConsumer};
 use crate::signal::SignalKind;
 
@@ -209,10 +209,67 @@ pub trait ExtensionFactory: Send + Sync {
     fn prepare(&self, cfg: &Value, path: &str) -> ConfigResult<Arc<dyn PreparedExtension>>;
 }
 
+/// A connector whose config has been parsed and validated: an exporter at the end of one pipeline and
+/// a receiver at the start of others (otelcol's connectors).
+///
+/// Lifecycle: `create` is called once per (exporter-side signal, receiver-side signal) pair the
+/// configuration uses, after the pipelines it feeds are built and before the pipelines that feed it
+/// are. The returned consumer is fed by every pipeline of signal `from` that lists the connector
+/// under `exporters` (fan-in). Its `shutdown` is called after every upstream pipeline has flushed
+/// and before any downstream pipeline is: it passes on what it holds, and must not shut down `next`
+/// (the service does that, in order).
+pub trait PreparedConnector: Send + Sync {
+    /// Problems that do not stop the config from loading but that the user must hear about, each
+    /// naming its key path (see [`PreparedReceiver::warnings`]).
+    fn warnings(&self) -> Vec<String> {
+        vec![]
+    }
+    /// Checks the config against the wiring, for a connector fed by `from` pipelines and feeding the
+    /// `to` pipelines listed in `downstream` (e.g. `routing`'s pipeline names must be among them).
+    /// `path` is the connector's key path (`connectors::routing`).
+    fn check_wiring(
+        &self,
+        _path: &str,
+        _from: SignalKind,
+        _to: SignalKind,
+        _downstream: &[PipelineId],
+    ) -> Vec<ConfigError> {
+        vec![]
+    }
+    /// Builds the connector for `from` → `to`. `next` holds the entry of every pipeline of signal
+    /// `to` that lists this connector under `receivers`, by pipeline id; each carries `to`. The
+    /// result must carry `from`.
+    fn create(
+        &self,
+        id: &ComponentId,
+        from: SignalKind,
+        to: SignalKind,
+        next: Vec<(PipelineId, AnyConsumer)>,
+        host: &Host,
+    ) -> Result<AnyConsumer, StartError>;
+}
+
+pub trait ConnectorFactory: Send + Sync {
+    fn type_name(&self) -> &'static str;
+    /// The (exporter pipeline signal, receiver pipeline signal) pairs it connects, as otelcol's
+    /// "Supported Pipeline Types" table lists them.
+    fn signal_pairs(&self) -> &'static [(SignalKind, SignalKind)];
+    /// Parses and validates the config; `path` is its key path (`connectors::routing`).
+    fn prepare(&self, cfg: &Value, path: &str) -> ConfigResult<Arc<dyn PreparedConnector>>;
+}
+
+/// Every signal to itself: the pairs of a connector that passes data on unchanged in kind.
+pub const SAME_SIGNAL: &[(SignalKind, SignalKind)] = &[
+    (SignalKind::Traces, SignalKind::Traces),
+    (SignalKind::Metrics, SignalKind::Metrics),
+    (SignalKind::Logs, SignalKind::Logs),
+];
+
 /// Every known component factory, by kind.
 pub struct Registry {
     pub receivers: Vec<Box<dyn ReceiverFactory>>,
     pub processors: Vec<Box<dyn ProcessorFactory>>,
     pub exporters: Vec<Box<dyn ExporterFactory>>,
     pub extensions: Vec<Box<dyn ExtensionFactory>>,
+    pub connectors: Vec<Box<dyn ConnectorFactory>>,
 }

@@ -5,7 +5,8 @@
 //! `connectors/` with a factory, and one line in the matching list below.
 
 use crate::component::{
-    ExporterFactory, ExtensionFactory, ProcessorFactory, ReceiverFactory, Registry,
+    ConnectorFactory, ExporterFactory, ExtensionFactory, ProcessorFactory, ReceiverFactory,
+    Registry,
 };
 
 /// The components built into this binary.
@@ -15,6 +16,7 @@ pub fn builtin() -> Registry {
         processors: processors(),
         exporters: exporters(),
         extensions: extensions(),
+        connectors: connectors(),
     }
 }
 
@@ -64,4 +66,8 @@ pub fn extensions() -> Vec<Box<dyn ExtensionFactory>> {
         Box::new(crate::extensions::file_storage::Factory),
         Box::new(crate::extensions::health_check::Factory),
     ]
+}
+
+pub fn connectors() -> Vec<Box<dyn ConnectorFactory>> {
+    vec![Box::new(crate::connectors::forward::Factory)]
 }

@@ -16,6 +16,8 @@
 //!   and the shared queue/retry/timeout helper.
 //! - [`prom`]: Prometheus formats shared by the Prometheus components: text/OpenMetrics parser,
 //!   OTLP → Prometheus naming and translation, Remote-Write protobuf (generated from `proto/`).
+//! - [`connectors`]: connectors, each an exporter in one pipeline and a receiver in others
+//!   (`forward`, `routing`, `count`).
 //! - [`extensions`]: extensions (health_check, storage, auth, …).
 //! - [`telemetry`]: the collector's own logs and metrics.
 //! - [`auth`]: the authenticator traits and `auth:` settings (lookups in [`extensions::auth`]).
@@ -31,6 +33,7 @@ pub mod component;
 pub mod components;
 pub mod compression;
 pub mod config;
+pub mod connectors;
 pub mod exporters;
 pub mod extensions;
 pub mod net;

@@ -201,7 +201,16 @@ fn print_components() {
     for f in ferrotel::components::extensions() {
         println!("  {}", f.type_name());
     }
-    println!("connectors: none");
+    println!("connectors:");
+    for f in ferrotel::components::connectors() {
+        let pairs = f
+            .signal_pairs()
+            .iter()
+            .map(|(a, b)| format!("{a}->{b}"))
+            .collect::<Vec<_>>()
+            .join(", ");
+        println!("  {}: [{pairs}]", f.type_name());
+    }
 }
 
 fn run(cli: Cli) -> ExitCode {

@@ -7,16 +7,35 @@ use std::sync::Arc;
 use serde_yaml::Value;
 
 use crate::component::{
-    PreparedExporter, PreparedExtension, PreparedProcessor, PreparedReceiver, Registry,
+    PreparedConnector, PreparedExporter, PreparedExtension, PreparedProcessor, PreparedReceiver,
+    Registry,
 };
 use crate::config::{self, ComponentId, Config, ConfigError, ConfigErrors, PipelineId, Sources};
 use crate::signal::SignalKind;
 
 pub struct Pipeline {
     pub id: PipelineId,
+    /// Receivers proper; connectors listed under `receivers` are in `connectors_in`.
     pub receivers: Vec<ComponentId>,
     pub processors: Vec<ComponentId>,
+    /// Exporters proper; connectors listed under `exporters` are in `connectors_out`.
     pub exporters: Vec<ComponentId>,
+    /// Connectors this pipeline receives from.
+    pub connectors_in: Vec<ComponentId>,
+    /// Connectors this pipeline exports to.
+    pub connectors_out: Vec<ComponentId>,
+}
+
+/// One connector instance: a connector for one (exporter-side, receiver-side) signal pair that the
+/// configuration uses, as otelcol builds one per pair.
+pub struct ConnectorUse {
+    pub id: ComponentId,
+    pub from: SignalKind,
+    pub to: SignalKind,
+    /// Indexes into [`Plan::pipelines`] of the pipelines that export to it (signal `from`).
+    pub upstream: Vec<usize>,
+    /// Indexes into [`Plan::pipelines`] of the pipelines it feeds (signal `to`).
+    pub downstream: Vec<usize>,
 }
 
 /// A validated configuration, ready to be started.
@@ -26,7 +45,12 @@ pub struct Plan {
     pub processors: BTreeMap<ComponentId, Arc<dyn PreparedProcessor>>,
     pub exporters: BTreeMap<ComponentId, Arc<dyn PreparedExporter>>,
     pub extensions: Vec<(ComponentId, Arc<dyn PreparedExtension>)>,
+    pub connectors: BTreeMap<ComponentId, Arc<dyn PreparedConnector>>,
     pub pipelines: Vec<Pipeline>,
+    /// Every connector instance the pipelines use.
+    pub connector_uses: Vec<ConnectorUse>,
+    /// Indexes into `pipelines`, each pipeline before those its connectors feed (no cycles).
+    pub order: Vec<usize>,
     pub warnings: Vec<String>,
 }
 
@@ -168,11 +192,49 @@ pub fn plan_with(
             },
         }
     }
-    for key in config.connectors.keys() {
-        errors.push(ConfigError::new(
-            format!("connectors::{key}"),
-            "connectors are not supported by ferrotel yet (see the README)",
-        ));
+    let cf = &registry.connectors;
+    let mut connectors = BTreeMap::new();
+    let mut connector_pairs: BTreeMap<ComponentId, &'static [(SignalKind, SignalKind)]> =
+        BTreeMap::new();
+    for (key, v) in &config.connectors {
+        let path = format!("connectors::{key}");
+        let Some(id) = parse_id(key, &path, &mut errors) else {
+            continue;
+        };
+        // A pipeline's `receivers` and `exporters` lists name connectors too, so an id must say
+        // which one it means (otelcol refuses the same ambiguity).
+        for (section, taken) in [
+            ("a receiver", config.receivers.contains_key(key)),
+            ("an exporter", config.exporters.contains_key(key)),
+        ] {
+            if taken {
+                errors.push(ConfigError::new(
+                    path.clone(),
+                    format!(
+                        "ambiguous id: {key:?} names both {section} and a connector; rename one \
+                         (e.g. the connector to \"{key}/connector\")"
+                    ),
+                ));
+            }
+        }
+        match cf.iter().find(|f| f.type_name() == id.kind) {
+            None => errors.push(ConfigError::new(
+                path,
+                format!(
+                    "unknown connector type {:?}; known connectors: {}",
+                    id.kind,
+                    kinds_list(cf.iter().map(|f| f.type_name()))
+                ),
+            )),
+            Some(f) => match f.prepare(v, &path) {
+                Ok(p) => {
+                    warnings.extend(p.warnings());
+                    connector_pairs.insert(id.clone(), f.signal_pairs());
+                    connectors.insert(id, p);
+                }
+                Err(e) => errors.extend(e),
+            },
+        }
     }
 
     let mut extensions = Vec::new();
@@ -197,6 +259,9 @@ pub fn plan_with(
 
     let mut pipelines = Vec::new();
     let mut used: BTreeSet<(&'static str, ComponentId)> = BTreeSet::new();
+    // Where each connector is listed: (pipeline index, key path of the list entry).
+    let mut connector_out_at: BTreeMap<ComponentId, Vec<(usize, String)>> = BTreeMap::new();
+    let mut connector_in_at: BTreeMap<ComponentId, Vec<(usize, String)>> = BTreeMap::new();
     if config.service.pipelines.is_empty() {
         errors.push(ConfigError::new(
             "service::pipelines",
@@ -213,6 +278,9 @@ pub fn plan_with(
             }
         };
         let sig = id.signal;
+        let index = pipelines.len();
+        let mut connectors_in = Vec::new();
+        let mut connectors_out = Vec::new();
         let mut check = |section: &'static str,
                          list: &[String],
                          known: &BTreeMap<ComponentId, &'static [SignalKind]>,
@@ -223,12 +291,65 @@ pub fn plan_with(
                 let Some(cid) = parse_id(name, &epath, errors) else {
                     continue;
                 };
+                if !known.contains_key(&cid) && section != "processors" {
+                    if let Some(pairs) = connector_pairs.get(&cid) {
+                        // A connector: as an exporter it takes this pipeline's signal, as a receiver
+                        // it produces it.
+                        let (side, fits): (&str, Vec<SignalKind>) = if section == "exporters" {
+                            (
+                                "exporter",
+                                pairs.iter().filter(|p| p.0 == sig).map(|p| p.1).collect(),
+                            )
+                        } else {
+                            (
+                                "receiver",
+                                pairs.iter().filter(|p| p.1 == sig).map(|p| p.0).collect(),
+                            )
+                        };
+                        if fits.is_empty() {
+                            errors.push(ConfigError::new(
+                                epath,
+                                format!(
+                                    "connector {name:?} cannot be used as {side} in a {sig} pipeline \
+                                     (it connects: {})",
+                                    pairs_list(pairs)
+                                ),
+                            ));
+                            continue;
+                        }
+                        let (at, listed) = if section == "exporters" {
+                            (&mut connector_out_at, &mut connectors_out)
+                        } else {
+                            (&mut connector_in_at, &mut connectors_in)
+                        };
+                        if listed.contains(&cid) {
+                            errors.push(ConfigError::new(
+                                epath,
+                                format!("connector {name:?} is listed twice in this pipeline"),
+                            ));
+                            continue;
+                        }
+                        at.entry(cid.clone()).or_default().push((index, epath));
+                        listed.push(cid.clone());
+                        used.insert(("connectors", cid));
+                        continue;
+                    }
+                }
                 match known.get(&cid) {
                     None if !defined(&config, section, name) => errors.push(ConfigError::new(
                         epath,
                         format!(
-                            "references {} {name:?}, which is not configured under {section}",
-                            &section[..section.len() - 1]
+                            "references {} {name:?}, which is not configured under {}",
+                            &section[..section.len() - 1],
+                            if section == "processors" {
+                                "processors"
+                            } else {
+                                if section == "receivers" {
+                                    "receivers or connectors"
+                                } else {
+                                    "exporters or connectors"
+                                }
+                            }
                         ),
                     )),
                     None => {} // defined but invalid: its own error is reported already
@@ -277,12 +398,15 @@ pub fn plan_with(
             receivers: r,
             processors: pr,
             exporters: ex,
+            connectors_in,
+            connectors_out,
         });
     }
     for (section, ids) in [
         ("receivers", receivers.keys().collect::<Vec<_>>()),
         ("processors", processors.keys().collect()),
         ("exporters", exporters.keys().collect()),
+        ("connectors", connectors.keys().collect()),
     ] {
         for id in ids {
             if !used.contains(&(section, (*id).clone())) {
@@ -292,6 +416,16 @@ pub fn plan_with(
             }
         }
     }
+
+    let connector_uses = connector_wiring(
+        &pipelines,
+        &connectors,
+        &connector_pairs,
+        &connector_out_at,
+        &connector_in_at,
+        &mut errors,
+    );
+    let order = topological_order(&pipelines, &connector_uses, &connector_out_at, &mut errors);
 
     // Two listeners on one address cannot both start.
     let mut listeners: Vec<(String, String)> = Vec::new();
@@ -333,18 +467,193 @@ pub fn plan_with(
         processors,
         exporters,
         extensions,
+        connectors,
         pipelines,
+        connector_uses,
+        order,
         warnings,
     })
 }
 
+fn pairs_list(pairs: &[(SignalKind, SignalKind)]) -> String {
+    pairs
+        .iter()
+        .map(|(a, b)| format!("{a} to {b}"))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// Checks that every use of a connector has a counterpart (a pipeline exporting to it has a
+/// pipeline of a supported signal receiving from it, and the reverse, as otelcol requires), and
+/// returns one [`ConnectorUse`] per (connector, signal pair) the configuration wires.
+fn connector_wiring(
+    pipelines: &[Pipeline],
+    connectors: &BTreeMap<ComponentId, Arc<dyn PreparedConnector>>,
+    pairs: &BTreeMap<ComponentId, &'static [(SignalKind, SignalKind)]>,
+    out_at: &BTreeMap<ComponentId, Vec<(usize, String)>>,
+    in_at: &BTreeMap<ComponentId, Vec<(usize, String)>>,
+    errors: &mut Vec<ConfigError>,
+) -> Vec<ConnectorUse> {
+    let none = Vec::new();
+    let mut uses = Vec::new();
+    for (id, prepared) in connectors {
+        let outs = out_at.get(id).unwrap_or(&none);
+        let ins = in_at.get(id).unwrap_or(&none);
+        let supported = pairs.get(id).copied().unwrap_or(&[]);
+        for (p, epath) in outs {
+            let sig = pipelines[*p].id.signal;
+            let fed = ins
+                .iter()
+                .any(|(q, _)| supported.contains(&(sig, pipelines[*q].id.signal)));
+            if !fed {
+                errors.push(ConfigError::new(
+                    epath.clone(),
+                    format!(
+                        "connector \"{id}\" is used as exporter in {sig} pipeline {} but not used \
+                         as receiver in any pipeline it supports (it connects: {})",
+                        pipelines[*p].id,
+                        pairs_list(supported)
+                    ),
+                ));
+            }
+        }
+        for (q, epath) in ins {
+            let sig = pipelines[*q].id.signal;
+            let fed = outs
+                .iter()
+                .any(|(p, _)| supported.contains(&(pipelines[*p].id.signal, sig)));
+            if !fed {
+                errors.push(ConfigError::new(
+                    epath.clone(),
+                    format!(
+                        "connector \"{id}\" is used as receiver in {sig} pipeline {} but not used \
+                         as exporter in any pipeline it supports (it connects: {})",
+                        pipelines[*q].id,
+                        pairs_list(supported)
+                    ),
+                ));
+            }
+        }
+        for &(from, to) in supported {
+            let upstream: Vec<usize> = outs
+                .iter()
+                .map(|(p, _)| *p)
+                .filter(|p| pipelines[*p].id.signal == from)
+                .collect();
+            let downstream: Vec<usize> = ins
+                .iter()
+                .map(|(q, _)| *q)
+                .filter(|q| pipelines[*q].id.signal == to)
+                .collect();
+            if upstream.is_empty() || downstream.is_empty() {
+                continue;
+            }
+            let ids: Vec<PipelineId> = downstream
+                .iter()
+                .map(|q| pipelines[*q].id.clone())
+                .collect();
+            errors.extend(prepared.check_wiring(&format!("connectors::{id}"), from, to, &ids));
+            uses.push(ConnectorUse {
+                id: id.clone(),
+                from,
+                to,
+                upstream,
+                downstream,
+            });
+        }
+    }
+    uses
+}
+
+/// Orders pipelines so that each comes before every pipeline its connectors feed; a cycle through
+/// connectors is an error naming the exporter entry that closes it and the whole loop.
+fn topological_order(
+    pipelines: &[Pipeline],
+    uses: &[ConnectorUse],
+    out_at: &BTreeMap<ComponentId, Vec<(usize, String)>>,
+    errors: &mut Vec<ConfigError>,
+) -> Vec<usize> {
+    // Edges p -> q through connector c.
+    let mut edges: Vec<Vec<(usize, &ComponentId)>> = vec![Vec::new(); pipelines.len()];
+    for u in uses {
+        for &p in &u.upstream {
+            for &q in &u.downstream {
+                if !edges[p].iter().any(|(t, c)| *t == q && *c == &u.id) {
+                    edges[p].push((q, &u.id));
+                }
+            }
+        }
+    }
+    #[derive(Clone, Copy, PartialEq)]
+    enum Mark {
+        New,
+        Open,
+        Done,
+    }
+    let mut mark = vec![Mark::New; pipelines.len()];
+    let mut post = Vec::with_capacity(pipelines.len());
+    let mut reported = BTreeSet::new();
+    for root in 0..pipelines.len() {
+        if mark[root] != Mark::New {
+            continue;
+        }
+        // Iterative depth-first search; `stack` holds (pipeline, next edge to follow, via).
+        let mut stack: Vec<(usize, usize)> = vec![(root, 0)];
+        mark[root] = Mark::Open;
+        while let Some(&(p, next)) = stack.last() {
+            if let Some(&(q, c)) = edges[p].get(next) {
+                if let Some(top) = stack.last_mut() {
+                    top.1 += 1;
+                }
+                match mark[q] {
+                    Mark::New => {
+                        mark[q] = Mark::Open;
+                        stack.push((q, 0));
+                    }
+                    Mark::Open => {
+                        // The loop is q .. p on the stack, closed by p's exporter entry for c.
+                        let from = stack.iter().position(|(s, _)| *s == q).unwrap_or(0);
+                        let mut names = Vec::new();
+                        for w in stack[from..].windows(2) {
+                            let (a, ai) = w[0];
+                            let via = edges[a][ai - 1].1;
+                            names.push(format!("{} -> {via}", pipelines[a].id));
+                        }
+                        names.push(format!("{} -> {c}", pipelines[p].id));
+                        names.push(pipelines[q].id.to_string());
+                        let epath = out_at
+                            .get(c)
+                            .and_then(|v| v.iter().find(|(i, _)| *i == p))
+                            .map(|(_, e)| e.clone())
+                            .unwrap_or_else(|| format!("service::pipelines::{}", pipelines[p].id));
+                        if reported.insert(epath.clone()) {
+                            errors.push(ConfigError::new(
+                                epath,
+                                format!("cycle through connectors: {}", names.join(" -> ")),
+                            ));
+                        }
+                    }
+                    Mark::Done => {}
+                }
+            } else {
+                mark[p] = Mark::Done;
+                post.push(p);
+                stack.pop();
+            }
+        }
+    }
+    post.reverse();
+    post
+}
+
 fn defined(config: &Config, section: &str, name: &str) -> bool {
-    match section {
+    let own = match section {
         "receivers" => config.receivers.contains_key(name),
         "processors" => config.processors.contains_key(name),
         "exporters" => config.exporters.contains_key(name),
         _ => false,
-    }
+    };
+    own || (section != "processors" && config.connectors.contains_key(name))
 }
 
 fn parse_id(key: &str, path: &str, errors: &mut Vec<ConfigError>) -> Option<ComponentId> {
@@ -523,3 +832,6 @@ fn walk(v: &Value, path: &str, f: &mut dyn FnMut(&str, &str, &Value)) {
         }
     }
 }
+
+#[cfg(test)]
+mod connector_tests;

@@ -10,7 +10,7 @@ pub use consumer::{ConsumeError, Consumer, FanOut};
 
 use std::sync::{Arc, RwLock};
 
-use crate::signal::{Logs, Metrics, SignalKind, Traces};
+use crate::signal::{Logs, Metrics, Signal, SignalKind, Traces};
 
 /// A consumer of any one signal, so factories can be called without knowing the signal statically.
 #[derive(Clone)]
@@ -20,6 +20,67 @@ pub enum AnyConsumer {
     Logs(Arc<dyn Consumer<Logs>>),
 }
 
+/// Ties a signal type to its [`AnyConsumer`] variant, so per-signal code is written once as a generic
+/// over `S: SignalConsumer` and dispatched with [`with_signal!`](crate::with_signal).
+pub trait SignalConsumer: Signal {
+    fn any(c: Arc<dyn Consumer<Self>>) -> AnyConsumer;
+    fn get(c: &AnyConsumer) -> Option<&Arc<dyn Consumer<Self>>>;
+}
+
+macro_rules! signal_consumer {
+    ($($v:ident),*) => {$(
+        impl SignalConsumer for $v {
+            fn any(c: Arc<dyn Consumer<Self>>) -> AnyConsumer {
+                AnyConsumer::$v(c)
+            }
+            fn get(c: &AnyConsumer) -> Option<&Arc<dyn Consumer<Self>>> {
+                match c {
+                    AnyConsumer::$v(c) => Some(c),
+                    _ => None,
+                }
+            }
+        }
+    )*};
+}
+signal_consumer!(Traces, Metrics, Logs);
+
+/// Evaluates `$body` with the type alias `$S` bound to the signal type of `$kind` (a [`SignalKind`]):
+/// the one place a runtime signal becomes a static one.
+///
+/// ```ignore
+/// with_signal!(signal, S => S::any(Arc::new(MyConsumer::<S>::new())))
+/// ```
+#[macro_export]
+macro_rules! with_signal {
+    ($kind:expr, $S:ident => $body:expr) => {
+        match $kind {
+            $crate::signal::SignalKind::Traces => {
+                type $S = $crate::signal::Traces;
+                $body
+            }
+            $crate::signal::SignalKind::Metrics => {
+                type $S = $crate::signal::Metrics;
+                $body
+            }
+            $crate::signal::SignalKind::Logs => {
+                type $S = $crate::signal::Logs;
+                $body
+            }
+        }
+    };
+}
+
+/// Evaluates `$body` with `$c` bound to the typed consumer inside an [`AnyConsumer`].
+macro_rules! on_any {
+    ($any:expr, $c:ident => $body:expr) => {
+        match $any {
+            AnyConsumer::Traces($c) => $body,
+            AnyConsumer::Metrics($c) => $body,
+            AnyConsumer::Logs($c) => $body,
+        }
+    };
+}
+
 impl AnyConsumer {
     pub fn signal(&self) -> SignalKind {
         match self {
@@ -27,6 +88,11 @@ impl AnyConsumer {
             AnyConsumer::Metrics(_) => SignalKind::Metrics,
             AnyConsumer::Logs(_) => SignalKind::Logs,
         }
+    }
+
+    /// The typed consumer, if this one carries `S`.
+    pub fn typed<S: SignalConsumer>(&self) -> Option<Arc<dyn Consumer<S>>> {
+        S::get(self).cloned()
     }
 
     /// Wraps the consumer with a component built the same way for every signal.
@@ -39,50 +105,23 @@ impl AnyConsumer {
     }
 
     pub async fn shutdown(&self, deadline: tokio::time::Instant) {
-        match self {
-            AnyConsumer::Traces(c) => c.shutdown(deadline).await,
-            AnyConsumer::Metrics(c) => c.shutdown(deadline).await,
-            AnyConsumer::Logs(c) => c.shutdown(deadline).await,
-        }
+        on_any!(self, c => c.shutdown(deadline).await)
     }
 
-    /// A fan-out over consumers that must all carry `signal`.
+    /// A fan-out over consumers that must all carry `signal` (others are ignored).
     pub fn fan_out(signal: SignalKind, consumers: Vec<AnyConsumer>) -> AnyConsumer {
-        macro_rules! collect {
-            ($v:ident) => {
-                consumers
-                    .into_iter()
-                    .filter_map(|c| match c {
-                        AnyConsumer::$v(c) => Some(c),
-                        _ => None,
-                    })
-                    .collect::<Vec<_>>()
-            };
-        }
-        match signal {
-            SignalKind::Traces => {
-                let mut v = collect!(Traces);
-                if v.len() == 1 {
-                    return AnyConsumer::Traces(v.remove(0));
-                }
-                AnyConsumer::Traces(Arc::new(FanOut::new(v)))
-            }
-            SignalKind::Metrics => {
-                let mut v = collect!(Metrics);
-                if v.len() == 1 {
-                    return AnyConsumer::Metrics(v.remove(0));
-                }
-                AnyConsumer::Metrics(Arc::new(FanOut::new(v)))
-            }
-            SignalKind::Logs => {
-                let mut v = collect!(Logs);
-                if v.len() == 1 {
-                    return AnyConsumer::Logs(v.remove(0));
-                }
-                AnyConsumer::Logs(Arc::new(FanOut::new(v)))
-            }
-        }
+        with_signal!(signal, S => S::any(fan_out::<S>(
+            consumers.iter().filter_map(AnyConsumer::typed::<S>).collect(),
+        )))
     }
+}
+
+/// One consumer feeding all of `consumers`: the consumer itself when there is one.
+pub fn fan_out<S: Signal>(mut consumers: Vec<Arc<dyn Consumer<S>>>) -> Arc<dyn Consumer<S>> {
+    if consumers.len() == 1 {
+        return consumers.remove(0);
+    }
+    Arc::new(FanOut::new(consumers))
 }
 
 /// Builds one component in front of `next`, for whichever signal `next` carries. Processors whose

@@ -32,8 +32,8 @@ use tokio::time::Instant;
 use crate::component::{Host, Receiver, Reconfigure, StartError};
 use crate::config::ComponentId;
 use crate::pipeline::graph::Plan;
-use crate::pipeline::{Admission, AnyConsumer, ConsumeError, Consumer};
-use crate::signal::{Batch, Logs, Metrics, Signal, SignalKind, Traces};
+use crate::pipeline::{Admission, AnyConsumer, ConsumeError, Consumer, SignalConsumer};
+use crate::signal::{Batch, SignalKind};
 
 /// An exporter instance is identified by its exporter and the signal it carries.
 pub type ExporterKey = (ComponentId, SignalKind);
@@ -56,8 +56,11 @@ pub struct RunningReceiver {
 #[derive(Default)]
 pub struct Running {
     pub receivers: Vec<RunningReceiver>,
-    /// Each pipeline's processors, first to last.
+    /// Each pipeline's processors, first to last; pipelines upstream of connectors first.
     pub processors: Vec<Vec<AnyConsumer>>,
+    /// Connector instances, each with the index into `processors` of the first pipeline it feeds:
+    /// it is flushed just before that pipeline's processors.
+    pub connectors: Vec<(usize, AnyConsumer)>,
     pub exporters: BTreeMap<ExporterKey, RunningExporter>,
 }
 
@@ -175,6 +178,7 @@ pub struct Staged {
     reused: BTreeSet<ExporterKey>,
     in_place: Vec<(Arc<dyn Reconfigure>, Value)>,
     processors: Vec<Vec<AnyConsumer>>,
+    connectors: Vec<(usize, AnyConsumer)>,
     /// The admission gates the new processors registered.
     admission: Arc<Admission>,
     /// Receivers built and started by this stage.
@@ -188,7 +192,7 @@ impl Staged {
     async fn abandon(mut self) {
         let deadline = Instant::now() + Duration::from_secs(5);
         stop_receivers(std::mem::take(&mut self.receivers), deadline).await;
-        flush_processors(&self.processors, deadline).await;
+        flush_processors(&self.processors, &self.connectors, deadline).await;
         let reused = &self.reused;
         let built = self
             .exporters
@@ -212,6 +216,7 @@ pub async fn stage(
         reused: BTreeSet::new(),
         in_place: Vec::new(),
         processors: Vec::new(),
+        connectors: Vec::new(),
         admission: Arc::new(Admission::default()),
         receivers: Vec::new(),
         retargeted: BTreeMap::new(),
@@ -270,35 +275,7 @@ async fn build(
         extensions: host.extensions.clone(),
         admission: staged.admission.clone(),
     };
-    let mut pipeline_entries: Vec<AnyConsumer> = Vec::new();
-    for p in &plan.pipelines {
-        let outs = p
-            .exporters
-            .iter()
-            .filter_map(|e| staged.exporters.get(&(e.clone(), p.id.signal)))
-            .map(|r| r.consumer.clone())
-            .collect();
-        let mut next = AnyConsumer::fan_out(p.id.signal, outs);
-        let mut chain = Vec::new();
-        for pid in p.processors.iter().rev() {
-            let Some(prepared) = plan.processors.get(pid) else {
-                continue;
-            };
-            let built = prepared.create(pid, &p.id.to_string(), next, &processor_host);
-            next = match built {
-                Ok(c) => c,
-                Err(e) => {
-                    chain.reverse();
-                    staged.processors.push(chain);
-                    return Err(e);
-                }
-            };
-            chain.push(next.clone());
-        }
-        chain.reverse();
-        staged.processors.push(chain);
-        pipeline_entries.push(next);
-    }
+    let pipeline_entries = build_chains(plan, &processor_host, staged)?;
 
     for (rid, prepared) in &plan.receivers {
         let mut consumers = Vec::new();
@@ -308,7 +285,7 @@ async fn build(
                 .iter()
                 .zip(&pipeline_entries)
                 .filter(|(p, _)| p.id.signal == sig && p.receivers.contains(rid))
-                .map(|(_, e)| e.clone())
+                .filter_map(|(_, e)| e.clone())
                 .collect();
             if !entries.is_empty() {
                 consumers.push(AnyConsumer::fan_out(sig, entries));
@@ -336,6 +313,97 @@ async fn build(
     Ok(())
 }
 
+/// Builds every pipeline's processors and every connector in front of the staged exporters, and
+/// returns each pipeline's entry (by index into `plan.pipelines`). Pipelines are built from the last
+/// downstream to the first upstream, so that a connector is built after the pipelines it feeds and
+/// before the pipelines that feed it. Like processors, connectors are rebuilt on every reload. What
+/// was built is in `staged` even on error, so that it can be stopped again.
+fn build_chains(
+    plan: &Plan,
+    host: &Host,
+    staged: &mut Staged,
+) -> Result<Vec<Option<AnyConsumer>>, StartError> {
+    let n = plan.pipelines.len();
+    let mut entries: Vec<Option<AnyConsumer>> = vec![None; n];
+    let mut chains: Vec<Vec<AnyConsumer>> = vec![Vec::new(); n];
+    let mut connectors: Vec<Option<AnyConsumer>> = vec![None; plan.connector_uses.len()];
+    let mut built = Ok(());
+    'pipelines: for &i in plan.order.iter().rev() {
+        let Some(p) = plan.pipelines.get(i) else {
+            continue;
+        };
+        let mut outs: Vec<AnyConsumer> = p
+            .exporters
+            .iter()
+            .filter_map(|e| staged.exporters.get(&(e.clone(), p.id.signal)))
+            .map(|r| r.consumer.clone())
+            .collect();
+        for (u, c) in plan.connector_uses.iter().enumerate() {
+            if !c.upstream.contains(&i) {
+                continue;
+            }
+            if connectors[u].is_none() {
+                let next = c
+                    .downstream
+                    .iter()
+                    .filter_map(|&q| {
+                        Some((plan.pipelines.get(q)?.id.clone(), entries.get(q)?.clone()?))
+                    })
+                    .collect();
+                let Some(prepared) = plan.connectors.get(&c.id) else {
+                    continue;
+                };
+                match prepared.create(&c.id, c.from, c.to, next, host) {
+                    Ok(inst) => connectors[u] = Some(inst),
+                    Err(e) => {
+                        built = Err(e);
+                        break 'pipelines;
+                    }
+                }
+            }
+            outs.extend(connectors[u].clone());
+        }
+        let mut next = AnyConsumer::fan_out(p.id.signal, outs);
+        let mut chain = Vec::new();
+        for pid in p.processors.iter().rev() {
+            let Some(prepared) = plan.processors.get(pid) else {
+                continue;
+            };
+            match prepared.create(pid, &p.id.to_string(), next, host) {
+                Ok(c) => next = c,
+                Err(e) => {
+                    chain.reverse();
+                    chains[i] = chain;
+                    built = Err(e);
+                    break 'pipelines;
+                }
+            }
+            chain.push(next.clone());
+        }
+        chain.reverse();
+        chains[i] = chain;
+        entries[i] = Some(next);
+    }
+    // Shutdown order: pipelines upstream first; a connector right before the first pipeline it
+    // feeds, so it stops only after everything that feeds it has flushed into it.
+    let position = |i: usize| plan.order.iter().position(|&o| o == i).unwrap_or(0);
+    staged.processors = plan
+        .order
+        .iter()
+        .filter_map(|&i| chains.get_mut(i).map(std::mem::take))
+        .collect();
+    staged.connectors = plan
+        .connector_uses
+        .iter()
+        .zip(connectors)
+        .filter_map(|(c, inst)| {
+            let before = c.downstream.iter().map(|&q| position(q)).min()?;
+            Some((before, inst?))
+        })
+        .collect();
+    built.map(|()| entries)
+}
+
 /// Swaps `staged` into `running`, then drains what it replaced within `timeout`: old receivers stop
 /// (with at most half of it for their requests in flight), requests already in an old chain finish,
 /// old chains flush into the exporters, and exporters no longer used drain.
@@ -347,6 +415,7 @@ pub async fn commit(running: &mut Running, host: &Host, staged: Staged, timeout:
         reused,
         in_place,
         processors,
+        connectors,
         admission,
         receivers,
         mut retargeted,
@@ -373,6 +442,7 @@ pub async fn commit(running: &mut Running, host: &Host, staged: Staged, timeout:
     running.receivers = kept;
     running.receivers.extend(receivers);
     let old_processors = std::mem::replace(&mut running.processors, processors);
+    let old_connectors = std::mem::replace(&mut running.connectors, connectors);
     let mut old_exporters = std::mem::replace(&mut running.exporters, exporters);
     old_exporters.retain(|k, _| !reused.contains(k));
 
@@ -382,7 +452,7 @@ pub async fn commit(running: &mut Running, host: &Host, staged: Staged, timeout:
             tracing::warn!("requests were still in a replaced pipeline at the reload deadline");
         }
     }
-    flush_processors(&old_processors, deadline).await;
+    flush_processors(&old_processors, &old_connectors, deadline).await;
     drain_exporters(old_exporters.values().map(|e| &e.consumer), deadline).await;
 }
 
@@ -390,9 +460,10 @@ pub async fn commit(running: &mut Running, host: &Host, staged: Staged, timeout:
 /// then exporters, all before `deadline`.
 pub async fn stop(running: &mut Running, receivers_by: Instant, deadline: Instant) {
     stop_receivers(std::mem::take(&mut running.receivers), receivers_by).await;
-    flush_processors(&running.processors, deadline).await;
+    flush_processors(&running.processors, &running.connectors, deadline).await;
     drain_exporters(running.exporters.values().map(|e| &e.consumer), deadline).await;
     running.processors.clear();
+    running.connectors.clear();
     running.exporters.clear();
 }
 
@@ -410,8 +481,22 @@ async fn stop_receivers(mut receivers: Vec<RunningReceiver>, by: Instant) {
     }
 }
 
-async fn flush_processors(chains: &[Vec<AnyConsumer>], deadline: Instant) {
-    for chain in chains {
+/// Flushes the chains in order (upstream pipelines first), each connector just before the first
+/// pipeline it feeds.
+async fn flush_processors(
+    chains: &[Vec<AnyConsumer>],
+    connectors: &[(usize, AnyConsumer)],
+    deadline: Instant,
+) {
+    for (i, chain) in chains.iter().enumerate() {
+        for (_, c) in connectors.iter().filter(|(before, _)| *before == i) {
+            if tokio::time::timeout_at(deadline, c.shutdown(deadline))
+                .await
+                .is_err()
+            {
+                tracing::warn!("a connector was still flushing at the shutdown deadline");
+            }
+        }
         for p in chain {
             if tokio::time::timeout_at(deadline, p.shutdown(deadline))
                 .await
@@ -506,11 +591,7 @@ impl Slot {
     }
 
     pub fn as_consumer(self: &Arc<Self>) -> AnyConsumer {
-        match self.signal {
-            SignalKind::Traces => AnyConsumer::Traces(self.clone()),
-            SignalKind::Metrics => AnyConsumer::Metrics(self.clone()),
-            SignalKind::Logs => AnyConsumer::Logs(self.clone()),
-        }
+        crate::with_signal!(self.signal, S => S::any(self.clone()))
     }
 
     /// Points the slot at `next`; returns the replaced generation, to be waited on with `drained`.
@@ -526,40 +607,8 @@ impl Slot {
     }
 }
 
-/// The consumer of one signal inside an [`AnyConsumer`].
-trait Pick: Signal {
-    fn pick(c: &AnyConsumer) -> Option<&Arc<dyn Consumer<Self>>>;
-}
-
-impl Pick for Traces {
-    fn pick(c: &AnyConsumer) -> Option<&Arc<dyn Consumer<Self>>> {
-        match c {
-            AnyConsumer::Traces(c) => Some(c),
-            _ => None,
-        }
-    }
-}
-
-impl Pick for Metrics {
-    fn pick(c: &AnyConsumer) -> Option<&Arc<dyn Consumer<Self>>> {
-        match c {
-            AnyConsumer::Metrics(c) => Some(c),
-            _ => None,
-        }
-    }
-}
-
-impl Pick for Logs {
-    fn pick(c: &AnyConsumer) -> Option<&Arc<dyn Consumer<Self>>> {
-        match c {
-            AnyConsumer::Logs(c) => Some(c),
-            _ => None,
-        }
-    }
-}
-
 #[async_trait]
-impl<S: Pick> Consumer<S> for Slot {
+impl<S: SignalConsumer> Consumer<S> for Slot {
     async fn consume(&self, batch: Batch<S>) -> Result<(), ConsumeError> {
         loop {
             let generation = self
@@ -571,7 +620,7 @@ impl<S: Pick> Consumer<S> for Slot {
             if generation.retired.load(Ordering::SeqCst) {
                 continue;
             }
-            let Some(c) = S::pick(&generation.consumer) else {
+            let Some(c) = S::get(&generation.consumer) else {
                 return Err(ConsumeError::Permanent(format!(
                     "internal: a {} pipeline was wired to a {} receiver slot",
                     generation.consumer.signal(),
@@ -586,7 +635,7 @@ impl<S: Pick> Consumer<S> for Slot {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::signal::Batch;
+    use crate::signal::{Batch, Traces};
     use std::sync::atomic::AtomicU64;
 
     /// Counts items; holds each request until `gate` opens.
