@@ -59,8 +59,13 @@ pub trait Receiver: Send {
 pub trait Extension: Send + Sync {
     async fn start(&self, host: &Host) -> Result<(), StartError>;
     async fn shutdown(&self);
-    /// For components that look an extension up by id and need its concrete type.
+    /// The concrete type, for tests. Components find what an extension offers through the
+    /// capability methods below (`storage`, `server_authenticator`, …), never by downcasting.
     fn as_any(&self) -> &dyn Any;
+    /// For `storage: id` (a sending queue's, filelog's checkpoints): this extension keeps state.
+    fn storage(&self) -> Option<&dyn Storage> {
+        None
+    }
     /// Called once every pipeline is running, and again when shutdown begins (`false`).
     fn set_ready(&self, _ready: bool) {}
     /// For `auth: {authenticator: id}` on receivers: this extension checks incoming requests.
@@ -71,6 +76,21 @@ pub trait Extension: Send + Sync {
     fn client_authenticator(&self) -> Option<Arc<dyn crate::auth::ClientAuthenticator>> {
         None
     }
+}
+
+/// A storage extension (`file_storage`): directories where components keep state across restarts.
+pub trait Storage: Send + Sync {
+    /// The directory of one client's data (`exporter_<id>_<signal>`, `receiver_filelog_<name>`),
+    /// created if needed; two client names never share one.
+    fn client_directory(&self, client: &str) -> Result<std::path::PathBuf, String>;
+    /// Whether writes must reach the disk before they are acknowledged (`fsync`).
+    fn fsync(&self) -> bool;
+    /// `compaction.on_start`.
+    fn compact_on_start(&self) -> bool;
+    /// `compaction.max_transaction_size`: the most items one compaction step moves.
+    fn compaction_batch(&self) -> u64;
+    /// `timeout`: how long one storage operation may take.
+    fn timeout(&self) -> std::time::Duration;
 }
 
 pub type ConfigResult<T> = Result<T, Vec<ConfigError>>;
@@ -144,6 +164,27 @@ pub trait PreparedExporter: Send + Sync {
         signal: SignalKind,
         host: &Host,
     ) -> Result<AnyConsumer, StartError>;
+    /// As [`PreparedExporter::create`], plus a handle through which a reload may change the running
+    /// instance in place (see [`Reconfigure`]). Most exporters have none: a changed config rebuilds them.
+    fn create_reconfigurable(
+        &self,
+        id: &ComponentId,
+        signal: SignalKind,
+        host: &Host,
+    ) -> Result<(AnyConsumer, Option<Arc<dyn Reconfigure>>), StartError> {
+        self.create(id, signal, host).map(|c| (c, None))
+    }
+}
+
+/// A running exporter instance that can take some config changes without being rebuilt (the
+/// `loadbalancing` exporter's `resolver.static.hostnames`), so that what it queued is kept.
+///
+/// A reload calls `accepts` while it plans, before anything changes, and `apply` only once the whole
+/// reload has succeeded; `new` has been validated by the exporter's factory.
+pub trait Reconfigure: Send + Sync {
+    /// Whether the change from `old` to `new` (this exporter's config) can be applied in place.
+    fn accepts(&self, old: &Value, new: &Value) -> bool;
+    fn apply(&self, new: &Value);
 }
 
 pub trait ExporterFactory: Send + Sync {

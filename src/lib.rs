@@ -5,7 +5,7 @@
 //! - [`signal`]: the three OTLP signals and [`signal::Batch`], which carries data encoded until a
 //!   component needs it decoded.
 //! - [`pipeline`]: the [`pipeline::Consumer`] trait, fan-out, admission control, graph validation
-//!   ([`pipeline::graph`]) and start/stop order ([`pipeline::service`]).
+//!   ([`pipeline::graph`]), start/stop order ([`pipeline::service`]) and partial reload.
 //! - [`component`]: the component model: factory traits, [`component::Host`], start-up errors.
 //! - [`components`]: the registry, the one list of built-in components (imports them; none imports it).
 //! - [`receivers`]: `otlp` (gRPC and HTTP), `prometheus` (scrape), `hostmetrics` (Linux /proc, /sys),
@@ -25,6 +25,7 @@
 //! - [`compression`]: gzip/zstd/zlib/snappy/lz4 bodies for the HTTP receiver and the exporters,
 //!   bounded output, large bodies on the blocking pool.
 //! - [`tls`]: `tls:` settings of servers and clients (otelcol's configtls) on rustls, with reload.
+//! - [`watch`]: the one poll loop for files re-read when they change (certificates, credentials).
 #![forbid(unsafe_code)]
 
 pub mod auth;
@@ -45,3 +46,4 @@ pub mod signal;
 pub mod stanza;
 pub mod telemetry;
 pub mod tls;
+pub mod watch;

@@ -27,6 +27,11 @@ struct Cli {
     /// at most half of it for requests in flight, processors and exporters flush within the rest.
     #[arg(long, global = true, default_value = "30s", value_parser = parse_duration)]
     shutdown_timeout: Duration,
+    /// Reload when a `--config` file's content changes (checked every second), as SIGHUP does.
+    /// ferrotel only: otelcol has no such flag. Files named inside the config (`${file:…}`,
+    /// certificates) are not watched.
+    #[arg(long, global = true)]
+    watch_config: bool,
     /// otelcol's feature gates; accepted for compatibility, ferrotel has none yet.
     #[arg(long = "feature-gates", global = true, value_name = "GATES")]
     feature_gates: Vec<String>,
@@ -242,7 +247,8 @@ fn run(cli: Cli) -> ExitCode {
     };
     let code = rt.block_on(async move {
         // Installed before the service starts, so that a signal is never missed (or, for SIGHUP, fatal).
-        let mut signals = match Signals::new() {
+        let watch = cli.watch_config.then(|| ConfigWatch::new(&cli.config));
+        let mut signals = match Signals::new(watch) {
             Ok(s) => s,
             Err(e) => {
                 tracing::error!("cannot install signal handlers: {e}");
@@ -268,19 +274,19 @@ fn run(cli: Cli) -> ExitCode {
         };
         let mut plan = plan;
         tracing::info!(version = env!("CARGO_PKG_VERSION"), "ferrotel is running");
-        while signals.next().await == Signal::Reload {
-            // As otelcol, SIGHUP re-reads the configuration and rebuilds the whole service; unlike
-            // otelcol, a configuration that fails (invalid, a port in use, an unreadable certificate)
-            // is logged and counted, and the running service is kept.
+        while let Signal::Reload(why) = signals.next().await {
+            // As otelcol, SIGHUP re-reads the configuration; unlike otelcol, only what changed is
+            // restarted, and a configuration that fails (invalid, a port in use, an unreadable
+            // certificate) is logged and counted, and the running one is kept.
             let next = match load_plan(&cli) {
                 Ok(p) => p,
                 Err(_) => {
                     ferrotel::telemetry::events::config_reload(false);
-                    tracing::error!("SIGHUP: the new configuration is invalid (see above); keeping the running one");
+                    tracing::error!("{why}: the new configuration is invalid (see above); keeping the running one");
                     continue;
                 }
             };
-            tracing::info!("SIGHUP: reloading the configuration");
+            tracing::info!("{why}: reloading the configuration");
             for w in all_warnings(&next) {
                 tracing::warn!("{w}");
             }
@@ -292,10 +298,10 @@ fn run(cli: Cli) -> ExitCode {
                 }
                 Ok(service::Reloaded::Failed(e)) => {
                     ferrotel::telemetry::events::config_reload(false);
-                    tracing::error!("SIGHUP: the new configuration failed to start: {e}; keeping the running one");
+                    tracing::error!("{why}: the new configuration failed to start: {e}; keeping the running one");
                 }
                 Err(e) => {
-                    tracing::error!("SIGHUP: neither the new nor the previous configuration could start again: {e}");
+                    tracing::error!("{why}: neither the new nor the previous configuration could start again: {e}");
                     return ExitCode::FAILURE;
                 }
             }
@@ -316,30 +322,75 @@ fn run(cli: Cli) -> ExitCode {
 #[derive(PartialEq)]
 enum Signal {
     Stop,
-    Reload,
+    /// Reload, and what asked for it (for the logs).
+    Reload(&'static str),
 }
 
 struct Signals {
     term: tokio::signal::unix::Signal,
     int: tokio::signal::unix::Signal,
     hup: tokio::signal::unix::Signal,
+    watch: Option<ConfigWatch>,
 }
 
 impl Signals {
-    fn new() -> std::io::Result<Signals> {
+    fn new(watch: Option<ConfigWatch>) -> std::io::Result<Signals> {
         use tokio::signal::unix::{signal, SignalKind};
         Ok(Signals {
             term: signal(SignalKind::terminate())?,
             int: signal(SignalKind::interrupt())?,
             hup: signal(SignalKind::hangup())?,
+            watch,
         })
     }
 
     async fn next(&mut self) -> Signal {
+        let watch = &mut self.watch;
+        let changed = async {
+            match watch {
+                Some(w) => w.changed().await,
+                None => std::future::pending().await,
+            }
+        };
         tokio::select! {
             _ = self.term.recv() => Signal::Stop,
             _ = self.int.recv() => Signal::Stop,
-            _ = self.hup.recv() => Signal::Reload,
+            _ = self.hup.recv() => Signal::Reload("SIGHUP"),
+            _ = changed => Signal::Reload("--watch-config"),
         }
+    }
+}
+
+/// `--watch-config`: polls the content of the `--config` files (inline `yaml:` ones never change)
+/// with the same loop that watches certificates ([`ferrotel::watch`]).
+struct ConfigWatch {
+    changed: std::sync::Arc<tokio::sync::Notify>,
+    _task: Option<tokio::task::JoinHandle<()>>,
+}
+
+impl ConfigWatch {
+    fn new(config: &[String]) -> ConfigWatch {
+        let files = config
+            .iter()
+            .filter(|f| !f.starts_with("yaml:"))
+            .map(|f| f.strip_prefix("file:").unwrap_or(f).into())
+            .collect();
+        let changed = std::sync::Arc::new(tokio::sync::Notify::new());
+        let notify = changed.clone();
+        // A change is reported once; whether the new config is valid is the reload's business (an
+        // invalid one is counted as a failed reload, and the next edit is reported again).
+        let task = ferrotel::watch::spawn(files, Duration::from_secs(1), move |_| {
+            notify.notify_one();
+            ferrotel::watch::Outcome::Applied
+        });
+        ConfigWatch {
+            changed,
+            _task: task,
+        }
+    }
+
+    /// Returns once a file's content has changed since the last call (changes in between coalesce).
+    async fn changed(&mut self) {
+        self.changed.notified().await
     }
 }

@@ -6,51 +6,19 @@
 mod common;
 mod ops;
 
-use std::collections::BTreeMap;
 use std::time::Duration;
 
 use common::proxy::FaultProxy;
 use common::{free_port, wait_until, Ferrotel, Sink, SinkMode};
-use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
-use opentelemetry_proto::tonic::trace::v1::{ResourceSpans, ScopeSpans, Span};
 use prost::Message;
 
 /// Spans named `<prefix>-<first>` … `<prefix>-<first + n - 1>`, as an OTLP/HTTP protobuf body.
 fn request(prefix: &str, first: usize, n: usize) -> Vec<u8> {
-    let spans = (first..first + n)
-        .map(|i| Span {
-            name: format!("{prefix}-{i}"),
-            trace_id: (i as u128 + 1).to_be_bytes().to_vec(),
-            span_id: (i as u64 + 1).to_be_bytes().to_vec(),
-            ..Default::default()
-        })
-        .collect();
-    ExportTraceServiceRequest {
-        resource_spans: vec![ResourceSpans {
-            resource: ops::resource("chaos"),
-            scope_spans: vec![ScopeSpans {
-                spans,
-                ..Default::default()
-            }],
-            ..Default::default()
-        }],
-    }
-    .encode_to_vec()
-}
-
-/// How often each span name reached the sink.
-fn received(sink: &Sink) -> BTreeMap<String, usize> {
-    let mut m = BTreeMap::new();
-    for r in &sink.state.lock().unwrap().traces {
-        for s in r.scope_spans.iter().flat_map(|s| &s.spans) {
-            *m.entry(s.name.clone()).or_insert(0) += 1;
-        }
-    }
-    m
+    common::named_spans("chaos", prefix, first, n).encode_to_vec()
 }
 
 fn missing(sink: &Sink, prefix: &str, n: usize) -> Vec<String> {
-    let got = received(sink);
+    let got = sink.received();
     (0..n)
         .map(|i| format!("{prefix}-{i}"))
         .filter(|k| !got.contains_key(k))
@@ -271,7 +239,7 @@ fn zero_timeout_means_no_timeout() {
     ));
     send_all(&rt, &p, "timeout0", 5, 4);
     assert_eq!(settled(&p, "otlp/out", 20.0), (20.0, 0.0), "{}", f.logs());
-    let got = received(&sink);
+    let got = sink.received();
     assert_eq!(got.len(), 20);
     assert!(got.values().all(|n| *n == 1), "duplicates: {got:?}");
 }

@@ -25,18 +25,6 @@ fn spans_json(prefix: &str, n: usize) -> String {
     )
 }
 
-fn span_names(sink: &Sink) -> Vec<String> {
-    sink.state
-        .lock()
-        .unwrap()
-        .traces
-        .iter()
-        .flat_map(|r| &r.scope_spans)
-        .flat_map(|s| &s.spans)
-        .map(|s| s.name.clone())
-        .collect()
-}
-
 fn post_json(client: &reqwest::blocking::Client, port: u16, body: String) -> Option<u16> {
     client
         .post(format!("http://127.0.0.1:{port}/v1/traces"))
@@ -122,7 +110,7 @@ service:
     let status = f.stop(Duration::from_secs(4 + 1 + 3));
     eprintln!("exited {:?} after SIGTERM", started.elapsed());
     assert!(status.success(), "exit status {status}");
-    let names: BTreeSet<String> = span_names(&sink).into_iter().collect();
+    let names: BTreeSet<String> = sink.span_names().into_iter().collect();
     assert_eq!(
         names.len(),
         1000,
@@ -298,14 +286,14 @@ fn five_reloads_under_steady_load_lose_nothing_acknowledged() {
         acked.len()
     );
     let complete = || {
-        let got: BTreeSet<String> = span_names(&sink).into_iter().collect();
+        let got: BTreeSet<String> = sink.span_names().into_iter().collect();
         expected.is_subset(&got)
     };
     assert!(
         wait_until(Duration::from_secs(20), complete),
         "acknowledged spans missing at the sink: {} of {}",
         expected
-            .difference(&span_names(&sink).into_iter().collect())
+            .difference(&sink.span_names().into_iter().collect())
             .count(),
         expected.len()
     );
@@ -569,12 +557,12 @@ service:
         .collect();
     assert!(
         wait_until(Duration::from_secs(20), || {
-            let got: BTreeSet<String> = span_names(&sink).into_iter().collect();
+            let got: BTreeSet<String> = sink.span_names().into_iter().collect();
             expected.is_subset(&got)
         }),
         "acknowledged spans missing at the sink: {} of {}\n{}",
         expected
-            .difference(&span_names(&sink).into_iter().collect())
+            .difference(&sink.span_names().into_iter().collect())
             .count(),
         expected.len(),
         f.logs()

@@ -4,7 +4,7 @@
 
 mod common;
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -13,43 +13,12 @@ use std::time::{Duration, Instant};
 use common::{free_port, wait_until, Ferrotel, Sink, SinkMode};
 use opentelemetry_proto::tonic::collector::trace::v1::trace_service_client::TraceServiceClient;
 use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
-use opentelemetry_proto::tonic::common::v1::{any_value, AnyValue, KeyValue};
-use opentelemetry_proto::tonic::resource::v1::Resource;
-use opentelemetry_proto::tonic::trace::v1::{ResourceSpans, ScopeSpans, Span};
 
 const DOWN: SinkMode = SinkMode::Unavailable { retry_after: None };
 
 /// Spans named `<prefix>-<first>` … `<prefix>-<first + n - 1>`.
 fn request(prefix: &str, first: usize, n: usize) -> ExportTraceServiceRequest {
-    let spans = (first..first + n)
-        .map(|i| Span {
-            name: format!("{prefix}-{i}"),
-            trace_id: (i as u128 + 1).to_be_bytes().to_vec(),
-            span_id: (i as u64 + 1).to_be_bytes().to_vec(),
-            start_time_unix_nano: 1_700_000_000_000_000_000,
-            end_time_unix_nano: 1_700_000_000_000_000_100,
-            ..Default::default()
-        })
-        .collect();
-    ExportTraceServiceRequest {
-        resource_spans: vec![ResourceSpans {
-            resource: Some(Resource {
-                attributes: vec![KeyValue {
-                    key: "service.name".into(),
-                    value: Some(AnyValue {
-                        value: Some(any_value::Value::StringValue("delivery-test".into())),
-                    }),
-                    ..Default::default()
-                }],
-                ..Default::default()
-            }),
-            scope_spans: vec![ScopeSpans {
-                spans,
-                ..Default::default()
-            }],
-            ..Default::default()
-        }],
-    }
+    common::named_spans("delivery-test", prefix, first, n)
 }
 
 fn names(prefix: &str, first: usize, n: usize) -> Vec<String> {
@@ -58,42 +27,13 @@ fn names(prefix: &str, first: usize, n: usize) -> Vec<String> {
         .collect()
 }
 
-/// How often each span name reached the destination.
-fn received(sink: &Sink) -> BTreeMap<String, usize> {
-    let mut m = BTreeMap::new();
-    for r in &sink.state.lock().unwrap().traces {
-        for s in r.scope_spans.iter().flat_map(|s| &s.spans) {
-            *m.entry(s.name.clone()).or_insert(0) += 1;
-        }
-    }
-    m
-}
-
 fn missing(sink: &Sink, acked: &[String]) -> Vec<String> {
-    let got = received(sink);
+    let got = sink.received();
     acked
         .iter()
         .filter(|n| !got.contains_key(*n))
         .cloned()
         .collect()
-}
-
-/// The log without terminal colour codes.
-fn plain(log: &str) -> String {
-    let mut out = String::with_capacity(log.len());
-    let mut chars = log.chars();
-    while let Some(c) = chars.next() {
-        if c == '\x1b' {
-            for c in chars.by_ref() {
-                if c.is_ascii_alphabetic() {
-                    break;
-                }
-            }
-        } else {
-            out.push(c);
-        }
-    }
-    out
 }
 
 struct Client {
@@ -206,7 +146,8 @@ fn destination_down_then_up_loses_and_duplicates_nothing() {
         acked.len(),
         f.logs()
     );
-    let dups: Vec<_> = received(&sink)
+    let dups: Vec<_> = sink
+        .received()
         .into_iter()
         .filter(|(_, n)| *n > 1)
         .collect();
@@ -321,7 +262,7 @@ fn bad_request_is_dropped_not_retried() {
     // Ten retry intervals (100ms) pass: no second attempt.
     std::thread::sleep(Duration::from_millis(1000));
     assert_eq!(sink.state.lock().unwrap().attempts.len(), 1);
-    let logs = plain(&f.logs());
+    let logs = common::plain(&f.logs());
     assert!(
         logs.contains("permanent error") && logs.contains("items=5"),
         "the drop is logged with its count:\n{logs}"
@@ -469,7 +410,7 @@ fn flapping_destination_loses_nothing() {
         acked.len(),
         f.logs()
     );
-    let unique: BTreeSet<_> = received(&sink).into_keys().collect();
+    let unique: BTreeSet<_> = sink.received().into_keys().collect();
     assert!(unique.len() >= acked.len());
     assert!(f.stop(Duration::from_secs(15)).success());
 }

@@ -3,6 +3,7 @@
 mod consumer;
 pub mod graph;
 pub mod listeners;
+mod reload;
 pub mod service;
 
 pub use consumer::{ConsumeError, Consumer, FanOut};
@@ -156,6 +157,17 @@ impl Admission {
             .write()
             .unwrap_or_else(|e| e.into_inner())
             .push(gate);
+    }
+
+    /// Replaces every gate with `other`'s: a reload builds its processors against a fresh
+    /// [`Admission`] and installs their gates only once it has succeeded.
+    pub fn replace_with(&self, other: &Admission) {
+        let gates = other
+            .gates
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone();
+        *self.gates.write().unwrap_or_else(|e| e.into_inner()) = gates;
     }
 
     pub fn check(&self) -> Result<(), ConsumeError> {

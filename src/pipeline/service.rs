@@ -3,31 +3,26 @@
 //!
 //! Shutdown has one budget (`--shutdown-timeout`): receivers stop accepting at once and get at most
 //! half of it to answer requests in flight (then their connections are closed); processors flush and
-//! exporters drain within the rest, all against the same deadline. A reload ([`reload`]) starts the
-//! new service beside the running one and only then stops the old one, so a config that fails to start
+//! exporters drain within the rest, all against the same deadline. A reload ([`reload`]) builds and
+//! starts what changed beside what runs and only then swaps it in, so a config that fails to start
 //! never takes the collector down.
 
-use std::collections::BTreeMap;
+use std::sync::Arc;
 use std::time::Duration;
 
 use tokio::time::Instant;
 
-use crate::component::{Extension, Host, Receiver, StartError};
+use crate::component::{Extension, Host, StartError};
 use crate::config::ComponentId;
 use crate::pipeline::graph::Plan;
 use crate::pipeline::listeners;
-use crate::pipeline::AnyConsumer;
-use crate::signal::SignalKind;
+use crate::pipeline::reload::{self, at, Diff, Running};
 
 pub struct Service {
-    extensions: Vec<(ComponentId, std::sync::Arc<dyn Extension>)>,
-    receivers: Vec<(ComponentId, Box<dyn Receiver>)>,
-    /// Each pipeline's processors, first to last; pipelines upstream of connectors first.
-    processors: Vec<Vec<AnyConsumer>>,
-    /// Connector instances, each with the index into `processors` of the first pipeline it feeds:
-    /// it is shut down just before that pipeline's processors.
-    connectors: Vec<(usize, AnyConsumer)>,
-    exporters: Vec<AnyConsumer>,
+    /// The extensions and the admission gates every receiver checks; kept across partial reloads.
+    host: Host,
+    extensions: Vec<(ComponentId, Arc<dyn Extension>)>,
+    running: Running,
 }
 
 impl Service {
@@ -44,107 +39,15 @@ impl Service {
         for (_, ext) in &extensions {
             ext.start(&host).await?;
         }
-
-        // One exporter instance per (exporter, signal), fed by every pipeline of that signal.
-        let mut exporter_instances: BTreeMap<(ComponentId, SignalKind), AnyConsumer> =
-            BTreeMap::new();
-        for p in &plan.pipelines {
-            for e in &p.exporters {
-                let key = (e.clone(), p.id.signal);
-                if let std::collections::btree_map::Entry::Vacant(slot) =
-                    exporter_instances.entry(key)
-                {
-                    slot.insert(plan.exporters[e].create(e, p.id.signal, &host)?);
-                }
-            }
-        }
-
-        // Pipelines from the last downstream to the first upstream, so that a connector is built
-        // after the pipelines it feeds and before the pipelines that feed it.
-        let mut entries: Vec<Option<AnyConsumer>> = vec![None; plan.pipelines.len()];
-        let mut chains: Vec<Vec<AnyConsumer>> = vec![Vec::new(); plan.pipelines.len()];
-        let mut connector_instances: Vec<Option<AnyConsumer>> =
-            vec![None; plan.connector_uses.len()];
-        for &i in plan.order.iter().rev() {
-            let p = &plan.pipelines[i];
-            let mut outs: Vec<AnyConsumer> = p
-                .exporters
-                .iter()
-                .map(|e| exporter_instances[&(e.clone(), p.id.signal)].clone())
-                .collect();
-            for (u, c) in plan.connector_uses.iter().enumerate() {
-                if !c.upstream.contains(&i) {
-                    continue;
-                }
-                if connector_instances[u].is_none() {
-                    let next = c
-                        .downstream
-                        .iter()
-                        .filter_map(|&q| Some((plan.pipelines[q].id.clone(), entries[q].clone()?)))
-                        .collect();
-                    connector_instances[u] =
-                        Some(plan.connectors[&c.id].create(&c.id, c.from, c.to, next, &host)?);
-                }
-                outs.extend(connector_instances[u].clone());
-            }
-            let mut next = AnyConsumer::fan_out(p.id.signal, outs);
-            let mut chain = Vec::new();
-            for pid in p.processors.iter().rev() {
-                next = plan.processors[pid].create(pid, &p.id.to_string(), next, &host)?;
-                chain.push(next.clone());
-            }
-            chain.reverse();
-            chains[i] = chain;
-            entries[i] = Some(next);
-        }
-        // Shutdown order: pipelines upstream first; a connector right before the first pipeline it
-        // feeds, so it stops only after everything that feeds it has flushed into it.
-        let position = |i: usize| plan.order.iter().position(|&o| o == i).unwrap_or(0);
-        let processors: Vec<Vec<AnyConsumer>> = plan
-            .order
-            .iter()
-            .map(|&i| std::mem::take(&mut chains[i]))
-            .collect();
-        let connectors: Vec<(usize, AnyConsumer)> = plan
-            .connector_uses
-            .iter()
-            .zip(connector_instances)
-            .filter_map(|(c, inst)| {
-                let before = c.downstream.iter().map(|&q| position(q)).min()?;
-                Some((before, inst?))
-            })
-            .collect();
-
-        let mut receivers = Vec::new();
-        for (rid, prepared) in &plan.receivers {
-            let mut consumers = Vec::new();
-            for sig in SignalKind::ALL {
-                let entries: Vec<AnyConsumer> = plan
-                    .pipelines
-                    .iter()
-                    .zip(&entries)
-                    .filter(|(p, _)| p.id.signal == sig && p.receivers.contains(rid))
-                    .filter_map(|(_, e)| e.clone())
-                    .collect();
-                if !entries.is_empty() {
-                    consumers.push(AnyConsumer::fan_out(sig, entries));
-                }
-            }
-            if consumers.is_empty() {
-                continue;
-            }
-            receivers.push((rid.clone(), prepared.create(rid, consumers, &host)?));
-        }
         let mut svc = Service {
+            host,
             extensions,
-            receivers,
-            processors,
-            connectors,
-            exporters: exporter_instances.into_values().collect(),
+            running: Running::default(),
         };
-        for i in 0..svc.receivers.len() {
-            let (_, r) = &mut svc.receivers[i];
-            if let Err(e) = r.start(&host).await {
+        // A first start is a reload from nothing: everything is built.
+        match reload::stage(plan, &svc.host, &svc.running, &Diff::default()).await {
+            Ok(staged) => reload::commit(&mut svc.running, &svc.host, staged, Duration::ZERO).await,
+            Err(e) => {
                 svc.shutdown(Duration::from_secs(5)).await;
                 return Err(e);
             }
@@ -170,62 +73,12 @@ impl Service {
     async fn stop(&mut self, timeout: Duration, unready: bool) {
         let start = Instant::now();
         let deadline = at(start, timeout);
-        let receivers_by = at(start, timeout / 2);
         if unready {
             for (_, ext) in &self.extensions {
                 ext.set_ready(false);
             }
         }
-        // Senders blocked on a full exporter queue are answered first (retryably), while their
-        // receivers can still tell them.
-        for e in &self.exporters {
-            e.closing();
-        }
-        // Receivers: all stop accepting at once, then answer what is in flight. A client stuck
-        // mid-body must not hold the rest of the budget: past half of it the receivers are dropped,
-        // which closes their connections.
-        let mut receivers = std::mem::take(&mut self.receivers);
-        let stopping = futures::future::join_all(receivers.iter_mut().map(|(id, r)| {
-            tracing::debug!(receiver = %id, "stopping receiver");
-            r.shutdown()
-        }));
-        if tokio::time::timeout_at(receivers_by, stopping)
-            .await
-            .is_err()
-        {
-            tracing::warn!(
-                "receivers still had requests in flight after half of the shutdown timeout; closing their connections"
-            );
-        }
-        drop(receivers);
-        for (i, chain) in self.processors.iter().enumerate() {
-            for (_, c) in self.connectors.iter().filter(|(before, _)| *before == i) {
-                if tokio::time::timeout_at(deadline, c.shutdown(deadline))
-                    .await
-                    .is_err()
-                {
-                    tracing::warn!("a connector was still flushing at the shutdown deadline");
-                }
-            }
-            for p in chain {
-                if tokio::time::timeout_at(deadline, p.shutdown(deadline))
-                    .await
-                    .is_err()
-                {
-                    tracing::warn!("a processor was still flushing at the shutdown deadline");
-                }
-            }
-        }
-        let draining =
-            futures::future::join_all(self.exporters.iter().map(|e| e.shutdown(deadline)));
-        if tokio::time::timeout_at(deadline, draining).await.is_err() {
-            tracing::warn!(
-                "exporters were still draining at the shutdown deadline; what they held is dropped"
-            );
-        }
-        self.processors.clear();
-        self.connectors.clear();
-        self.exporters.clear();
+        reload::stop(&mut self.running, at(start, timeout / 2), deadline).await;
         // Extensions (storage, health check) last, each briefly even when the deadline has passed.
         for (id, ext) in self.extensions.iter().rev() {
             let by = deadline.max(Instant::now() + Duration::from_millis(200));
@@ -234,13 +87,6 @@ impl Service {
             }
         }
     }
-}
-
-/// `start + d`, saturating far in the future instead of overflowing.
-fn at(start: Instant, d: Duration) -> Instant {
-    start
-        .checked_add(d)
-        .unwrap_or_else(|| start + Duration::from_secs(86_400 * 365))
 }
 
 /// Whether any exporter keeps its sending queue on disk (`sending_queue.storage`). Two services
@@ -264,6 +110,10 @@ pub enum Reloaded {
 /// Replaces `current` (running `current_plan`) with a service for `next`, never leaving the collector
 /// without a running service unless even the old configuration can no longer start (`Err`).
 ///
+/// Most reloads restart only what changed (see [`reload::diff`] and the `pipeline::reload` module);
+/// the rest of this comment is about reloads that change extensions or a persistent queue, which
+/// replace the whole service.
+///
 /// Without persistent queues the new service is started first, taking over the listening sockets of
 /// ports both configurations use (so both serve them for a moment and no connection is refused);
 /// only once it runs is the old one stopped, draining what it acknowledged into its destinations
@@ -278,6 +128,24 @@ pub async fn reload(
     next: &Plan,
     timeout: Duration,
 ) -> Result<Reloaded, StartError> {
+    if let Some(diff) = reload::diff(current_plan, next, &current.running.exporters) {
+        tracing::info!(
+            exporters_kept = diff.kept_exporters.len(),
+            exporters_changed_in_place = diff.in_place.len(),
+            receivers_kept = diff.kept_receivers.len(),
+            "reload: restarting only what changed"
+        );
+        return match reload::stage(next, &current.host, &current.running, &diff).await {
+            Ok(staged) => {
+                reload::commit(&mut current.running, &current.host, staged, timeout).await;
+                Ok(Reloaded::Success)
+            }
+            Err(e) => Ok(Reloaded::Failed(e)),
+        };
+    }
+    tracing::info!(
+        "reload: the extensions or a persistent queue changed; replacing the whole service"
+    );
     if !uses_persistent_queue(current_plan) && !uses_persistent_queue(next) {
         return match Service::start(next).await {
             Ok(new) => {

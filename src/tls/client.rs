@@ -148,45 +148,30 @@ fn watch(
     provider: Arc<CryptoProvider>,
     every: std::time::Duration,
 ) {
-    let Ok(rt) = tokio::runtime::Handle::try_current() else {
-        return;
-    };
-    let files: Vec<String> = [&tls.ca_file, &tls.cert_file, &tls.key_file]
+    let files: Vec<std::path::PathBuf> = [&tls.ca_file, &tls.cert_file, &tls.key_file]
         .into_iter()
         .flatten()
-        .cloned()
+        .map(Into::into)
         .collect();
-    let snapshot = move || -> Vec<Vec<u8>> {
-        files
-            .iter()
-            .map(|f| std::fs::read(f).unwrap_or_default())
-            .collect()
-    };
-    rt.spawn(async move {
-        let mut seen = snapshot();
-        let mut tick = tokio::time::interval(every);
-        tick.tick().await;
-        loop {
-            tick.tick().await;
-            let Some(state) = state.upgrade() else { return };
-            let now = snapshot();
-            if now == seen {
-                continue;
+    // The task ends with the last connection config using `state`.
+    let _ = crate::watch::spawn(files, every, move |_| {
+        let Some(state) = state.upgrade() else {
+            return crate::watch::Outcome::Stop;
+        };
+        match load_material(&tls, &provider) {
+            Ok((v, id)) => {
+                if let Ok(mut w) = state.verifier.write() {
+                    *w = v;
+                }
+                if let Ok(mut w) = state.identity.write() {
+                    *w = id;
+                }
+                tracing::info!("client TLS certificates reloaded");
+                crate::watch::Outcome::Applied
             }
-            match load_material(&tls, &provider) {
-                Ok((v, id)) => {
-                    if let Ok(mut w) = state.verifier.write() {
-                        *w = v;
-                    }
-                    if let Ok(mut w) = state.identity.write() {
-                        *w = id;
-                    }
-                    seen = now;
-                    tracing::info!("client TLS certificates reloaded");
-                }
-                Err(e) => {
-                    tracing::warn!(error = %e, "client TLS reload failed; keeping the previous certificates")
-                }
+            Err(e) => {
+                tracing::warn!(error = %e, "client TLS reload failed; keeping the previous certificates");
+                crate::watch::Outcome::Retry
             }
         }
     });

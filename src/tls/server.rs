@@ -35,41 +35,26 @@ impl ReloadingServerTls {
         let interval = cfg
             .reload_interval
             .or_else(|| cfg.client_ca_file_reload.then_some(Duration::from_secs(10)));
-        let task = interval.map(|every| {
+        let task = interval.and_then(|every| {
             let cfg = cfg.clone();
             let alpn: Vec<Vec<u8>> = alpn.iter().map(|a| a.to_vec()).collect();
             let current = current.clone();
-            tokio::spawn(async move {
-                let mut seen = snapshot(&cfg.watched_files());
-                let mut tick = tokio::time::interval(every);
-                tick.tick().await;
-                loop {
-                    tick.tick().await;
-                    let now = snapshot(&cfg.watched_files());
-                    if now == seen {
-                        continue;
+            let files = cfg.watched_files().into_iter().map(Into::into).collect();
+            crate::watch::spawn(files, every, move |_| {
+                let refs: Vec<&[u8]> = alpn.iter().map(|a| a.as_slice()).collect();
+                match cfg.load(&refs) {
+                    Ok(c) => {
+                        if let Ok(mut w) = current.write() {
+                            *w = c;
+                        }
+                        tracing::info!(server = %who, "TLS certificates reloaded");
+                        crate::watch::Outcome::Applied
                     }
-                    let cfg2 = cfg.clone();
-                    let alpn2 = alpn.clone();
-                    let loaded = tokio::task::spawn_blocking(move || {
-                        let refs: Vec<&[u8]> = alpn2.iter().map(|a| a.as_slice()).collect();
-                        cfg2.load(&refs)
-                    })
-                    .await;
-                    match loaded {
-                        Ok(Ok(c)) => {
-                            if let Ok(mut w) = current.write() {
-                                *w = c;
-                            }
-                            seen = now;
-                            tracing::info!(server = %who, "TLS certificates reloaded");
-                        }
-                        Ok(Err(e)) => {
-                            // Files may be mid-rotation (certificate written, key not yet): keep the
-                            // old config and try again next time.
-                            tracing::warn!(server = %who, error = %e, "TLS reload failed; keeping the previous certificates");
-                        }
-                        Err(_) => {}
+                    Err(e) => {
+                        // Files may be mid-rotation (certificate written, key not yet): keep the
+                        // old config and try again next time.
+                        tracing::warn!(server = %who, error = %e, "TLS reload failed; keeping the previous certificates");
+                        crate::watch::Outcome::Retry
                     }
                 }
             })
@@ -93,12 +78,4 @@ impl Drop for ReloadingServerTls {
             t.abort();
         }
     }
-}
-
-/// The watched files' contents (missing files read as empty), to detect a change.
-fn snapshot(files: &[String]) -> Vec<Vec<u8>> {
-    files
-        .iter()
-        .map(|f| std::fs::read(f).unwrap_or_default())
-        .collect()
 }

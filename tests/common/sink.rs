@@ -153,6 +153,29 @@ impl Sink {
             .sum()
     }
 
+    /// The name of every span received, in arrival order (duplicates included).
+    pub fn span_names(&self) -> Vec<String> {
+        self.state
+            .lock()
+            .unwrap()
+            .traces
+            .iter()
+            .flat_map(|r| &r.scope_spans)
+            .flat_map(|s| &s.spans)
+            .map(|s| s.name.clone())
+            .collect()
+    }
+
+    /// How often each span name was received: tests name spans by sequence number, so a missing
+    /// name is a lost span and a count above 1 a duplicate.
+    pub fn received(&self) -> std::collections::BTreeMap<String, usize> {
+        let mut m = std::collections::BTreeMap::new();
+        for name in self.span_names() {
+            *m.entry(name).or_insert(0) += 1;
+        }
+        m
+    }
+
     pub fn log_count(&self) -> usize {
         self.state
             .lock()

@@ -13,6 +13,7 @@
 //! `saturating_add`, `checked_add` on instants), and a worker whose send panics anyway finishes its
 //! batch (counted as failed) and goes on.
 
+pub mod errors;
 pub mod headers;
 // Reviewed on its own (it reads its own files, not the network); not under the exporters' lint yet.
 #[allow(
@@ -37,7 +38,6 @@ pub use settings::{BatchSettings, QueueSettings, RetrySettings, Sizer};
 
 use crate::component::{Host, StartError};
 use crate::config::ComponentId;
-use crate::extensions::file_storage::FileStorage;
 use crate::pipeline::{ConsumeError, Consumer};
 use crate::signal::{Batch, Signal};
 use crate::telemetry::events;
@@ -81,6 +81,21 @@ pub struct Accepted {
 impl Accepted {
     /// Every item was taken.
     pub const ALL: Accepted = Accepted { rejected: 0 };
+
+    /// What a success response's `partial_success` (rejected count, message; see
+    /// [`Signal::partial_success`]) means: the rejected items fail, the rest count as sent, and a
+    /// non-empty one is logged as a warning, as otelcol does. A negative count is read as none.
+    pub fn from_partial_success(exporter: &str, partial: Option<(i64, String)>) -> Accepted {
+        let Some((rejected, message)) = partial else {
+            return Accepted::ALL;
+        };
+        if rejected > 0 || !message.is_empty() {
+            tracing::warn!(exporter, rejected, %message, "partial success: the destination rejected some items");
+        }
+        Accepted {
+            rejected: usize::try_from(rejected).unwrap_or(0),
+        }
+    }
 }
 
 /// Sends one batch to a destination, once.
@@ -225,7 +240,7 @@ impl<S: Signal> Exporter<S> {
                 ),
             )
         })?;
-        let fs = ext.as_any().downcast_ref::<FileStorage>().ok_or_else(|| {
+        let fs = ext.storage().ok_or_else(|| {
             StartError::new(
                 &component,
                 format!("extension {storage:?} is not a storage extension"),
@@ -235,10 +250,9 @@ impl<S: Signal> Exporter<S> {
             .client_directory(&format!("exporter_{id}_{}", S::KIND))
             .map_err(|e| StartError::new(&component, e))?;
         let opts = persistent::StoreOptions {
-            fsync: fs.config().fsync,
-            compact_on_start: fs.config().compaction.on_start,
-            compaction_batch: usize::try_from(fs.config().compaction.max_transaction_size)
-                .unwrap_or(usize::MAX),
+            fsync: fs.fsync(),
+            compact_on_start: fs.compact_on_start(),
+            compaction_batch: usize::try_from(fs.compaction_batch()).unwrap_or(usize::MAX),
         };
         // Takes the directory's lock here (a second process fails to start); reading back what a
         // previous run left happens on the queue's writer thread and is queued when it is done.
@@ -253,7 +267,7 @@ impl<S: Signal> Exporter<S> {
             queue.sizer,
             queue.queue_size.max(1),
             store,
-            fs.config().timeout,
+            fs.timeout(),
         ));
         let recovering = q.clone();
         let exporter = id.clone();

@@ -23,7 +23,9 @@ use opentelemetry_proto::tonic::trace::v1::{ResourceSpans, ScopeSpans};
 use serde::Deserialize;
 use serde_yaml::Value;
 
-use crate::component::{ConfigResult, ExporterFactory, Host, PreparedExporter, StartError};
+use crate::component::{
+    ConfigResult, ExporterFactory, Host, PreparedExporter, Reconfigure, StartError,
+};
 use crate::config::{duration, ComponentId, ConfigError};
 use crate::exporters::helper::settings::default_timeout;
 use crate::exporters::helper::{self, Accepted, ExportError, QueueSettings, RetrySettings, Sender};
@@ -166,6 +168,17 @@ impl PreparedExporter for Prepared {
         signal: SignalKind,
         host: &Host,
     ) -> Result<AnyConsumer, StartError> {
+        self.create_reconfigurable(id, signal, host).map(|(c, _)| c)
+    }
+
+    /// The handle is the balancer: a reload that changes only `resolver.static.hostnames` applies the
+    /// new list in place, as a DNS or k8s change is, so nothing queued is dropped.
+    fn create_reconfigurable(
+        &self,
+        id: &ComponentId,
+        signal: SignalKind,
+        host: &Host,
+    ) -> Result<(AnyConsumer, Option<Arc<dyn Reconfigure>>), StartError> {
         let key = match (signal, self.key) {
             (
                 SignalKind::Traces,
@@ -211,15 +224,50 @@ impl PreparedExporter for Prepared {
             let id = id.to_string();
             tokio::spawn(async move { resolver.run(id, weak).await });
         }
-        helper::for_signal(
+        let exporter = helper::for_signal(
             signal,
             id,
-            LbSender(balancer),
+            LbSender(balancer.clone()),
             self.cfg.timeout,
             &self.cfg.retry_on_failure,
             &self.cfg.sending_queue,
             host,
-        )
+        )?;
+        Ok((exporter, Some(balancer)))
+    }
+}
+
+/// `cfg` without `resolver.static.hostnames`, and whether it had a static resolver.
+fn without_static_hostnames(cfg: &Value) -> (Value, bool) {
+    let mut cfg = cfg.clone();
+    let hostnames = cfg
+        .get_mut("resolver")
+        .and_then(|r| r.get_mut("static"))
+        .and_then(Value::as_mapping_mut)
+        .and_then(|m| m.remove("hostnames"));
+    (cfg, hostnames.is_some())
+}
+
+impl Reconfigure for Balancer {
+    fn accepts(&self, old: &Value, new: &Value) -> bool {
+        let (old, was_static) = without_static_hostnames(old);
+        let (new, is_static) = without_static_hostnames(new);
+        was_static && is_static && old == new
+    }
+
+    fn apply(&self, new: &Value) {
+        match crate::config::parse::<Config>(new, &self.path) {
+            Ok(cfg) => {
+                if let Some(eps) = cfg.resolver.static_endpoints() {
+                    self.set_backends(&eps);
+                    events::loadbalancer_num_resolutions(&self.id, "static", true);
+                }
+            }
+            // Validated by the factory before the reload began; kept for robustness.
+            Err(e) => {
+                tracing::error!(exporter = %self.id, error = %e, "cannot apply the new backend list")
+            }
+        }
     }
 }
 

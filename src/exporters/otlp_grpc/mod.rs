@@ -18,6 +18,7 @@ use crate::component::{ConfigResult, ExporterFactory, Host, PreparedExporter, St
 use crate::compression::Algorithm;
 use crate::config::duration::opt_duration;
 use crate::config::{duration, ComponentId, ConfigError};
+use crate::exporters::helper::errors::{error_chain, transport_cause};
 use crate::exporters::helper::settings::{default_timeout, ClientTls};
 use crate::exporters::helper::{
     self, headers, Accepted, ExportError, QueueSettings, RetrySettings, Sender,
@@ -415,16 +416,10 @@ impl<S: Signal> Sender<S> for GrpcSender {
         let path = http::uri::PathAndQuery::from_static(S::GRPC_PATH);
         match grpc.unary(req, path, RawCodec).await {
             Ok(resp) => {
-                let mut accepted = Accepted::ALL;
-                if let Ok(r) = S::Response::decode(resp.into_inner()) {
-                    if let Some((rejected, msg)) = S::partial_success(&r) {
-                        if rejected > 0 || !msg.is_empty() {
-                            accepted.rejected = usize::try_from(rejected).unwrap_or(0);
-                            tracing::warn!(exporter = %self.id, rejected, message = %msg, "partial success: the destination rejected some items");
-                        }
-                    }
-                }
-                Ok(accepted)
+                let partial = S::Response::decode(resp.into_inner())
+                    .ok()
+                    .and_then(|r| S::partial_success(&r));
+                Ok(Accepted::from_partial_success(&self.id, partial))
             }
             Err(status) => Err(classify(&status)),
         }
@@ -460,51 +455,6 @@ pub fn classify(status: &tonic::Status) -> ExportError {
         Code::ResourceExhausted if throttle.is_some() => ExportError::retryable(msg, throttle),
         _ => ExportError::permanent(msg),
     }
-}
-
-/// The transport-level error behind `err`, if its source chain has one: an I/O error (reset, refused,
-/// broken pipe, end of file, TLS), an h2 error (GOAWAY, stream reset, connection error), a hyper error
-/// (connection closed, incomplete message) or a tonic transport error. A status the destination sent
-/// has no source.
-pub fn transport_cause(err: &(dyn std::error::Error + 'static)) -> Option<String> {
-    let mut cur = err.source();
-    while let Some(e) = cur {
-        if let Some(io) = e.downcast_ref::<std::io::Error>() {
-            return Some(format!("I/O error ({:?}): {io}", io.kind()));
-        }
-        if let Some(h2) = e.downcast_ref::<h2::Error>() {
-            let what = if h2.is_go_away() {
-                "GOAWAY"
-            } else if h2.is_reset() {
-                "stream reset"
-            } else if h2.is_io() {
-                "I/O"
-            } else {
-                "protocol"
-            };
-            return Some(format!("HTTP/2 {what}: {h2}"));
-        }
-        if e.is::<hyper::Error>() || e.is::<tonic::transport::Error>() {
-            return Some(error_chain(e));
-        }
-        cur = e.source();
-    }
-    None
-}
-
-/// `err` and its causes, joined: what a log line needs to say why a send failed.
-pub fn error_chain(err: &(dyn std::error::Error + 'static)) -> String {
-    let mut out = err.to_string();
-    let mut cur = err.source();
-    while let Some(e) = cur {
-        let s = e.to_string();
-        if !out.contains(&s) {
-            out.push_str(": ");
-            out.push_str(&s);
-        }
-        cur = e.source();
-    }
-    out
 }
 
 #[cfg(test)]

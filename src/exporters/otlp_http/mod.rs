@@ -2,7 +2,7 @@
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
-use std::time::{Duration, SystemTime};
+use std::time::Duration;
 
 use async_trait::async_trait;
 use bytes::Bytes;
@@ -350,23 +350,11 @@ struct HttpSender {
     auth: Option<Arc<dyn ClientAuthenticator>>,
 }
 
-/// `Retry-After` as seconds or an HTTP date. A value otelcol cannot hold either (more seconds than a
-/// Go duration, about 292 years) or cannot parse is ignored, as otelcol does: never a panic.
-pub fn parse_retry_after(v: &str) -> Option<Duration> {
-    const GO_MAX_SECS: u64 = (i64::MAX as u64) / 1_000_000_000;
-    let v = v.trim();
-    if let Ok(secs) = v.parse::<u64>() {
-        return (secs <= GO_MAX_SECS).then(|| Duration::from_secs(secs));
-    }
-    let when = httpdate::parse_http_date(v).ok()?;
-    Some(when.duration_since(SystemTime::now()).unwrap_or_default())
-}
-
 /// A request that failed before a response: a builder error (a header or URL that cannot be sent)
 /// can never succeed; everything else is the transport (refused, reset, broken pipe, TLS, GOAWAY,
 /// timeout) and is retried, as otelcol retries every failed `client.Do`.
 fn classify_request_error(url: &str, e: &reqwest::Error) -> ExportError {
-    let cause = crate::exporters::otlp_grpc::error_chain(e);
+    let cause = crate::exporters::helper::errors::error_chain(e);
     if e.is_builder() {
         return ExportError::permanent(format!("cannot build the request to {url}: {cause}"));
     }
@@ -439,7 +427,7 @@ impl<S: Signal> Sender<S> for HttpSender {
             .headers()
             .get("retry-after")
             .and_then(|v| v.to_str().ok())
-            .and_then(parse_retry_after);
+            .and_then(crate::exporters::helper::errors::parse_retry_after);
         let json_resp = resp
             .headers()
             .get("content-type")
@@ -452,14 +440,8 @@ impl<S: Signal> Sender<S> for HttpSender {
             } else {
                 S::Response::decode(body).ok()
             };
-            let mut accepted = Accepted::ALL;
-            if let Some((rejected, msg)) = parsed.as_ref().and_then(S::partial_success) {
-                if rejected > 0 || !msg.is_empty() {
-                    accepted.rejected = usize::try_from(rejected).unwrap_or(0);
-                    tracing::warn!(exporter = %self.id, rejected, message = %msg, "partial success: the destination rejected some items");
-                }
-            }
-            return Ok(accepted);
+            let partial = parsed.as_ref().and_then(S::partial_success);
+            return Ok(Accepted::from_partial_success(&self.id, partial));
         }
         let detail = String::from_utf8_lossy(body.get(..512).unwrap_or(&body)).to_string();
         let msg = format!(
@@ -472,24 +454,5 @@ impl<S: Signal> Sender<S> for HttpSender {
             429 | 502 | 503 | 504 => Err(ExportError::retryable(msg, retry_after)),
             _ => Err(ExportError::permanent(msg)),
         }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn retry_after_forms() {
-        assert_eq!(parse_retry_after("2"), Some(Duration::from_secs(2)));
-        assert_eq!(
-            parse_retry_after("Wed, 21 Oct 2015 07:28:00 GMT"),
-            Some(Duration::ZERO)
-        );
-        assert_eq!(parse_retry_after("soon"), None);
-        assert_eq!(parse_retry_after("18446744073709551615"), None);
-        assert_eq!(parse_retry_after("99999999999999999999999"), None);
-        assert_eq!(parse_retry_after("-1"), None);
-        assert!(parse_retry_after("9223372036").is_some());
     }
 }

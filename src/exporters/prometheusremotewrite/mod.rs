@@ -495,7 +495,7 @@ impl Sender<Metrics> for RemoteWriteSender {
                 .headers()
                 .get("retry-after")
                 .and_then(|v| v.to_str().ok())
-                .and_then(crate::exporters::otlp_http::parse_retry_after);
+                .and_then(crate::exporters::helper::errors::parse_retry_after);
             let text = resp.text().await.unwrap_or_default();
             let msg = format!(
                 "remote write returned HTTP status {} from {}: {}",

@@ -84,25 +84,22 @@ impl WatchedFile {
         }
     }
 
-    /// Calls `on_change` with the new contents whenever they change, until `stop`.
-    pub fn start(&self, on_change: impl Fn(Vec<u8>) + Send + 'static) {
-        let path = self.path.clone();
-        let task = tokio::spawn(async move {
-            let mut last = std::fs::read(&path).ok();
-            let mut tick = tokio::time::interval(std::time::Duration::from_secs(1));
-            loop {
-                tick.tick().await;
-                let now = tokio::fs::read(&path).await.ok();
-                if now.is_some() && now != last {
-                    if let Some(b) = &now {
-                        on_change(b.clone());
-                    }
-                    last = now;
+    /// Calls `on_change` with the new contents whenever they change, until `stop`. A file that
+    /// cannot be read keeps what was last read.
+    pub fn start(&self, on_change: impl Fn(Vec<u8>) + Send + Sync + 'static) {
+        let task = crate::watch::spawn(
+            vec![self.path.clone().into()],
+            std::time::Duration::from_secs(1),
+            move |contents| match contents.first() {
+                Some(Some(b)) => {
+                    on_change(b.clone());
+                    crate::watch::Outcome::Applied
                 }
-            }
-        });
+                _ => crate::watch::Outcome::Retry,
+            },
+        );
         if let Ok(mut t) = self.task.lock() {
-            if let Some(old) = t.replace(task) {
+            if let Some(old) = std::mem::replace(&mut *t, task) {
                 old.abort();
             }
         }

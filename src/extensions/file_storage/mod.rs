@@ -15,7 +15,7 @@ use serde::Deserialize;
 use serde_yaml::Value;
 
 use crate::component::{
-    ConfigResult, Extension, ExtensionFactory, Host, PreparedExtension, StartError,
+    ConfigResult, Extension, ExtensionFactory, Host, PreparedExtension, StartError, Storage,
 };
 use crate::config::{duration, ComponentId, ConfigError};
 
@@ -409,6 +409,32 @@ impl Extension for FileStorage {
 
     fn as_any(&self) -> &dyn Any {
         self
+    }
+
+    fn storage(&self) -> Option<&dyn Storage> {
+        Some(self)
+    }
+}
+
+impl Storage for FileStorage {
+    fn client_directory(&self, client: &str) -> Result<PathBuf, String> {
+        FileStorage::client_directory(self, client)
+    }
+
+    fn fsync(&self) -> bool {
+        self.config.fsync
+    }
+
+    fn compact_on_start(&self) -> bool {
+        self.config.compaction.on_start
+    }
+
+    fn compaction_batch(&self) -> u64 {
+        self.config.compaction.max_transaction_size
+    }
+
+    fn timeout(&self) -> Duration {
+        self.config.timeout
     }
 }
 

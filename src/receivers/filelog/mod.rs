@@ -154,15 +154,12 @@ impl Receiver for FilelogReceiver {
                 let ext = host.extension(&sid).ok_or_else(|| {
                     StartError::new(format!("{at}::storage"), format!("extension {s:?} is not configured or not enabled in service::extensions"))
                 })?;
-                let fs = ext
-                    .as_any()
-                    .downcast_ref::<crate::extensions::file_storage::FileStorage>()
-                    .ok_or_else(|| {
-                        StartError::new(
-                            format!("{at}::storage"),
-                            format!("extension {s:?} is not a file_storage"),
-                        )
-                    })?;
+                let fs = ext.storage().ok_or_else(|| {
+                    StartError::new(
+                        format!("{at}::storage"),
+                        format!("extension {s:?} is not a file_storage"),
+                    )
+                })?;
                 let client = match self.id.name.as_deref() {
                     Some(n) if !n.is_empty() => format!("receiver_filelog_{n}"),
                     _ => "receiver_filelog_".to_string(),
@@ -170,7 +167,7 @@ impl Receiver for FilelogReceiver {
                 let dir = fs
                     .client_directory(&client)
                     .map_err(|e| StartError::new(format!("{at}::storage"), e))?;
-                Some(Checkpoints::new(&dir, fs.config().fsync))
+                Some(Checkpoints::new(&dir, fs.fsync()))
             }
         };
         let known = match &checkpoints {
