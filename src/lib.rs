@@ -22,6 +22,8 @@
 //! - [`net`]: `host:port` endpoints as otelcol writes them.
 //! - [`compression`]: gzip/zstd/zlib/snappy/lz4 bodies for the HTTP receiver and the exporters,
 //!   bounded output, large bodies on the blocking pool.
+//! - [`kafka`] (feature `kafka`): the Kafka client settings and message encodings the `kafka`
+//!   exporter and receiver share (librdkafka through `rdkafka`).
 //! - [`tls`]: `tls:` settings of servers and clients (otelcol's configtls) on rustls, with reload.
 #![forbid(unsafe_code)]
 
@@ -32,6 +34,8 @@ pub mod compression;
 pub mod config;
 pub mod exporters;
 pub mod extensions;
+#[cfg(feature = "kafka")]
+pub mod kafka;
 pub mod net;
 pub mod ottl;
 pub mod pipeline;
