@@ -310,7 +310,12 @@ impl Config {
         if p.flush_max_messages > 0 {
             c.set("batch.num.messages", p.flush_max_messages.to_string());
         }
-        c.set("message.max.bytes", p.max_message_bytes.to_string());
+        // Messages are split below max_message_bytes by the exporter; librdkafka's own request limit
+        // (and its batch.size, which must not exceed it) stays at least its default.
+        c.set(
+            "message.max.bytes",
+            p.max_message_bytes.max(1_000_000).to_string(),
+        );
         c.set(
             "allow.auto.create.topics",
             p.allow_auto_topic_creation.to_string(),

@@ -9,12 +9,15 @@ use opentelemetry_proto::tonic::trace::v1::ResourceSpans;
 
 use crate::signal::{Logs, Metrics, Signal, Traces};
 
+/// Two halves of a resource list.
+pub type Halves<R> = (Vec<R>, Vec<R>);
+
 /// A signal whose requests can be cut in two.
 pub trait Split: Signal {
     /// Cuts `resources` into two non-empty halves, at the highest level that has more than one
     /// element (resources, then scopes, then items, then a metric's data points). `None` when it
     /// holds a single item, which cannot be cut.
-    fn halve(resources: Vec<Self::Resource>) -> Option<(Vec<Self::Resource>, Vec<Self::Resource>)>;
+    fn halve(resources: Vec<Self::Resource>) -> Option<Halves<Self::Resource>>;
 }
 
 fn halve_vec<T>(mut v: Vec<T>) -> (Vec<T>, Vec<T>) {
@@ -26,7 +29,7 @@ fn halve_vec<T>(mut v: Vec<T>) -> (Vec<T>, Vec<T>) {
 fn halve_resources<R>(
     mut resources: Vec<R>,
     one: impl FnOnce(R) -> Option<(R, R)>,
-) -> Option<(Vec<R>, Vec<R>)> {
+) -> Option<Halves<R>> {
     if resources.len() > 1 {
         return Some(halve_vec(resources));
     }
@@ -67,7 +70,7 @@ macro_rules! halve_scopes {
 }
 
 impl Split for Traces {
-    fn halve(resources: Vec<ResourceSpans>) -> Option<(Vec<ResourceSpans>, Vec<ResourceSpans>)> {
+    fn halve(resources: Vec<ResourceSpans>) -> Option<Halves<ResourceSpans>> {
         halve_resources(resources, |r| {
             halve_scopes!(r, scope_spans, spans, |_| None)
         })
@@ -75,7 +78,7 @@ impl Split for Traces {
 }
 
 impl Split for Logs {
-    fn halve(resources: Vec<ResourceLogs>) -> Option<(Vec<ResourceLogs>, Vec<ResourceLogs>)> {
+    fn halve(resources: Vec<ResourceLogs>) -> Option<Halves<ResourceLogs>> {
         halve_resources(resources, |r| {
             halve_scopes!(r, scope_logs, log_records, |_| None)
         })
@@ -83,9 +86,7 @@ impl Split for Logs {
 }
 
 impl Split for Metrics {
-    fn halve(
-        resources: Vec<ResourceMetrics>,
-    ) -> Option<(Vec<ResourceMetrics>, Vec<ResourceMetrics>)> {
+    fn halve(resources: Vec<ResourceMetrics>) -> Option<Halves<ResourceMetrics>> {
         halve_resources(resources, |r| {
             halve_scopes!(r, scope_metrics, metrics, halve_metric)
         })
