@@ -675,6 +675,8 @@ fn partition_traces_by_id_keeps_a_trace_in_one_partition() {
 #[test]
 fn large_requests_are_split_under_max_message_bytes() {
     let broker = Broker::start();
+    // Created first: the reader below must find the topic's partitions.
+    broker.create_topic("otlp_spans", 1);
     let rt = tokio::runtime::Runtime::new().unwrap();
     let http = free_port();
     let b = broker.addr();
