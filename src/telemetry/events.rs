@@ -568,3 +568,35 @@ pub fn spanmetrics_flush_failed(connector: &str) {
     }
     counter!(SPANMETRICS_FLUSH_FAILED, "connector" => connector.to_string()).increment(1);
 }
+
+const KAFKA_RECEIVER_MESSAGES: &str = "otelcol_kafka_receiver_messages";
+const KAFKA_RECEIVER_UNMARSHAL_FAILED: Names = [
+    "otelcol_kafka_receiver_unmarshal_failed_spans",
+    "otelcol_kafka_receiver_unmarshal_failed_metric_points",
+    "otelcol_kafka_receiver_unmarshal_failed_log_records",
+];
+
+/// `otelcol_kafka_receiver_messages`: messages the `kafka` receiver read, labelled as otelcol
+/// (`name` = receiver id, `topic`, `partition`).
+pub fn kafka_receiver_messages(receiver: &str, topic: &str, partition: i32) {
+    if !RECORDING.load(Ordering::Acquire) {
+        return;
+    }
+    counter!(KAFKA_RECEIVER_MESSAGES, "name" => receiver.to_string(), "topic" => topic.to_string(), "partition" => partition.to_string())
+        .increment(1);
+}
+
+/// `otelcol_kafka_receiver_unmarshal_failed_{spans,metric_points,log_records}`: messages the `kafka`
+/// receiver could not decode (one per message, as otelcol counts them: the items are unknown).
+pub fn kafka_receiver_unmarshal_failed(
+    receiver: &str,
+    signal: SignalKind,
+    topic: &str,
+    partition: i32,
+) {
+    if !RECORDING.load(Ordering::Acquire) {
+        return;
+    }
+    counter!(pick(&KAFKA_RECEIVER_UNMARSHAL_FAILED, signal), "name" => receiver.to_string(), "topic" => topic.to_string(), "partition" => partition.to_string())
+        .increment(1);
+}

@@ -1,6 +1,8 @@
 //! A small TCP fault proxy for the chaos tests: it forwards connections to an upstream address, but
 //! resets (RST, with `SO_LINGER` 0) the first `reset_first` connections once their first request
-//! bytes arrived: what a backend restart or a load balancer does to a request in flight.
+//! bytes arrived: what a backend restart or a load balancer does to a request in flight. It can also
+//! be cut off ([`FaultProxy::cut`]): every open connection is reset and new ones are refused until
+//! [`FaultProxy::restore`], as when a network partition separates a client from its server.
 
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -16,6 +18,8 @@ pub struct FaultProxy {
     pub accepted: Arc<AtomicUsize>,
     /// Connections reset so far.
     pub resets: Arc<AtomicUsize>,
+    /// True while cut off.
+    down: Arc<tokio::sync::watch::Sender<bool>>,
 }
 
 impl FaultProxy {
@@ -26,6 +30,7 @@ impl FaultProxy {
             addr: listener.local_addr().unwrap(),
             accepted: Arc::new(AtomicUsize::new(0)),
             resets: Arc::new(AtomicUsize::new(0)),
+            down: Arc::new(tokio::sync::watch::channel(false).0),
         };
         let p = proxy.clone();
         tokio::spawn(async move {
@@ -35,12 +40,17 @@ impl FaultProxy {
                 };
                 let n = p.accepted.fetch_add(1, Ordering::SeqCst);
                 let resets = p.resets.clone();
+                let down = p.down.subscribe();
                 tokio::spawn(async move {
-                    if n < reset_first {
+                    if *down.borrow() {
+                        let _ = client.set_zero_linger();
+                        drop(client);
+                        resets.fetch_add(1, Ordering::SeqCst);
+                    } else if n < reset_first {
                         reset_mid_request(client).await;
                         resets.fetch_add(1, Ordering::SeqCst);
                     } else {
-                        forward(client, upstream).await;
+                        forward(client, upstream, down).await;
                     }
                 });
             }
@@ -50,6 +60,15 @@ impl FaultProxy {
 
     pub fn resets(&self) -> usize {
         self.resets.load(Ordering::SeqCst)
+    }
+
+    /// Resets every open connection and refuses (resets) new ones until [`FaultProxy::restore`].
+    pub fn cut(&self) {
+        self.down.send_replace(true);
+    }
+
+    pub fn restore(&self) {
+        self.down.send_replace(false);
     }
 }
 
@@ -61,12 +80,22 @@ async fn reset_mid_request(mut client: TcpStream) {
     drop(client);
 }
 
-async fn forward(mut client: TcpStream, upstream: SocketAddr) {
+async fn forward(
+    mut client: TcpStream,
+    upstream: SocketAddr,
+    mut down: tokio::sync::watch::Receiver<bool>,
+) {
     let Ok(mut server) = TcpStream::connect(upstream).await else {
         let _ = client.set_zero_linger();
         return;
     };
     let _ = client.set_nodelay(true);
     let _ = server.set_nodelay(true);
-    let _ = tokio::io::copy_bidirectional(&mut client, &mut server).await;
+    tokio::select! {
+        _ = tokio::io::copy_bidirectional(&mut client, &mut server) => {}
+        _ = down.wait_for(|d| *d) => {
+            let _ = client.set_zero_linger();
+            let _ = server.set_zero_linger();
+        }
+    }
 }
