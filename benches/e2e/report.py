@@ -17,7 +17,36 @@ SCENARIOS = {
     "2": "2 traces HTTP→HTTP (protobuf), fixed rate",
     "3": "3 traces gRPC→gRPC, max throughput, collector on 1 core",
     "4": "4 {signal} gRPC→gRPC, fixed rate",
+    "d1": "d1 traces gRPC→gRPC, fixed rate, exporter defaults (gzip)",
+    "d2": "d2 traces HTTP→HTTP (protobuf), fixed rate, exporter defaults (gzip)",
+    "d3": "d3 traces gRPC→gRPC, max throughput, collector on 1 core, exporter defaults (gzip)",
+    "c-none": "c otlp_http compression none",
+    "c-gzip1": "c otlp_http gzip, level 1",
+    "c-gzip6": "c otlp_http gzip, level 6 (default)",
+    "c-gzip9": "c otlp_http gzip, level 9",
+    "c-zstd": "c otlp_http zstd",
+    "c-snappy": "c otlp_http snappy",
+    "c-x-snappy-framed": "c otlp_http x-snappy-framed",
+    "c-lz4": "c otlp_http lz4",
+    "lat": "lat traces gRPC→gRPC, no batching, exporter defaults",
+    "p-pass": "p pass-through (batch only)",
+    "p-attributes": "p attributes (insert + delete)",
+    "p-resource": "p resource (upsert)",
+    "p-resourcedetection": "p resourcedetection (env, system)",
+    "p-pq": "p persistent queue (file_storage)",
+    "p-json": "p OTLP/HTTP JSON in → otlp_http JSON out",
 }
+ORDER = ["1", "2", "3", "4", "d1", "d2", "d3", "lat", "c-none", "c-gzip1", "c-gzip6", "c-gzip9",
+         "c-zstd", "c-snappy", "c-x-snappy-framed", "c-lz4", "p-pass", "p-attributes", "p-resource",
+         "p-resourcedetection", "p-pq", "p-json"]
+# The row a ferrotel-only scenario's CPU per item is compared with.
+BASELINE = {"c-": "c-none", "p-": "p-pass", "p-json": "c-none"}
+
+
+def baseline_of(sc):
+    if sc in BASELINE:
+        return BASELINE[sc]
+    return BASELINE.get(sc[:2])
 
 
 def row(a):
@@ -47,6 +76,7 @@ def row(a):
         # Output rate as the sink saw it, from its first to its last arrival.
         "rate": delivered / ((last - first) / 1000) if last > first else 0,
         "offered_rate": r["offered_rate"],
+        "p50_ms": r["latency_ms"]["p50"],
         "p99_ms": r["latency_ms"]["p99"],
     }
     print(json.dumps(out))
@@ -65,82 +95,154 @@ def fmt(v, digits=2):
     return f"{v:.{digits}f}"
 
 
+def order_key(k):
+    sc, sig = k
+    return (ORDER.index(sc) if sc in ORDER else len(ORDER), sc, sig)
+
+
 def table(a):
     rows = [json.loads(l) for l in open(a.results) if l.strip()]
+    idle = [r for r in rows if r["scenario"] == "idle"]
+    size = [r for r in rows if r["scenario"] == "size"]
+    rows = [r for r in rows if r["scenario"] not in ("idle", "size")]
     groups = {}
     for r in rows:
         groups.setdefault((r["scenario"], r["signal"]), {}).setdefault(r["collector"], []).append(r)
     out = []
-    out.append(f"Measured {a.date} on {a.machine}. Median of {a.repeats} runs per row; "
-               f"missing and duplicated items are totals over all runs. Fixed rate {int(float(a.rate)):,} "
-               f"items/s for {a.duration} s; max-throughput runs {a.max_duration} s with 8 connections. "
-               f"100 items per request, 10 attributes per item, no compression anywhere, "
-               f"batching: {a.batching}.")
+    out.append(f"Measured {a.date} on {a.machine}, commit {a.commit}, load average {a.load} at the end "
+               f"(the machine is shared with other builds: read ratios, not absolute figures). "
+               f"Median of {a.repeats} runs per row; missing and duplicated items are totals over all runs. "
+               f"Fixed rate {int(float(a.rate)):,} items/s for {a.duration} s (latency scenario "
+               f"{int(float(a.latency_rate)):,} items/s); max-throughput runs {a.max_duration} s with 8 "
+               f"connections. 100 items per request, 10 attributes per item. Exporter compression: none "
+               f"in scenarios 1–4 and p-* (except as named), each collector's default (gzip; ferrotel at "
+               f"level 6, as otelcol) in d* and lat, as named in c-*. Batching: {a.batching}; none in lat.")
     out.append("")
     out.append("| scenario | collector | CPU s / M items | peak RSS MB | items/s | CPU use | "
-               "p99 ms | missing | dup | refused | ferrotel / rotel: CPU per item, RSS, items/s |")
-    out.append("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---|")
+               "p50 ms | p99 ms | missing | dup | refused | ratio: CPU per item, RSS, items/s |")
+    out.append("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|")
     summary = {}
-    for (sc, sig), cols in sorted(groups.items()):
-        name = SCENARIOS.get(sc, sc).format(signal=sig)
+    for (sc, sig), cols in sorted(groups.items(), key=lambda kv: order_key(kv[0])):
         meds = {}
-        for c in ("ferrotel", "rotel", "otelcol"):
+        for c in ("ferrotel", "rotel", "otelcol", "direct"):
             if c not in cols:
                 continue
             rs = cols[c]
-            m = {k: med(rs, k) for k in ("cpu_s_per_million", "peak_rss_mb", "rate", "cpu_util", "p99_ms", "per_cpu_s")}
+            m = {k: med(rs, k) for k in ("cpu_s_per_million", "peak_rss_mb", "rate", "cpu_util",
+                                         "p50_ms", "p99_ms", "per_cpu_s")}
             m["missing"] = sum(r["missing"] for r in rs)
             m["duplicates"] = sum(r["duplicates"] for r in rs)
             m["refused"] = sum(r["refused"] for r in rs)
             meds[c] = m
+        summary[(sc, sig)] = meds
+    for (sc, sig), meds in sorted(summary.items(), key=lambda kv: order_key(kv[0])):
+        name = SCENARIOS.get(sc, sc).format(signal=sig)
         for c, m in meds.items():
             ratio = ""
             if c == "ferrotel" and "rotel" in meds:
                 p = meds["rotel"]
                 parts = []
-                for k, d in (("cpu_s_per_million", 2), ("peak_rss_mb", 2), ("rate", 2)):
-                    if m[k] and p[k]:
-                        parts.append(f"{m[k] / p[k]:.{d}f}×")
-                    else:
-                        parts.append("–")
-                ratio = ", ".join(parts)
-            out.append(f"| {name} | {c} | {fmt(m['cpu_s_per_million'])} | {fmt(m['peak_rss_mb'], 1)} | "
-                       f"{fmt(m['rate'])} | {fmt(m['cpu_util'] * 100 if m['cpu_util'] is not None else None, 0)}% | "
+                for k in ("cpu_s_per_million", "peak_rss_mb", "rate"):
+                    parts.append(f"{m[k] / p[k]:.2f}×" if m[k] and p[k] else "–")
+                ratio = "vs rotel " + ", ".join(parts)
+            elif c == "ferrotel" and baseline_of(sc) and baseline_of(sc) != sc:
+                base = summary.get((baseline_of(sc), sig), {}).get("ferrotel")
+                if base and base["cpu_s_per_million"] and m["cpu_s_per_million"]:
+                    ratio = f"CPU {m['cpu_s_per_million'] / base['cpu_s_per_million']:.2f}× {baseline_of(sc)}"
+            elif c == "direct":
+                ratio = "loadgen → sink, no collector"
+            cpu = m["cpu_s_per_million"] if c != "direct" else None
+            util = m["cpu_util"] * 100 if m["cpu_util"] is not None and c != "direct" else None
+            out.append(f"| {name} | {c} | {fmt(cpu)} | {fmt(m['peak_rss_mb'] if c != 'direct' else None, 1)} | "
+                       f"{fmt(m['rate'])} | {fmt(util, 0)}% | {fmt(m['p50_ms'])} | "
                        f"{fmt(m['p99_ms'])} | {m['missing']} | {m['duplicates']} | {m['refused']} | {ratio} |")
-        summary[(sc, sig)] = meds
+    out.append("")
+    idle_med = {}
+    for c in ("ferrotel", "rotel"):
+        vals = [r["idle_rss_mb"] for r in idle if r["collector"] == c]
+        if vals:
+            idle_med[c] = statistics.median(vals)
+    if idle_med:
+        out.append("Idle RSS 3 s after start, three default pipelines (otlp → batch → otlp_grpc for traces, "
+                   "metrics, logs), no load: " +
+                   ", ".join(f"{c} {v:.1f} MiB" for c, v in idle_med.items()) + ".")
+    if size:
+        out.append(f"Stripped `ferrotel` binary (cargo profile `{size[-1]['profile']}`): "
+                   f"{size[-1]['stripped_mb']:.1f} MiB.")
     out.append("")
     out.append(a.note)
     out.append("")
     goals = []
+
+    def cpu_ratio(sc):
+        s_ = summary.get((sc, "traces"), {})
+        if "ferrotel" in s_ and "rotel" in s_ and s_["rotel"]["cpu_s_per_million"]:
+            return s_["ferrotel"]["cpu_s_per_million"] / s_["rotel"]["cpu_s_per_million"]
+        return None
+
     s1 = summary.get(("1", "traces"), {})
     if "ferrotel" in s1 and "rotel" in s1:
         f, p = s1["ferrotel"], s1["rotel"]
-        if f["cpu_s_per_million"] and p["cpu_s_per_million"]:
-            r = f["cpu_s_per_million"] / p["cpu_s_per_million"]
-            goals.append(f"- Scenario 1 CPU per span ≤ 0.5× rotel's: **{r:.2f}×**, "
-                         f"{'met' if r <= 0.5 else 'not met'}.")
+        r = cpu_ratio("1")
+        if r is not None:
+            goals.append(f"- (#6) Scenario 1 CPU per span ≤ 0.5× rotel's: **{r:.2f}×**, "
+                         f"{'met' if r <= 0.5 else 'missed'}.")
         r = f["peak_rss_mb"] / p["peak_rss_mb"]
-        goals.append(f"- Scenario 1 peak RSS ≤ rotel's: **{r:.2f}×**, {'met' if r <= 1 else 'not met'}.")
-        goals.append(f"- Scenario 1 missing: **{f['missing']}**, {'met' if f['missing'] == 0 else 'not met'}.")
-    s3 = summary.get(("3", "traces"), {})
-    if "ferrotel" in s3 and "rotel" in s3 and s3["rotel"]["rate"]:
-        f, p = s3["ferrotel"], s3["rotel"]
-        measured = f["rate"] / p["rate"]
-        saturated = all((x["cpu_util"] or 0) >= 0.9 for x in (f, p))
-        if saturated:
-            goals.append(f"- Scenario 3 single-core max throughput ≥ 2× rotel's: **{measured:.2f}×** "
-                         f"(both collectors kept their core busy), {'met' if measured >= 2 else 'not met'}.")
-        else:
+        goals.append(f"- (#6) Scenario 1 peak RSS ≤ rotel's: **{r:.2f}×**, {'met' if r <= 1 else 'missed'}.")
+    for sc in ("d1", "d2"):
+        s_ = summary.get((sc, "traces"), {})
+        if "ferrotel" in s_ and "rotel" in s_:
+            f, p = s_["ferrotel"], s_["rotel"]
+            r = cpu_ratio(sc)
+            if r is not None:
+                goals.append(f"- (#11) {sc} defaults: CPU per span ≤ 0.25× rotel's: **{r:.2f}×** "
+                             f"({fmt(f['cpu_s_per_million'])} vs {fmt(p['cpu_s_per_million'])} CPU-s per M), "
+                             f"{'met' if r <= 0.25 else 'missed'}.")
+            rr = f["peak_rss_mb"] / p["peak_rss_mb"] if p["peak_rss_mb"] else 0
+            goals.append(f"- (#11) {sc} defaults: peak RSS ≤ 0.5× rotel's: **{rr:.2f}×**, "
+                         f"{'met' if rr <= 0.5 else 'missed'}; missing **{f['missing']}**.")
+    g6 = summary.get(("c-gzip6", "traces"), {}).get("ferrotel")
+    g0 = summary.get(("c-none", "traces"), {}).get("ferrotel")
+    if g6 and g0 and g0["cpu_s_per_million"]:
+        r = g6["cpu_s_per_million"] / g0["cpu_s_per_million"]
+        goals.append(f"- (#11) gzip at the default level ≤ 2× the uncompressed row's CPU: **{r:.2f}×**, "
+                     f"{'met' if r <= 2 else 'missed'}.")
+    for sc, want in (("3", None), ("d3", 3.0)):
+        s_ = summary.get((sc, "traces"), {})
+        if "ferrotel" in s_ and "rotel" in s_ and s_["rotel"]["rate"]:
+            f, p = s_["ferrotel"], s_["rotel"]
+            measured = f["rate"] / p["rate"]
             cap = f["per_cpu_s"] / p["per_cpu_s"] if f["per_cpu_s"] and p["per_cpu_s"] else 0
-            goals.append(
-                f"- Scenario 3 single-core max throughput ≥ 2× rotel's: measured **{measured:.2f}×** "
-                f"({fmt(f['rate'])} vs {fmt(p['rate'])} items/s), {'met' if measured >= 2 else 'not met'}; "
-                f"the pinned cores were not both saturated (CPU use ferrotel {f['cpu_util'] * 100:.0f}%, "
-                f"rotel {p['cpu_util'] * 100:.0f}%) because the load generator and the sink share the "
-                f"other core, so an unsaturated collector's rate is a lower bound of its maximum. Per core-second the collectors move "
-                f"{fmt(f['per_cpu_s'])} and {fmt(p['per_cpu_s'])} items: **{cap:.2f}×**.")
+            limit = ("both collectors kept their core busy" if all((x["cpu_util"] or 0) >= 0.9 for x in (f, p))
+                     else f"the collector cores were not both saturated (ferrotel {f['cpu_util'] * 100:.0f}%, "
+                          f"rotel {p['cpu_util'] * 100:.0f}%): the load generator and the sink share the other "
+                          f"core and were the limit")
+            if want:
+                goals.append(f"- (#11) {sc} max throughput on one core ≥ {want:.0f}× rotel's, defaults: measured "
+                             f"**{measured:.2f}×** ({fmt(f['rate'])} vs {fmt(p['rate'])} items/s; per "
+                             f"core-second {fmt(f['per_cpu_s'])} vs {fmt(p['per_cpu_s'])}: **{cap:.2f}×**), "
+                             f"{'met' if min(measured, cap) >= want else ('met per core-second only' if cap >= want else 'missed')}; {limit}.")
+            else:
+                cpm = f["cpu_s_per_million"]
+                goals.append(f"- (#11) scenario 3, compression off: ≤ 0.5 collector CPU-s per M spans "
+                             f"(≥ 2 M spans/s per core): **{fmt(cpm)}** CPU-s per M "
+                             f"({fmt(f['per_cpu_s'])} spans per core-second), "
+                             f"{'met' if cpm and cpm <= 0.5 else 'missed'}; {measured:.2f}× rotel's rate; {limit}.")
+    lat = summary.get(("lat", "traces"), {})
+    if "direct" in lat:
+        d = lat["direct"]
+        parts = []
+        for c in ("ferrotel", "rotel"):
+            if c in lat:
+                parts.append(f"{c} +{lat[c]['p50_ms'] - d['p50_ms']:.2f} / +{lat[c]['p99_ms'] - d['p99_ms']:.2f} ms")
+        goals.append(f"- (#11) latency added at {int(float(a.latency_rate)):,} spans/s without batching "
+                     f"(p50 / p99 over the direct send, {d['p50_ms']:.2f} / {d['p99_ms']:.2f} ms): " + "; ".join(parts) + ".")
+    if "ferrotel" in idle_med:
+        v = idle_med["ferrotel"]
+        goals.append(f"- (#11) idle RSS ≤ 8 MiB with the three default pipelines: **{v:.1f} MiB**, "
+                     f"{'met' if v <= 8 else 'missed'}.")
     if goals:
-        out.append("Goals (issue #6):")
+        out.append("Goals (issues #6 and #11):")
         out.append("")
         out.extend(goals)
     print("\n".join(out))
@@ -171,7 +273,7 @@ def main():
     t = sub.add_parser("table")
     t.add_argument("results")
     for k in ("--date", "--machine", "--rate", "--duration", "--max-duration", "--repeats",
-              "--batching", "--note"):
+              "--batching", "--note", "--commit", "--load", "--latency-rate"):
         t.add_argument(k, required=True)
     m = sub.add_parser("readme")
     m.add_argument("readme")

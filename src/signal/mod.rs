@@ -7,6 +7,7 @@
 //! copies only when another consumer still shares the same data (fan-out copy-on-write).
 
 pub mod codec;
+pub mod resource_edit;
 pub mod scan;
 
 pub use scan::DecodeError;
@@ -319,6 +320,23 @@ impl<S: Signal> Batch<S> {
             Data::Decoded(v) => Ok(Arc::make_mut(v)),
             Data::Encoded(_) => unreachable!("decoded above"),
         }
+    }
+
+    /// For processors that change only resources: while the batch is still encoded, applies `edit`
+    /// to the resource of every resource message in the encoded bytes (see [`resource_edit`]) and
+    /// returns `true`; the items are neither decoded nor counted again. `false` (nothing done) when
+    /// the batch is decoded: use [`Batch::resources_mut`] then.
+    pub fn edit_encoded_resources(
+        &mut self,
+        edit: &mut dyn FnMut(&mut Option<opentelemetry_proto::tonic::resource::v1::Resource>),
+    ) -> Result<bool, DecodeError> {
+        let Data::Encoded(segments) = &mut self.data else {
+            return Ok(false);
+        };
+        for s in segments.iter_mut() {
+            *s = resource_edit::edit_segment(s, edit)?;
+        }
+        Ok(true)
     }
 
     pub fn recount(&mut self) {

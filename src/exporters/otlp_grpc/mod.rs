@@ -7,15 +7,17 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
+use bytes::{BufMut, Bytes, BytesMut};
+use http::{HeaderName, HeaderValue};
 use prost::Message;
 use serde::Deserialize;
 use serde_yaml::Value;
-use tonic::codec::CompressionEncoding;
 use tonic::metadata::{MetadataKey, MetadataValue};
 use tonic::transport::{Channel, Endpoint};
+use tower::{Service, ServiceExt};
 
 use crate::component::{ConfigResult, ExporterFactory, Host, PreparedExporter, StartError};
-use crate::compression::Algorithm;
+use crate::compression::{Algorithm, Encoder};
 use crate::config::duration::opt_duration;
 use crate::config::{duration, ComponentId, ConfigError};
 use crate::exporters::helper::errors::{error_chain, transport_cause};
@@ -25,7 +27,7 @@ use crate::exporters::helper::{
 };
 use crate::extensions::auth::{AuthSettings, ClientAuthenticator};
 use crate::pipeline::AnyConsumer;
-use crate::signal::codec::{RawCodec, Segments};
+use crate::signal::codec::RawCodec;
 use crate::signal::{Batch, Signal, SignalKind};
 
 #[derive(Debug, Clone, Deserialize)]
@@ -252,13 +254,17 @@ impl Config {
     }
 }
 
-/// The tonic encoding for `compression` (gRPC knows gzip, zstd and deflate; `none` sends plain).
-fn grpc_compression(name: &str) -> Result<Option<CompressionEncoding>, ()> {
+/// The compressor and `grpc-encoding` for `compression` (gzip, zstd, and zlib sent as `deflate`;
+/// `none` sends plain). Level: gzip at 6 and zstd at 3, the defaults of otelcol's gRPC client, which
+/// has no level key.
+fn grpc_compression(name: &str) -> Result<Option<(Encoder, &'static str)>, ()> {
     match Algorithm::from_config(name) {
         Some(Algorithm::None) => Ok(None),
-        Some(Algorithm::Gzip) => Ok(Some(CompressionEncoding::Gzip)),
-        Some(Algorithm::Zstd) => Ok(Some(CompressionEncoding::Zstd)),
-        Some(Algorithm::Zlib) if name == "deflate" => Ok(Some(CompressionEncoding::Deflate)),
+        Some(Algorithm::Gzip) => Ok(Some((Encoder::new(Algorithm::Gzip, 0), "gzip"))),
+        Some(Algorithm::Zstd) => Ok(Some((Encoder::new(Algorithm::Zstd, 0), "zstd"))),
+        Some(Algorithm::Zlib) if name == "deflate" => {
+            Ok(Some((Encoder::new(Algorithm::Zlib, 0), "deflate")))
+        }
         _ => Err(()),
     }
 }
@@ -314,16 +320,16 @@ impl PreparedExporter for Config {
             .map(|a| crate::extensions::auth::client(host, a, &format!("exporters::{id}")))
             .transpose()?;
         let compression = grpc_compression(&self.compression).unwrap_or(None);
-        let metadata: Vec<(
-            MetadataKey<tonic::metadata::Ascii>,
-            MetadataValue<tonic::metadata::Ascii>,
-        )> = self
+        let metadata: Vec<(HeaderName, HeaderValue)> = self
             .headers
             .iter()
             .filter_map(|(k, v)| {
+                let k = MetadataKey::<tonic::metadata::Ascii>::from_str(&k.to_ascii_lowercase())
+                    .ok()?;
+                let v = MetadataValue::<tonic::metadata::Ascii>::from_str(v).ok()?;
                 Some((
-                    MetadataKey::from_str(&k.to_ascii_lowercase()).ok()?,
-                    MetadataValue::from_str(v).ok()?,
+                    HeaderName::from_bytes(k.as_str().as_bytes()).ok()?,
+                    HeaderValue::from_bytes(v.as_encoded_bytes()).ok()?,
                 ))
             })
             .collect();
@@ -350,13 +356,10 @@ impl PreparedExporter for Config {
 #[derive(Clone)]
 struct GrpcSender {
     channel: Channel,
-    compression: Option<CompressionEncoding>,
-    headers: Arc<
-        Vec<(
-            MetadataKey<tonic::metadata::Ascii>,
-            MetadataValue<tonic::metadata::Ascii>,
-        )>,
-    >,
+    /// The compressor and its `grpc-encoding` name; tonic never compresses: the message is
+    /// compressed by `crate::compression` (off the async workers when large) and framed here.
+    compression: Option<(Encoder, &'static str)>,
+    headers: Arc<Vec<(HeaderName, HeaderValue)>>,
     /// A configured header that cannot be sent: every send fails permanently with this.
     bad_header: Option<String>,
     id: String,
@@ -369,37 +372,31 @@ impl<S: Signal> Sender<S> for GrpcSender {
         if let Some(p) = &self.bad_header {
             return Err(ExportError::permanent(p.clone()));
         }
-        let mut grpc =
-            tonic::client::Grpc::new(self.channel.clone()).max_decoding_message_size(64 << 20);
-        if let Some(c) = self.compression {
-            grpc = grpc.send_compressed(c).accept_compressed(c);
-        }
-        grpc.ready().await.map_err(|e| {
-            ExportError::retryable(format!("connection failed: {}", error_chain(&e)), None)
-        })?;
-        let mut req = tonic::Request::new(Segments(batch.encoded_segments()));
+        let mut req = http::Request::builder()
+            .method(http::Method::POST)
+            .version(http::Version::HTTP_2)
+            .uri(S::GRPC_PATH)
+            .header(http::header::TE, "trailers")
+            .header(http::header::CONTENT_TYPE, "application/grpc")
+            .body(())
+            .map_err(|e| ExportError::permanent(format!("cannot build the request: {e}")))?;
+        let h = req.headers_mut();
         if let Some(auth) = &self.auth {
             // The authenticator sees the exporter's own headers (headers_setter's insert, update
             // and delete act on them) and its result replaces them.
             let mut own = http::HeaderMap::new();
             for (k, v) in self.headers.iter() {
-                let v = v
-                    .to_str()
-                    .ok()
-                    .and_then(|v| http::HeaderValue::from_str(v).ok());
-                if let (Ok(k), Some(v)) = (http::HeaderName::from_bytes(k.as_str().as_bytes()), v) {
-                    own.insert(k, v);
-                }
+                own.insert(k.clone(), v.clone());
             }
             auth.apply(&mut own, batch.metadata.as_deref())
                 .map_err(ExportError::permanent)?;
             for (k, v) in own.iter() {
                 match (
-                    MetadataKey::from_bytes(k.as_str().as_bytes()),
-                    MetadataValue::try_from(v.as_bytes()),
+                    MetadataKey::<tonic::metadata::Ascii>::from_bytes(k.as_str().as_bytes()),
+                    MetadataValue::<tonic::metadata::Ascii>::try_from(v.as_bytes()),
                 ) {
-                    (Ok(k), Ok(v)) => {
-                        req.metadata_mut().insert(k, v);
+                    (Ok(_), Ok(_)) => {
+                        h.insert(k.clone(), v.clone());
                     }
                     _ => {
                         return Err(ExportError::permanent(format!(
@@ -410,20 +407,84 @@ impl<S: Signal> Sender<S> for GrpcSender {
             }
         } else {
             for (k, v) in self.headers.iter() {
-                req.metadata_mut().insert(k.clone(), v.clone());
+                h.insert(k.clone(), v.clone());
             }
         }
-        let path = http::uri::PathAndQuery::from_static(S::GRPC_PATH);
-        match grpc.unary(req, path, RawCodec).await {
-            Ok(resp) => {
-                let partial = S::Response::decode(resp.into_inner())
+        let segments = batch.encoded_segments();
+        let chunks = match &self.compression {
+            Some((encoder, name)) => {
+                h.insert("grpc-encoding", HeaderValue::from_static(name));
+                let message = encoder
+                    .compress_segments(segments)
+                    .await
+                    .map_err(|e| ExportError::permanent(format!("compression failed: {e}")))?;
+                vec![frame_header(true, message.len())?, message]
+            }
+            None => {
+                let len = segments.iter().map(Bytes::len).sum();
+                let mut chunks = Vec::with_capacity(segments.len() + 1);
+                chunks.push(frame_header(false, len)?);
+                chunks.extend(segments);
+                chunks
+            }
+        };
+        let body = http_body_util::StreamBody::new(futures::stream::iter(
+            chunks
+                .into_iter()
+                .map(|b| Ok::<_, std::convert::Infallible>(hyper::body::Frame::data(b))),
+        ));
+        let req = req.map(|()| tonic::body::Body::new(body));
+        let mut channel = self.channel.clone();
+        let ready = channel.ready().await.map_err(|e| {
+            ExportError::retryable(format!("connection failed: {}", error_chain(&e)), None)
+        })?;
+        let resp = match ready.call(req).await {
+            Ok(r) => r,
+            Err(e) => return Err(classify(&tonic::Status::from_error(Box::new(e)))),
+        };
+        match read_response(resp).await {
+            Ok(Some(body)) => {
+                let partial = S::Response::decode(body)
                     .ok()
                     .and_then(|r| S::partial_success(&r));
                 Ok(Accepted::from_partial_success(&self.id, partial))
             }
+            // A trailers-only OK answer has no message: nothing was rejected.
+            Ok(None) => Ok(Accepted::ALL),
             Err(status) => Err(classify(&status)),
         }
     }
+}
+
+/// The 5-byte gRPC message prefix: the compressed flag and the big-endian length.
+fn frame_header(compressed: bool, len: usize) -> Result<Bytes, ExportError> {
+    let len = u32::try_from(len).map_err(|_| {
+        ExportError::permanent(format!("the request of {len} bytes is too large for gRPC"))
+    })?;
+    let mut b = BytesMut::with_capacity(5);
+    b.put_u8(u8::from(compressed));
+    b.put_u32(len);
+    Ok(b.freeze())
+}
+
+/// The response message of a unary call (`None` for a trailers-only OK), or the status the server
+/// (or the HTTP layer) ended the call with: tonic's own response handling, the response being
+/// uncompressed since no `grpc-accept-encoding` was offered.
+async fn read_response(
+    resp: http::Response<tonic::body::Body>,
+) -> Result<Option<Bytes>, tonic::Status> {
+    let (parts, body) = resp.into_parts();
+    if let Some(status) = tonic::Status::from_header_map(&parts.headers) {
+        if status.code() != tonic::Code::Ok {
+            return Err(status);
+        }
+        return Ok(None);
+    }
+    let mut stream =
+        tonic::Streaming::<Bytes>::new_response(RawCodec, body, parts.status, None, Some(64 << 20));
+    let message = stream.message().await?;
+    stream.trailers().await?;
+    Ok(message)
 }
 
 /// otelcol's classification of a status the destination sent: these codes are retried;

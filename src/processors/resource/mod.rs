@@ -12,6 +12,7 @@ use crate::config::{ComponentId, ConfigError};
 use crate::pipeline::{AnyConsumer, BuildFor, ConsumeError, Consumer};
 use crate::processors::attraction::{ActionConfig, Actions, HasResource};
 use crate::signal::{Batch, Logs, Metrics, SignalKind, Traces};
+use opentelemetry_proto::tonic::resource::v1::Resource;
 
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -82,10 +83,11 @@ impl<S: HasResource> ResourceProcessor<S> {
         ResourceProcessor { actions, next }
     }
 
+    /// Edits only the resources: an encoded batch stays encoded (its spans, points or records are
+    /// copied as bytes, never decoded).
     pub fn process(&self, batch: &mut Batch<S>) -> Result<(), ConsumeError> {
         let md = batch.metadata.clone();
-        for r in batch.resources_mut()? {
-            let slot = S::resource_mut(r);
+        let mut edit = |slot: &mut Option<Resource>| {
             let had = slot.is_some();
             let res = slot.get_or_insert_with(Default::default);
             self.actions.apply(&mut res.attributes, md.as_deref());
@@ -93,6 +95,12 @@ impl<S: HasResource> ResourceProcessor<S> {
             if !had && res.attributes.is_empty() && res.dropped_attributes_count == 0 {
                 *slot = None;
             }
+        };
+        if batch.edit_encoded_resources(&mut edit)? {
+            return Ok(());
+        }
+        for r in batch.resources_mut()? {
+            edit(S::resource_mut(r));
         }
         Ok(())
     }
@@ -120,6 +128,11 @@ mod tests {
 
     fn actions(yaml: &str) -> Arc<Actions> {
         Arc::new(prepare(&serde_yaml::from_str(yaml).unwrap(), "processors::resource").unwrap())
+    }
+
+    fn both<S: crate::signal::Signal>(b: Batch<S>) -> [(bool, Batch<S>); 2] {
+        let e = Batch::from_encoded(b.encode_to_bytes()).unwrap();
+        [(false, b), (true, e)]
     }
 
     fn res(a: &[(&str, &str)]) -> Option<Resource> {
@@ -177,31 +190,40 @@ attributes:
         }));
 
         let p = ResourceProcessor::<Traces>::new(a.clone(), Arc::new(Capture::default()));
-        let mut b = Batch::<Traces>::from_resources(vec![ResourceSpans {
+        // Decoded, and still encoded: the encoded batch is edited in its bytes and stays encoded.
+        for (encoded, b) in both(Batch::<Traces>::from_resources(vec![ResourceSpans {
             resource: input.clone(),
             ..Default::default()
-        }])
-        .with_metadata(md.clone());
-        p.process(&mut b).unwrap();
-        assert_eq!(b.resources().unwrap()[0].resource, want, "traces");
+        }])) {
+            let mut b = b.with_metadata(md.clone());
+            p.process(&mut b).unwrap();
+            assert_eq!(b.is_encoded(), encoded, "traces");
+            assert_eq!(b.resources().unwrap()[0].resource, want, "traces");
+        }
 
         let p = ResourceProcessor::<Metrics>::new(a.clone(), Arc::new(Capture::default()));
-        let mut b = Batch::<Metrics>::from_resources(vec![ResourceMetrics {
+        // Decoded, and still encoded: the encoded batch is edited in its bytes and stays encoded.
+        for (encoded, b) in both(Batch::<Metrics>::from_resources(vec![ResourceMetrics {
             resource: input.clone(),
             ..Default::default()
-        }])
-        .with_metadata(md.clone());
-        p.process(&mut b).unwrap();
-        assert_eq!(b.resources().unwrap()[0].resource, want, "metrics");
+        }])) {
+            let mut b = b.with_metadata(md.clone());
+            p.process(&mut b).unwrap();
+            assert_eq!(b.is_encoded(), encoded, "metrics");
+            assert_eq!(b.resources().unwrap()[0].resource, want, "metrics");
+        }
 
         let p = ResourceProcessor::<Logs>::new(a, Arc::new(Capture::default()));
-        let mut b = Batch::<Logs>::from_resources(vec![ResourceLogs {
-            resource: input,
+        // Decoded, and still encoded: the encoded batch is edited in its bytes and stays encoded.
+        for (encoded, b) in both(Batch::<Logs>::from_resources(vec![ResourceLogs {
+            resource: input.clone(),
             ..Default::default()
-        }])
-        .with_metadata(md);
-        p.process(&mut b).unwrap();
-        assert_eq!(b.resources().unwrap()[0].resource, want, "logs");
+        }])) {
+            let mut b = b.with_metadata(md.clone());
+            p.process(&mut b).unwrap();
+            assert_eq!(b.is_encoded(), encoded, "logs");
+            assert_eq!(b.resources().unwrap()[0].resource, want, "logs");
+        }
     }
 
     #[test]
@@ -210,8 +232,14 @@ attributes:
             actions("attributes: [{key: env, value: prod, action: insert}]"),
             Arc::new(Capture::default()),
         );
+        let [_, (_, mut e)] = both(Batch::<Traces>::from_resources(vec![
+            ResourceSpans::default(),
+        ]));
+        p.process(&mut e).unwrap();
+        assert!(e.is_encoded());
         let mut b = Batch::<Traces>::from_resources(vec![ResourceSpans::default()]);
         p.process(&mut b).unwrap();
+        assert_eq!(e.resources().unwrap(), b.resources().unwrap());
         assert_eq!(
             b.resources().unwrap()[0]
                 .resource

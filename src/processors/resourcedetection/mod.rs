@@ -407,8 +407,12 @@ where
     S::Resource: HasResource,
 {
     async fn consume(&self, mut batch: Batch<S>) -> Result<(), ConsumeError> {
-        for r in batch.resources_mut()?.iter_mut() {
-            apply(r.resource_mut(), &self.attrs, self.override_existing);
+        // An encoded batch stays encoded: only its resources are decoded and edited.
+        let mut edit = |r: &mut Option<Resource>| apply(r, &self.attrs, self.override_existing);
+        if !batch.edit_encoded_resources(&mut edit)? {
+            for r in batch.resources_mut()?.iter_mut() {
+                edit(r.resource_mut());
+            }
         }
         self.next.consume(batch).await
     }

@@ -273,6 +273,11 @@ pub async fn serve_http(endpoint: &str, router: axum::Router) -> Result<Running,
     let local_addr = listener.local_addr().map_err(|e| e.to_string())?;
     let (tx, rx) = tokio::sync::watch::channel(false);
     let task = tokio::spawn(async move {
+        // TCP_NODELAY: without it a small response waits for the peer's delayed ACK (40 ms).
+        use axum::serve::ListenerExt;
+        let listener = listener.tap_io(|tcp| {
+            let _ = tcp.set_nodelay(true);
+        });
         let _ = axum::serve(listener, router)
             .with_graceful_shutdown(stopped(rx))
             .await;

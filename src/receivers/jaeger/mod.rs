@@ -316,7 +316,15 @@ async fn start_grpc(
             .max_concurrent_streams(streams)
             .add_service(svc)
             .serve_with_incoming_shutdown(
-                tokio_stream::wrappers::TcpListenerStream::new(listener),
+                // TCP_NODELAY (tonic sets it only on listeners it binds itself).
+                tokio_stream::StreamExt::map(
+                    tokio_stream::wrappers::TcpListenerStream::new(listener),
+                    |r| {
+                        r.inspect(|tcp| {
+                            let _ = tcp.set_nodelay(true);
+                        })
+                    },
+                ),
                 common::stopped(rx),
             )
             .await;
