@@ -236,7 +236,7 @@ fn default_max_body() -> u64 {
     20 * 1024 * 1024
 }
 fn default_compression_algorithms() -> Vec<String> {
-    ["", "gzip", "zstd", "zlib", "deflate"]
+    ["", "gzip", "zstd", "zlib", "snappy", "deflate", "lz4"]
         .iter()
         .map(|s| s.to_string())
         .collect()

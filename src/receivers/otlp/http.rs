@@ -599,11 +599,17 @@ pub fn decode_body<S: Signal>(
 ) -> Result<Batch<S>, BodyError> {
     use crate::compression::{decompress_sync, Algorithm, DecompressError};
     // An uncompressed body is always accepted, whatever `compression_algorithms` lists (otelcol).
+    // Framed snappy (`x-snappy-framed`) is a snappy stream: enabled by `snappy` too.
+    let family = |a: Algorithm| match a {
+        Algorithm::SnappyFramed => Algorithm::Snappy,
+        a => a,
+    };
     let algo = Algorithm::from_content_encoding(content_encoding).filter(|a| {
         *a == Algorithm::None
             || allowed
                 .iter()
-                .any(|x| Algorithm::from_config(x) == Some(*a))
+                .filter_map(|x| Algorithm::from_config(x))
+                .any(|x| x == *a || x == family(*a))
     });
     let Some(algo) = algo else {
         return Err(BodyError::Invalid(format!(
