@@ -363,7 +363,7 @@ receivers:
 extensions:
   file_storage:
     directory: /tmp
-    compaction: {on_start: true, on_rebound: true, directory: /tmp/compaction, rebound_needed_threshold_mib: 50, rebound_trigger_threshold_mib: 5, check_interval: 1s}
+    compaction: {on_start: true, on_rebound: true, directory: /tmp, rebound_needed_threshold_mib: 50, rebound_trigger_threshold_mib: 5, check_interval: 1s}
 exporters:
   otlp_http:
     endpoint: http://127.0.0.1:4318

@@ -406,7 +406,7 @@ fn dockerfile_copies_only_existing_paths() {
         "the build context should leave out target/"
     );
     for want in [
-        "cargo build --release --locked",
+        "cargo build --profile dist --locked",
         "EXPOSE 4317 4318 8888 13133",
         "HEALTHCHECK",
         "\"healthcheck\"",
