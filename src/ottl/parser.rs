@@ -186,9 +186,12 @@ fn lex(src: &str) -> Result<Vec<(Tok, usize)>, ParseError> {
             }
             let text: String = chars[start..i].iter().collect();
             let tok = if float {
+                // As Go's strconv.ParseFloat: a literal beyond f64's range is an error, not ±Inf.
                 Tok::Float(
-                    text.parse()
-                        .map_err(|_| err(col, format!("invalid number {text}")))?,
+                    text.parse::<f64>()
+                        .ok()
+                        .filter(|x| x.is_finite())
+                        .ok_or_else(|| err(col, format!("number {text} out of range")))?,
                 )
             } else {
                 Tok::Int(

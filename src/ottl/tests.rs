@@ -1093,3 +1093,14 @@ mod metric_functions {
         assert!(e.contains("Summary"), "{e}");
     }
 }
+
+/// Found by the `ottl_parse` fuzz target: `-9E5050` parsed as -Inf, which prints as text that does not
+/// parse. A float literal beyond f64's range is an error, as Go's `strconv.ParseFloat` makes it.
+#[test]
+fn float_literals_beyond_f64_are_refused() {
+    for text in ["-9E5050", "9e400", "attributes[\"x\"] > 1e999"] {
+        let e = crate::ottl::parse_condition(text).expect_err(text);
+        assert!(e.to_string().contains("out of range"), "{text}: {e}");
+    }
+    assert!(crate::ottl::parse_condition("attributes[\"x\"] > 1.5e300").is_ok());
+}
