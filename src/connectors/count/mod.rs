@@ -441,21 +441,15 @@ impl Countable for Traces {
             let mut spans = tallies(&d.spans);
             let mut events = tallies(&d.spanevents);
             let _ = exec::traces(&mut one, ContextKind::Span, &mut |ctx| {
-                let own = ctx
-                    .span
-                    .as_ref()
-                    .map(|s| s.attributes.clone())
-                    .unwrap_or_default();
-                update_all(&d.spans, &mut spans, ctx, &own, &mut error);
+                let ctx = &*ctx;
+                let own = ctx.span.as_deref().map_or(&[][..], |s| &s.attributes);
+                update_all(&d.spans, &mut spans, ctx, own, &mut error);
                 Ok(false)
             });
             let _ = exec::traces(&mut one, ContextKind::SpanEvent, &mut |ctx| {
-                let own = ctx
-                    .event
-                    .as_ref()
-                    .map(|e| e.attributes.clone())
-                    .unwrap_or_default();
-                update_all(&d.spanevents, &mut events, ctx, &own, &mut error);
+                let ctx = &*ctx;
+                let own = ctx.event.as_deref().map_or(&[][..], |e| &e.attributes);
+                update_all(&d.spanevents, &mut events, ctx, own, &mut error);
                 Ok(false)
             });
             let mut metrics = Vec::new();
@@ -481,12 +475,9 @@ impl Countable for Logs {
             let mut one = vec![rl];
             let mut logs = tallies(&d.logs);
             let _ = exec::logs(&mut one, ContextKind::Log, &mut |ctx| {
-                let own = ctx
-                    .log
-                    .as_ref()
-                    .map(|l| l.attributes.clone())
-                    .unwrap_or_default();
-                update_all(&d.logs, &mut logs, ctx, &own, &mut error);
+                let ctx = &*ctx;
+                let own = ctx.log.as_deref().map_or(&[][..], |l| &l.attributes);
+                update_all(&d.logs, &mut logs, ctx, own, &mut error);
                 Ok(false)
             });
             let mut metrics = Vec::new();
@@ -517,14 +508,15 @@ impl Countable for Metrics {
                 Ok(false)
             });
             let _ = exec::metrics(&mut one, ContextKind::DataPoint, &mut |ctx| {
-                let own = match &ctx.point {
-                    Some(Point::Number(p)) => p.attributes.clone(),
-                    Some(Point::Histogram(p)) => p.attributes.clone(),
-                    Some(Point::ExpHistogram(p)) => p.attributes.clone(),
-                    Some(Point::Summary(p)) => p.attributes.clone(),
-                    None => Vec::new(),
+                let ctx = &*ctx;
+                let own: &[KeyValue] = match &ctx.point {
+                    Some(Point::Number(p)) => &p.attributes,
+                    Some(Point::Histogram(p)) => &p.attributes,
+                    Some(Point::ExpHistogram(p)) => &p.attributes,
+                    Some(Point::Summary(p)) => &p.attributes,
+                    None => &[],
                 };
-                update_all(&d.datapoints, &mut points, ctx, &own, &mut error);
+                update_all(&d.datapoints, &mut points, ctx, own, &mut error);
                 Ok(false)
             });
             let mut metrics = Vec::new();
