@@ -321,7 +321,19 @@ impl PreparedExporter for Config {
             url,
             json: self.encoding == "json",
             encoder: self.encoder(),
-            headers: self.headers.clone(),
+            // Parsed once here; an entry that does not parse is `bad_header`, which fails every send.
+            headers: {
+                let mut h = http::HeaderMap::new();
+                for (k, v) in &self.headers {
+                    if let (Ok(k), Ok(v)) = (
+                        http::HeaderName::from_bytes(k.as_bytes()),
+                        http::HeaderValue::from_str(v),
+                    ) {
+                        h.insert(k, v);
+                    }
+                }
+                h
+            },
             bad_header: headers::first_problem(&self.headers, false),
             id: id.to_string(),
             auth,
@@ -343,7 +355,7 @@ struct HttpSender {
     url: String,
     json: bool,
     encoder: Encoder,
-    headers: BTreeMap<String, String>,
+    headers: http::HeaderMap,
     /// A configured header that cannot be sent: every send fails permanently with this.
     bad_header: Option<String>,
     id: String,
@@ -403,15 +415,7 @@ impl<S: Signal> Sender<S> for HttpSender {
         }
         // The exporter's own headers (all valid: `bad_header` is checked above), then the
         // authenticator's on top of them (headers_setter's insert/update/delete see them).
-        let mut headers = http::HeaderMap::new();
-        for (k, v) in &self.headers {
-            if let (Ok(k), Ok(v)) = (
-                http::HeaderName::from_bytes(k.as_bytes()),
-                http::HeaderValue::from_str(v),
-            ) {
-                headers.insert(k, v);
-            }
-        }
+        let mut headers = self.headers.clone();
         if let Some(auth) = &self.auth {
             auth.apply(&mut headers, batch.metadata.as_deref())
                 .map_err(ExportError::permanent)?;
