@@ -25,10 +25,15 @@ fi
 targets="${FUZZ_TARGETS:-$(ls fuzz/fuzz_targets | sed 's/\.rs$//')}"
 scratch="$(mktemp -d)"
 trap 'rm -rf "$scratch"' EXIT
+# Every target in one build (one cargo run, the targets link in parallel); then each runs.
+if [[ -z ${FUZZ_TARGETS:-} ]]; then
+  cargo "${toolchain[@]}" fuzz build --sanitizer none
+else
+  for t in $targets; do cargo "${toolchain[@]}" fuzz build --sanitizer none "$t"; done
+fi
 for t in $targets; do
   echo "== fuzzing $t for ${secs}s"
   mkdir -p "$scratch/$t" "fuzz/corpus/$t"
-  cargo "${toolchain[@]}" fuzz build --sanitizer none "$t"
   # libFuzzer prints a line per new input: keep it in a log, show it only on failure.
   if ! cargo "${toolchain[@]}" fuzz run --sanitizer none "$t" "$scratch/$t" "fuzz/corpus/$t" -- \
     -max_total_time="$secs" -timeout=10 -rss_limit_mb=3072 -max_len=262144 -print_final_stats=1 \

@@ -1,7 +1,7 @@
 //! Bad input of every kind gets its status code and a message naming the problem, and ferrotel keeps
 //! serving everyone else.
 
-mod common;
+use crate::common;
 
 use std::io::{Read, Write};
 use std::net::TcpStream;

@@ -3,8 +3,8 @@
 //! counters in the cases that used to miscount (partial success, debug sampling, `timeout: 0s`, no
 //! queue, an invalid header). Spans are named `<test>-<n>` and counted by name at the sink.
 
-mod common;
-mod ops;
+use crate::common;
+use crate::ops;
 
 use std::time::Duration;
 

@@ -2,8 +2,8 @@
 //! stuck mid-body and data in a batch, silent sockets at the connection limit, reloads under load and
 //! onto a taken port, early refusals over HTTP/2. Items are counted at the sink by name (sequence).
 
-mod common;
-mod ops;
+use crate::common;
+use crate::ops;
 
 use std::collections::BTreeSet;
 use std::io::{Read, Write};

@@ -6,7 +6,7 @@
 //! `send_batch_max_size` (splitting decodes the merged batch). Items are counted by sequence number
 //! at the recording sink; counters are read from the Prometheus endpoint.
 
-mod common;
+use crate::common;
 
 use std::collections::BTreeMap;
 use std::time::Duration;

@@ -3,8 +3,8 @@
 //! process on the same storage directory, and two exporter ids that used to share one queue
 //! directory. Spans are named `<prefix>-<n>` and counted by name at a recording sink.
 
-mod common;
-mod ops;
+use crate::common;
+use crate::ops;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};

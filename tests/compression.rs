@@ -3,7 +3,7 @@
 //! generator's sink, which decompresses with ferrotel's receiver), for batches compressed inline
 //! and on the blocking pool; and the gRPC exporter says what it compressed with.
 
-mod common;
+use crate::common;
 
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;

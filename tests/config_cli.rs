@@ -1,7 +1,7 @@
 //! `ferrotel validate`, `print-config`, `components`, `--version`: every config error class names its
 //! file and key path; expansion, merging and `--set` behave as otelcol's.
 
-mod common;
+use crate::common;
 
 use common::run_cli;
 

@@ -2,7 +2,7 @@
 //! exactly the pipelines its table names, `count` counts exactly, and a SIGTERM loses nothing held
 //! downstream of a connector. Items are told apart by sequence numbers (span and log names).
 
-mod common;
+use crate::common;
 
 use std::collections::BTreeMap;
 use std::time::Duration;

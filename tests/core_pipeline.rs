@@ -1,6 +1,6 @@
 //! OTLP in → pipeline → OTLP out through the real binary, with a recording destination.
 
-mod common;
+use crate::common;
 
 use std::time::Duration;
 

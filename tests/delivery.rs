@@ -2,7 +2,7 @@
 //! the real binary over OTLP/gRPC and recorded by a steerable destination. "Acknowledged" means the
 //! export call returned OK; every acknowledged span must arrive.
 
-mod common;
+use crate::common;
 
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};

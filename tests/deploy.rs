@@ -2,8 +2,8 @@
 //! Python SDK in front and a recording backend behind; the Dockerfile's inputs; the Kubernetes
 //! manifests against the Kubernetes schemas and against the configs they carry.
 
-mod common;
-mod ops;
+use crate::common;
+use crate::ops;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};

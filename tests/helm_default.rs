@@ -4,8 +4,8 @@
 //! endpoint and the `prometheus` receiver's self-scrape. Ports are rewritten here (only in the test)
 //! to free ones, so the test does not clash with anything else on the machine.
 
-mod common;
-mod ops;
+use crate::common;
+use crate::ops;
 
 use std::path::PathBuf;
 use std::process::Command;

@@ -1,6 +1,6 @@
 //! The `hostmetrics` receiver's values against the kernel's own numbers.
 
-mod common;
+use crate::common;
 
 use std::collections::BTreeMap;
 use std::time::Duration;

@@ -2,7 +2,7 @@
 //! gRPC) and Zipkin (v2 JSON and protobuf) exporters send two spans through ferrotel to a recording
 //! sink; ids, names, kinds, parentage, status, attributes and events are checked on arrival.
 
-mod common;
+use crate::common;
 
 use std::net::UdpSocket;
 use std::path::PathBuf;

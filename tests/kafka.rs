@@ -3,8 +3,8 @@
 //! Items are counted by their unique names at a recording sink; "acknowledged" means the agent
 //! answered the OTLP request with success.
 
-mod common;
-mod ops;
+use crate::common;
+use crate::ops;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::PathBuf;

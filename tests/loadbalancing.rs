@@ -2,7 +2,7 @@
 //! agent in front of pass-through gateways (no queue, so a gateway acknowledges only what the sink
 //! took), each stamping `gateway: <port>` on what it forwards to one recording sink.
 
-mod common;
+use crate::common;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::atomic::{AtomicBool, Ordering};

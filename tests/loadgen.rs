@@ -1,6 +1,6 @@
 //! ferrotel-loadgen end to end: its sink counts exactly what its sender sent through ferrotel.
 
-mod common;
+use crate::common;
 
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;

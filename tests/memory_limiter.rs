@@ -2,7 +2,7 @@
 //! refusals (HTTP 503, gRPC UNAVAILABLE), peak resident memory stays within the limit plus the
 //! documented margin, and everything that was acknowledged reaches the destination once it is back.
 
-mod common;
+use crate::common;
 
 use std::collections::BTreeSet;
 use std::sync::atomic::{AtomicUsize, Ordering};

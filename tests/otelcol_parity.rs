@@ -5,7 +5,7 @@
 //! Where the small otelcol build from `shared/peers/install.sh` has the components, the same file is
 //! also given to `otelcol validate` and the exit codes must agree (skipped when it is not installed).
 
-mod common;
+use crate::common;
 
 use std::path::PathBuf;
 use std::process::Command;

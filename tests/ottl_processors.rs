@@ -1,8 +1,8 @@
 //! `filter` and `transform` through the real binary: spans and logs sent over OTLP/HTTP reach the
 //! recording sink filtered and transformed, field by field; bad OTTL is a config error with its key path.
 
-mod common;
-mod ops;
+use crate::common;
+use crate::ops;
 
 use std::time::Duration;
 

@@ -1,8 +1,8 @@
 //! The processors through the real binary: batch flushes what it holds on SIGTERM; attributes and
 //! resource processors change what reaches the destination, including values from request headers.
 
-mod common;
-mod ops;
+use crate::common;
+use crate::ops;
 
 use std::time::Duration;
 

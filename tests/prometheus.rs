@@ -1,7 +1,7 @@
 //! The Prometheus components against the real thing: Prometheus 2.42 and node_exporter 1.5 from
 //! Debian (`tests/setup.sh` installs them), each started on free ports with a temporary TSDB.
 
-mod common;
+use crate::common;
 
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, SystemTime};

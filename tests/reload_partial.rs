@@ -3,8 +3,8 @@
 //! connection and its counters; a changed receiver endpoint moves the listener; a failed reload
 //! (invalid config, or a port that cannot be bound) leaves everything running.
 
-mod common;
-mod ops;
+use crate::common;
+use crate::ops;
 
 use std::collections::BTreeSet;
 use std::process::{Child, Command, Stdio};

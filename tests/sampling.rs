@@ -2,8 +2,8 @@
 //! three gateways with `tail_sampling`, all gateways exporting to one recording sink. Each gateway
 //! stamps its resources with `gateway: gN`, so the sink knows where every span went.
 
-mod common;
-mod ops;
+use crate::common;
+use crate::ops;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;

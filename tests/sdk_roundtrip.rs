@@ -2,7 +2,7 @@
 //! them over `otlp_grpc` or `otlp_http` to a gateway ferrotel, which forwards them to a recording
 //! destination. Every field the SDK set is checked on arrival.
 
-mod common;
+use crate::common;
 
 use std::path::PathBuf;
 use std::process::Command;

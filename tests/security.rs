@@ -3,7 +3,7 @@
 //! basic auth (401 / UNAUTHENTICATED), certificate and token rotation on disk without a restart,
 //! decompression bombs, the connection limit, the Python SDK over TLS, and no secret in any output.
 
-mod common;
+use crate::common;
 
 use std::io::{Read, Write};
 use std::path::PathBuf;

@@ -1,6 +1,6 @@
 //! Orderly shutdown flushes what was acknowledged; the debug exporter prints at each verbosity.
 
-mod common;
+use crate::common;
 
 use std::time::Duration;
 

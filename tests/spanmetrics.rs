@@ -2,7 +2,7 @@
 //! checked against hand-computed calls and bucket counts, for cumulative and delta temporality, and
 //! across shutdown (a flush interval longer than the test: only the shutdown flush can deliver).
 
-mod common;
+use crate::common;
 
 use std::collections::BTreeMap;
 use std::time::Duration;

@@ -2,8 +2,8 @@
 //! queue and process gauges, the health_check extension, `ferrotel healthcheck`, log initial fields,
 //! and the resourcedetection processor.
 
-mod common;
-mod ops;
+use crate::common;
+use crate::ops;
 
 use std::time::Duration;
 

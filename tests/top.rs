@@ -1,8 +1,8 @@
 //! `ferrotel top` driven like a person would: in a real terminal (tmux), reading a running collector,
 //! refreshed as data flows, quit with `q` and with Ctrl-C, leaving the terminal as it was.
 
-mod common;
-mod ops;
+use crate::common;
+use crate::ops;
 
 use std::path::Path;
 use std::process::Command;
