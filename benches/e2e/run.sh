@@ -137,14 +137,17 @@ collectors_of() { # which collectors take part in scenario $1
 # ferrotel_yaml SCENARIO SIGNAL GRPC_IN HTTP_IN SINK_GRPC SINK_HTTP
 ferrotel_yaml() {
   local sc=$1 signal=$2 gin=$3 hin=$4 sg=$5 sh=$6
-  local comp exporter=otlp_grpc procs=() extra=() extensions=""
+  # extra: keys for both exporters; hextra: otlp_http only (otlp_grpc has no compression_params, as in otelcol)
+  local comp exporter=otlp_grpc procs=() extra=() hextra=() extensions=""
   comp=$(compression_of "$sc")
   [[ $(proto_out "$sc") == http ]] && exporter=otlp_http
-  [[ $comp != default ]] && extra+=("compression: $comp")
+  # c-*: the compression under test goes on otlp_http only (otlp_grpc has no snappy/lz4 here)
+  if [[ $sc == c-* ]]; then hextra+=("compression: $comp")
+  elif [[ $comp != default ]]; then extra+=("compression: $comp"); fi
   case $sc in
-    c-gzip1) extra+=("compression_params: {level: 1}") ;;
-    c-gzip6) extra+=("compression_params: {level: 6}") ;;
-    c-gzip9) extra+=("compression_params: {level: 9}") ;;
+    c-gzip1) hextra+=("compression_params: {level: 1}") ;;
+    c-gzip6) hextra+=("compression_params: {level: 6}") ;;
+    c-gzip9) hextra+=("compression_params: {level: 9}") ;;
     p-attributes) procs+=(attributes) ;;
     p-resource) procs+=(resource) ;;
     p-resourcedetection) procs+=(resourcedetection) ;;
@@ -152,11 +155,12 @@ ferrotel_yaml() {
       rm -rf "$work/storage"; mkdir -p "$work/storage"
       extensions="extensions: [file_storage]"
       extra+=("sending_queue: {storage: file_storage}") ;;
-    p-json) extra+=("encoding: json") ;;
+    p-json) hextra+=("encoding: json") ;;
   esac
   batches "$sc" && procs+=(batch)
-  local ex="" plist
+  local ex="" hx="" plist
   for e in "${extra[@]}"; do ex+=", $e"; done
+  for e in "${hextra[@]}"; do hx+=", $e"; done
   plist=$(IFS=,; echo "${procs[*]}")
   cat <<EOF
 receivers:
@@ -170,10 +174,10 @@ processors:
   resource: {attributes: [{key: deployment.environment, value: bench, action: upsert}]}
   resourcedetection: {detectors: [env, system]}
 extensions:
-  file_storage: {directory: "$work/storage"}
+  file_storage: {directory: "$work/storage", create_directory: true}
 exporters:
   otlp_grpc: {endpoint: "127.0.0.1:$sg", tls: {insecure: true}$ex}
-  otlp_http: {endpoint: "http://127.0.0.1:$sh"$ex}
+  otlp_http: {endpoint: "http://127.0.0.1:$sh"$ex$hx}
 service:
   $extensions
   telemetry: {logs: {level: warn}}
