@@ -178,8 +178,12 @@ fn start_at_end_skips_existing_lines_without_storage() {
         ),
         &[],
     );
-    // The first poll sees the file at its end; give it time to happen.
-    std::thread::sleep(Duration::from_millis(1500));
+    // The first poll sees the file at its end: wait for it (it logs each new file, as otelcol).
+    assert!(
+        wait_until(WAIT, || f.logs().contains("started watching file")),
+        "the first poll did not find the file\n{}",
+        f.logs()
+    );
     append(&log, &lines("new-", 0, 100));
     wait_all(&sink, "new-", 100);
     assert_exact(&sink, "new-", 100, &f);
@@ -451,17 +455,30 @@ fn restart_and_kill9_with_file_storage_lose_nothing() {
     append(&log, &lines("ck-", 0, 5000));
     // start_at: end, but nothing was checkpointed: the first lines are skipped, as otelcol does.
     let f = Ferrotel::start(&cfg, &[]);
-    std::thread::sleep(Duration::from_millis(1000));
+    // Lines written before the first poll would be skipped (start_at: end): wait for it.
+    assert!(
+        wait_until(WAIT, || f.logs().contains("started watching file")),
+        "the first poll did not find the file\n{}",
+        f.logs()
+    );
     append(&log, &lines("ck-", 5000, 10_000));
-    wait_until(WAIT, || counts(&sink, "ck-").len() >= 5000);
+    assert!(
+        wait_until(WAIT, || counts(&sink, "ck-").len() >= 5000),
+        "lines written after the first poll did not arrive\n{}",
+        f.logs()
+    );
     assert_eq!(f.stop(Duration::from_secs(20)).code(), Some(0));
     // Written while down: read after the restart from the saved offset.
     append(&log, &lines("ck-", 10_000, 15_000));
     let f = Ferrotel::start(&cfg, &[]);
-    wait_until(WAIT, || {
-        let c = counts(&sink, "ck-");
-        (5000..15_000).all(|i| c.contains_key(&i))
-    });
+    assert!(
+        wait_until(WAIT, || {
+            let c = counts(&sink, "ck-");
+            (5000..15_000).all(|i| c.contains_key(&i))
+        }),
+        "lines written while stopped did not arrive after the restart\n{}",
+        f.logs()
+    );
     std::thread::sleep(Duration::from_millis(500));
     let c = counts(&sink, "ck-");
     assert!(

@@ -498,6 +498,38 @@ impl Partition for Logs {
     }
 }
 
+/// Packs encoded requests, in order, into messages of at most `max_bytes` each, joining neighbours
+/// without decoding them; `None` when one request alone is larger (then it has to be split decoded).
+fn pack_segments(segments: Vec<Bytes>, max_bytes: usize) -> Option<Vec<Bytes>> {
+    if segments.iter().any(|s| s.len() > max_bytes) {
+        return None;
+    }
+    let mut out = Vec::new();
+    let mut run: Vec<Bytes> = Vec::new();
+    let mut run_len = 0usize;
+    let flush = |run: &mut Vec<Bytes>, out: &mut Vec<Bytes>| {
+        if run.len() == 1 {
+            out.extend(run.pop());
+        } else if !run.is_empty() {
+            let mut buf = bytes::BytesMut::with_capacity(run.iter().map(Bytes::len).sum());
+            for s in run.drain(..) {
+                buf.extend_from_slice(&s);
+            }
+            out.push(buf.freeze());
+        }
+    };
+    for s in segments {
+        if run_len + s.len() > max_bytes {
+            flush(&mut run, &mut out);
+            run_len = 0;
+        }
+        run_len += s.len();
+        run.push(s);
+    }
+    flush(&mut run, &mut out);
+    Some(out)
+}
+
 /// Encodes `resources` as one message value, or several (cut in halves, recursively) when it
 /// encodes larger than `max_bytes`.
 fn encode_split<S: Split>(
@@ -551,19 +583,22 @@ impl KafkaSender {
             topic = S::attribute(resources, &self.topic_from_attribute);
         }
         let topic = topic.unwrap_or_else(|| self.topic.clone());
-        // The fast path: forwarded protobuf that fits is written as it came, never decoded.
-        if !self.partition
-            && self.encoding == Encoding::OtlpProto
-            && batch.encoded_len() > 0
-            && batch.encoded_len() <= self.max_bytes
-        {
-            return Ok((
-                topic,
-                vec![Message {
-                    key: meta_key,
-                    value: batch.encode_to_bytes(),
-                }],
-            ));
+        // The fast path: forwarded protobuf is written as it came, never decoded. A batch is a run of
+        // encoded requests, and requests joined end to end are one valid request, so a batch above the
+        // limit is cut between requests; only a single request above the limit needs decoding.
+        if !self.partition && self.encoding == Encoding::OtlpProto && batch.encoded_len() > 0 {
+            if let Some(values) = pack_segments(batch.encoded_segments(), self.max_bytes) {
+                return Ok((
+                    topic,
+                    values
+                        .into_iter()
+                        .map(|value| Message {
+                            key: meta_key.clone(),
+                            value,
+                        })
+                        .collect(),
+                ));
+            }
         }
         let resources = batch
             .into_resources()

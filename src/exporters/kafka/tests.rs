@@ -223,3 +223,28 @@ fn spans_are_grouped_by_trace_id() {
         assert!(ss.iter().all(|s| split::hex(&s.trace_id) == *key));
     }
 }
+
+#[test]
+fn encoded_requests_are_packed_under_the_limit_without_decoding() {
+    // Five requests of 10 spans, named s00..s49 in order (all five of the same size).
+    let reqs: Vec<Bytes> = (0..5)
+        .map(|k| {
+            let mut r = spans(10, 1);
+            for (i, s) in r[0].scope_spans[0].spans.iter_mut().enumerate() {
+                s.name = format!("s{:02}", k * 10 + i);
+            }
+            Bytes::from(ExportTraceServiceRequest { resource_spans: r }.encode_to_vec())
+        })
+        .collect();
+    let one = reqs[0].len();
+    let out = pack_segments(reqs.clone(), one * 2 + one / 2).unwrap();
+    assert_eq!(
+        out.iter().map(Bytes::len).collect::<Vec<_>>(),
+        [2 * one, 2 * one, one]
+    );
+    let want: Vec<String> = (0..50).map(|i| format!("s{i:02}")).collect();
+    assert_eq!(names(&out), want);
+    // Everything fits: one message; a request above the limit alone: the decoding path.
+    assert_eq!(pack_segments(reqs.clone(), 10 * one).unwrap().len(), 1);
+    assert!(pack_segments(reqs, one - 1).is_none());
+}

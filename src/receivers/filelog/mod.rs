@@ -408,6 +408,8 @@ impl Tailer {
                 None => {
                     let start_at_end = self.first_poll && self.cfg.start_at == "end";
                     let offset = if start_at_end && !gz { opened.len } else { 0 };
+                    // As otelcol's fileconsumer ("Started watching file"), once per new file.
+                    tracing::info!(receiver = %self.id, path = %path.display(), offset, "started watching file");
                     let mut r = Reader::new(self.next_id, path, fp, offset, 0, gz);
                     self.next_id += 1;
                     r.last_seen = poll;
