@@ -313,3 +313,119 @@ fn exit_codes_agree_with_otelcol_validate() {
     }
     assert!(failures.is_empty(), "{}", failures.join("\n---\n"));
 }
+
+/// connector/routingconnector: config_test.go (`TestLoadConfig`'s testdata/config/*.yaml and
+/// `TestValidateConfig`'s table), plus statements with the other editors otelcol's routing connector
+/// registers (`delete_key`, `delete_matching_keys`, functions.go) and one it does not. Each case is the
+/// connector's config in a traces pipeline feeding `traces/a` and `traces/b`.
+#[test]
+fn otelcol_routing_connector_cases_agree() {
+    let cases: &[(&str, Expect, &str)] = &[
+        (
+            r#"{default_pipelines: [traces/b], table: [{statement: 'route() where attributes["X-Tenant"] == "acme"', pipelines: [traces/a, traces/b]}, {statement: 'route() where attributes["X-Tenant"] == "globex"', pipelines: [traces/b]}]}"#,
+            Valid,
+            "testdata/config/traces.yaml",
+        ),
+        (
+            "{table: [{pipelines: [traces/a]}]}",
+            Invalid("connectors::routing::table::0"),
+            "no statement provided",
+        ),
+        (
+            r#"{table: [{statement: 'route() where attributes["attr"] == "acme"'}]}"#,
+            Invalid("connectors::routing::table::0::pipelines"),
+            "no pipeline provided",
+        ),
+        (
+            "{default_pipelines: [traces/a]}",
+            Invalid("connectors::routing::table"),
+            "no routes provided",
+        ),
+        ("{}", Invalid("connectors::routing::table"), "empty config"),
+        (
+            r#"{table: [{condition: 'attributes["attr"] == "acme"', pipelines: [traces/a]}]}"#,
+            Valid,
+            "condition provided",
+        ),
+        (
+            r#"{table: [{statement: 'route() where attributes["attr"] == "acme"', pipelines: [traces/a]}]}"#,
+            Valid,
+            "statement provided",
+        ),
+        (
+            r#"{table: [{condition: 'attributes["attr"] == "acme"', statement: 'route() where attributes["attr"] == "acme"', pipelines: [traces/a]}]}"#,
+            Invalid("connectors::routing::table::0"),
+            "both condition and statement provided",
+        ),
+        (
+            r#"{table: [{context: invalid, statement: 'route() where attributes["attr"] == "acme"', pipelines: [traces/a]}]}"#,
+            Invalid("connectors::routing::table::0::context"),
+            "invalid context",
+        ),
+        (
+            r#"{table: [{context: request, statement: 'route() where attributes["attr"] == "acme"', pipelines: [traces/a]}]}"#,
+            Invalid("connectors::routing::table::0::statement"),
+            "request context with statement",
+        ),
+        (
+            r#"{table: [{context: request, condition: 'request["attr"] == "acme"', pipelines: [traces/a]}]}"#,
+            Valid,
+            "request context with condition",
+        ),
+        (
+            r#"{table: [{context: request, condition: 'attributes["attr"] == "acme"', pipelines: [traces/a]}]}"#,
+            Invalid("connectors::routing::table::0::condition"),
+            "request context with invalid condition",
+        ),
+        (
+            r#"{table: [{statement: 'delete_key(attributes, "X-Tenant") where attributes["X-Tenant"] == "acme"', pipelines: [traces/a]}]}"#,
+            Valid,
+            "functions.go: delete_key",
+        ),
+        (
+            r#"{table: [{context: span, statement: 'delete_matching_keys(attributes, "^x") where name == "a"', pipelines: [traces/a]}]}"#,
+            Valid,
+            "functions.go: delete_matching_keys",
+        ),
+        (
+            r#"{table: [{statement: 'set(attributes["x"], "y") where attributes["X-Tenant"] == "acme"', pipelines: [traces/a]}]}"#,
+            Invalid("connectors::routing::table::0::statement"),
+            "functions.go: set is not registered",
+        ),
+    ];
+    let dir = tempfile::tempdir().unwrap();
+    let mut failures = Vec::new();
+    for (n, (body, expect, source)) in cases.iter().enumerate() {
+        let text = format!(
+            "receivers:\n  otlp/parity: {{protocols: {{grpc: {{endpoint: '127.0.0.1:0'}}}}}}\n\
+             exporters:\n  debug/parity: {{}}\n\
+             connectors:\n  routing: {body}\n\
+             service:\n  pipelines:\n\
+             \x20   traces/in: {{receivers: [otlp/parity], exporters: [routing]}}\n\
+             \x20   traces/a: {{receivers: [routing], exporters: [debug/parity]}}\n\
+             \x20   traces/b: {{receivers: [routing], exporters: [debug/parity]}}\n"
+        );
+        let path = dir.path().join(format!("routing{n}.yaml"));
+        std::fs::write(&path, &text).unwrap();
+        let (code, out) = validate(&path);
+        let ok = match expect {
+            Valid => code == 0 && out.contains("configuration is valid"),
+            Invalid(key) => {
+                code == 1
+                    && out
+                        .lines()
+                        .any(|l| l.contains(&format!("{key}:")) || l.contains(&format!("{key} ")))
+            }
+        };
+        if !ok {
+            failures.push(format!(
+                "[{source}] {body}: expected {}, got exit {code}\n{text}\n{out}",
+                match expect {
+                    Valid => "valid".to_string(),
+                    Invalid(k) => format!("an error at {k}"),
+                }
+            ));
+        }
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n---\n"));
+}

@@ -70,24 +70,30 @@ macro_rules! with_signal {
     };
 }
 
-/// Evaluates `$body` with `$c` bound to the typed consumer inside an [`AnyConsumer`].
+/// Evaluates `$body` with `$c` bound to the typed consumer inside an [`AnyConsumer`]: the one place a
+/// runtime consumer becomes a typed one (the body is compiled once per signal, so it may call generic
+/// code over `S: SignalConsumer`).
+///
+/// ```ignore
+/// on_any!(next, n => tokio::spawn(run(n)))
+/// ```
+#[macro_export]
 macro_rules! on_any {
     ($any:expr, $c:ident => $body:expr) => {
         match $any {
-            AnyConsumer::Traces($c) => $body,
-            AnyConsumer::Metrics($c) => $body,
-            AnyConsumer::Logs($c) => $body,
+            $crate::pipeline::AnyConsumer::Traces($c) => $body,
+            $crate::pipeline::AnyConsumer::Metrics($c) => $body,
+            $crate::pipeline::AnyConsumer::Logs($c) => $body,
         }
     };
 }
 
 impl AnyConsumer {
     pub fn signal(&self) -> SignalKind {
-        match self {
-            AnyConsumer::Traces(_) => SignalKind::Traces,
-            AnyConsumer::Metrics(_) => SignalKind::Metrics,
-            AnyConsumer::Logs(_) => SignalKind::Logs,
+        fn kind<S: Signal>(_: &Arc<dyn Consumer<S>>) -> SignalKind {
+            S::KIND
         }
+        on_any!(self, c => kind(c))
     }
 
     /// The typed consumer, if this one carries `S`.
@@ -95,22 +101,20 @@ impl AnyConsumer {
         S::get(self).cloned()
     }
 
-    /// Wraps the consumer with a component built the same way for every signal.
-    pub fn wrap(self, b: &dyn BuildFor) -> AnyConsumer {
-        match self {
-            AnyConsumer::Traces(n) => AnyConsumer::Traces(b.traces(n)),
-            AnyConsumer::Metrics(n) => AnyConsumer::Metrics(b.metrics(n)),
-            AnyConsumer::Logs(n) => AnyConsumer::Logs(b.logs(n)),
+    /// Wraps the consumer with a component built the same way for every signal (see [`BuildFor`]).
+    pub fn wrap<B: BuildForAll + ?Sized>(self, b: &B) -> AnyConsumer {
+        fn one<S: SignalConsumer, B: BuildFor<S> + ?Sized>(
+            b: &B,
+            next: Arc<dyn Consumer<S>>,
+        ) -> AnyConsumer {
+            S::any(b.build(next))
         }
+        on_any!(self, n => one(b, n))
     }
 
     /// See [`Consumer::closing`].
     pub fn closing(&self) {
-        match self {
-            AnyConsumer::Traces(c) => c.closing(),
-            AnyConsumer::Metrics(c) => c.closing(),
-            AnyConsumer::Logs(c) => c.closing(),
-        }
+        on_any!(self, c => c.closing())
     }
 
     pub async fn shutdown(&self, deadline: tokio::time::Instant) {
@@ -133,13 +137,17 @@ pub fn fan_out<S: Signal>(mut consumers: Vec<Arc<dyn Consumer<S>>>) -> Arc<dyn C
     Arc::new(FanOut::new(consumers))
 }
 
-/// Builds one component in front of `next`, for whichever signal `next` carries. Processors whose
-/// logic is the same for all signals implement this once with a generic helper.
-pub trait BuildFor {
-    fn traces(&self, next: Arc<dyn Consumer<Traces>>) -> Arc<dyn Consumer<Traces>>;
-    fn metrics(&self, next: Arc<dyn Consumer<Metrics>>) -> Arc<dyn Consumer<Metrics>>;
-    fn logs(&self, next: Arc<dyn Consumer<Logs>>) -> Arc<dyn Consumer<Logs>>;
+/// Builds one component in front of `next`, for signal `S`. A processor whose logic is the same for
+/// every signal implements it once, generically (`impl<S: Bound> BuildFor<S> for Prepared`), and its
+/// `create` calls [`AnyConsumer::wrap`], which picks the signal.
+pub trait BuildFor<S: Signal> {
+    fn build(&self, next: Arc<dyn Consumer<S>>) -> Arc<dyn Consumer<S>>;
 }
+
+/// A component that [`BuildFor`] every signal: what [`AnyConsumer::wrap`] takes.
+pub trait BuildForAll: BuildFor<Traces> + BuildFor<Metrics> + BuildFor<Logs> {}
+
+impl<T: BuildFor<Traces> + BuildFor<Metrics> + BuildFor<Logs> + ?Sized> BuildForAll for T {}
 
 /// Checks run by receivers before they read a request body (the memory limiter registers one), so that
 /// an overloaded collector refuses without allocating the request first.

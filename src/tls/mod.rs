@@ -540,9 +540,37 @@ impl ClientTls {
         }
     }
 
-    /// Builds the rustls client config: `alpn` lists the protocols offered.
+    /// Builds the rustls client config: `alpn` lists the protocols offered. Clients use
+    /// [`ClientTls::http_client`] or [`ClientTls::grpc_connector`], which call this.
     pub fn load(&self, alpn: &[&[u8]]) -> Result<Arc<rustls::ClientConfig>, String> {
         client::build(self, alpn)
+    }
+
+    /// The one TLS set-up of every HTTP client (`otlp_http`, `prometheusremotewrite`, the
+    /// `prometheus` receiver's scrapes): when the client talks to `https://` URLs (`https`) and
+    /// `insecure` is not set, `builder` gets this config (roots, client certificate,
+    /// `insecure_skip_verify`, `server_name_override`, versions, suites, reloads); otherwise it is
+    /// returned as it was. `alpn` lists the protocols offered ([`ALPN_H2`], [`ALPN_HTTP`]).
+    pub fn http_client(
+        &self,
+        builder: reqwest::ClientBuilder,
+        https: bool,
+        alpn: &[&[u8]],
+    ) -> Result<reqwest::ClientBuilder, String> {
+        if !https || self.insecure {
+            return Ok(builder);
+        }
+        Ok(builder.use_preconfigured_tls((*self.load(alpn)?).clone()))
+    }
+
+    /// The one TLS set-up of every gRPC client (`otlp_grpc`, and through it `loadbalancing`'s
+    /// backends): a connector for tonic that dials TCP, then TLS offering `h2`, checking the
+    /// certificate against `server_name_override` when it is set.
+    pub fn grpc_connector(&self) -> Result<TlsConnector, String> {
+        Ok(TlsConnector::new(
+            self.load(&[ALPN_H2])?,
+            self.server_name_override.as_deref(),
+        ))
     }
 
     /// Reads a PEM file, naming `what` and the file in the error. Kept for callers that need raw PEM.

@@ -146,3 +146,43 @@ fn versions_and_suites() {
     assert_eq!(p.kx_groups.len(), 1);
     assert!(p.cipher_suites.iter().any(|c| c.tls13().is_none()));
 }
+
+/// Every client's TLS set-up goes through `http_client` / `grpc_connector`: they read the files only
+/// when TLS is used, and name the key and file when one is wrong.
+#[test]
+fn client_set_ups_read_tls_only_when_used() {
+    let tls = ClientTls {
+        ca_file: Some("/nonexistent/ca.crt".into()),
+        ..Default::default()
+    };
+    assert!(tls
+        .http_client(reqwest::Client::builder(), false, &[ALPN_HTTP])
+        .is_ok());
+    let insecure = ClientTls {
+        insecure: true,
+        ..tls.clone()
+    };
+    assert!(insecure
+        .http_client(reqwest::Client::builder(), true, &[ALPN_HTTP])
+        .is_ok());
+    let e = tls
+        .http_client(reqwest::Client::builder(), true, &[ALPN_HTTP])
+        .err()
+        .unwrap();
+    assert_eq!(e, "tls::ca_file \"/nonexistent/ca.crt\": file not found");
+    let e = tls.grpc_connector().err().unwrap();
+    assert_eq!(e, "tls::ca_file \"/nonexistent/ca.crt\": file not found");
+
+    let dir = tempfile::tempdir().unwrap();
+    let ca = pki::Ca::new("test ca");
+    let ca_file = pki::write(dir.path(), "ca.crt", &ca.cert_pem);
+    let ok = ClientTls {
+        ca_file: Some(ca_file.to_str().unwrap().into()),
+        server_name_override: Some("a".into()),
+        ..Default::default()
+    };
+    assert!(ok.grpc_connector().is_ok());
+    assert!(ok
+        .http_client(reqwest::Client::builder(), true, &[ALPN_H2, ALPN_HTTP])
+        .is_ok());
+}

@@ -9,8 +9,8 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use async_trait::async_trait;
 use ferrotel::component::{Host, ReceiverFactory};
 use ferrotel::config::ComponentId;
-use ferrotel::pipeline::{AnyConsumer, ConsumeError, Consumer};
-use ferrotel::signal::{Batch, Logs, Metrics, Signal, SignalKind, Traces};
+use ferrotel::pipeline::{ConsumeError, Consumer, SignalConsumer};
+use ferrotel::signal::{Batch, Signal, SignalKind};
 use serde::Serialize;
 
 use crate::gen::SEQ_KEY;
@@ -304,11 +304,10 @@ pub async fn run(args: SinkArgs) -> anyhow::Result<()> {
     let mut receiver = prepared
         .create(
             &id,
-            vec![
-                AnyConsumer::Traces(counter::<Traces>(&stats)),
-                AnyConsumer::Metrics(counter::<Metrics>(&stats)),
-                AnyConsumer::Logs(counter::<Logs>(&stats)),
-            ],
+            SignalKind::ALL
+                .into_iter()
+                .map(|signal| ferrotel::with_signal!(signal, S => S::any(counter::<S>(&stats))))
+                .collect(),
             &host,
         )
         .map_err(|e| anyhow::anyhow!("{e}"))?;

@@ -21,7 +21,7 @@ use crate::component::{
     ConfigResult, ConnectorFactory, Host, PreparedConnector, StartError, SAME_SIGNAL,
 };
 use crate::config::{ComponentId, ConfigError, PipelineId};
-use crate::ottl::{Condition, ContextKind, ErrorMode};
+use crate::ottl::{Condition, ContextKind, Ctx, ErrorMode, Statement};
 use crate::pipeline::{fan_out, AnyConsumer, ConsumeError, Consumer, SignalConsumer};
 use crate::signal::{Batch, ClientMetadata, SignalKind};
 
@@ -92,6 +92,9 @@ impl Matcher {
 
 struct Route {
     matcher: Matcher,
+    /// A statement's editor other than `route()` (`delete_key`, `delete_matching_keys`): run on each
+    /// item the route takes, before it is sent on, as otelcol runs the statement on what matches.
+    edit: Option<Arc<Statement>>,
     pipelines: Vec<PipelineId>,
 }
 
@@ -173,6 +176,7 @@ fn prepare(c: Config, path: &str) -> ConfigResult<Arc<dyn PreparedConnector>> {
                 continue;
             }
         };
+        let mut edit = None;
         let matcher = match context {
             None if key == "statement" => {
                 errors.push(ConfigError::new(
@@ -196,10 +200,13 @@ fn prepare(c: Config, path: &str) -> ConfigResult<Arc<dyn PreparedConnector>> {
                 let compiled = if key == "statement" {
                     route_statement(text, ctx)
                 } else {
-                    crate::ottl::compile_condition(text, ctx)
+                    crate::ottl::compile_condition(text, ctx).map(|c| (c, None))
                 };
                 match compiled {
-                    Ok(c) => Matcher::Ottl(Arc::new(c)),
+                    Ok((c, e)) => {
+                        edit = e.map(Arc::new);
+                        Matcher::Ottl(Arc::new(c))
+                    }
                     Err(e) => {
                         errors.push(ConfigError::new(
                             format!("{at}::{key}"),
@@ -218,7 +225,11 @@ fn prepare(c: Config, path: &str) -> ConfigResult<Arc<dyn PreparedConnector>> {
             ));
             continue;
         }
-        routes.push(Route { matcher, pipelines });
+        routes.push(Route {
+            matcher,
+            edit,
+            pipelines,
+        });
     }
     if !errors.is_empty() {
         return Err(errors);
@@ -231,30 +242,45 @@ fn prepare(c: Config, path: &str) -> ConfigResult<Arc<dyn PreparedConnector>> {
     }))
 }
 
-/// A routing `statement` is `route()` with an optional `where` clause: the clause decides.
-fn route_statement(text: &str, ctx: ContextKind) -> Result<Condition, String> {
+/// The editors a routing `statement` may use, as otelcol's routing connector registers them:
+/// `route()` only routes; the others also edit each item the route takes.
+const ROUTING_EDITORS: &[&str] = &["route", "delete_key", "delete_matching_keys"];
+
+/// A routing `statement`: an editor of [`ROUTING_EDITORS`] with an optional `where` clause. The
+/// clause decides the route; an editor other than `route()` comes back compiled, to run on what the
+/// route takes.
+fn route_statement(text: &str, ctx: ContextKind) -> Result<(Condition, Option<Statement>), String> {
     let st = crate::ottl::parse_statement(text).map_err(|e| e.to_string())?;
-    if st.editor.name != "route" || !st.editor.args.is_empty() || !st.editor.keys.is_empty() {
+    let name = st.editor.name.as_str();
+    if !ROUTING_EDITORS.contains(&name) {
         return Err(format!(
-            "ferrotel's routing statements take the form `route() where <condition>`, not {}(…); \
-             use `condition` for a plain condition",
-            st.editor.name
+            "{name}() cannot be used in a routing statement: otelcol's routing connector accepts \
+             route(), delete_key() and delete_matching_keys(), each with an optional `where` clause; \
+             edit data with a transform processor in the destination pipeline"
         ));
     }
-    match &st.condition {
-        None => crate::ottl::compile_condition("true", ctx),
+    if name == "route" && (!st.editor.args.is_empty() || !st.editor.keys.is_empty()) {
+        return Err("route() takes no arguments".into());
+    }
+    let edit = match name {
+        "route" => None,
+        _ => Some(crate::ottl::compile_statement(text, ctx)?),
+    };
+    let condition = match &st.condition {
+        None => crate::ottl::compile_condition("true", ctx)?,
         Some(expr) => {
             let cp = crate::ottl::compile::Compiler::new(ctx);
             let expr = cp
                 .condition(expr)
                 .map_err(|e| format!("column {}: {}", e.column, e.message))?;
-            Ok(Condition {
+            Condition {
                 text: text.to_string(),
                 context: ctx,
                 expr,
-            })
+            }
         }
-    }
+    };
+    Ok((condition, edit))
 }
 
 /// otelcol's request grammar: exactly `request["<name>"] == "<value>"` or `!=`.
@@ -427,6 +453,27 @@ impl<S: Routable> Router<S> {
                         }
                     }
                     groups[i] = moved;
+                    if let Some(edit) = &r.edit {
+                        let edited =
+                            S::walk(&mut groups[i], cond.context, &mut |ctx: &mut Ctx<'_>| {
+                                (edit.editor)(ctx).map(|()| false)
+                            });
+                        if let Err(e) = edited {
+                            match self.error_mode {
+                                ErrorMode::Propagate => {
+                                    return Err(ConsumeError::Permanent(format!(
+                                        "{}: {}: {e}",
+                                        self.id, edit.text
+                                    )))
+                                }
+                                ErrorMode::Ignore => tracing::warn!(
+                                    connector = %self.id, error = %e, statement = %edit.text,
+                                    "failed to run a route's statement; the items are routed unedited"
+                                ),
+                                ErrorMode::Silent => {}
+                            }
+                        }
+                    }
                 }
             }
         }

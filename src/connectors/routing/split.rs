@@ -24,6 +24,12 @@ pub trait Routable: SignalConsumer {
         kind: ContextKind,
         pick: &mut dyn FnMut(&Ctx<'_>) -> bool,
     ) -> Vec<Self::Resource>;
+    /// Visits every item of context `kind` in `resources` (see [`exec`]).
+    fn walk(
+        resources: &mut Vec<Self::Resource>,
+        kind: ContextKind,
+        visit: &mut exec::Visit<'_>,
+    ) -> Result<(), String>;
 }
 
 /// `v` split by `flags` (in order; missing flags are false): (picked, kept).
@@ -54,6 +60,14 @@ fn flags(
 }
 
 impl Routable for Traces {
+    fn walk(
+        resources: &mut Vec<ResourceSpans>,
+        kind: ContextKind,
+        visit: &mut exec::Visit<'_>,
+    ) -> Result<(), String> {
+        exec::traces(resources, kind, visit)
+    }
+
     const CONTEXTS: &'static [ContextKind] = &[ContextKind::Resource, ContextKind::Span];
 
     fn split(
@@ -98,6 +112,14 @@ impl Routable for Traces {
 }
 
 impl Routable for Logs {
+    fn walk(
+        resources: &mut Vec<ResourceLogs>,
+        kind: ContextKind,
+        visit: &mut exec::Visit<'_>,
+    ) -> Result<(), String> {
+        exec::logs(resources, kind, visit)
+    }
+
     const CONTEXTS: &'static [ContextKind] = &[ContextKind::Resource, ContextKind::Log];
 
     fn split(
@@ -174,6 +196,14 @@ fn split_points(m: &mut Metric, f: &mut impl Iterator<Item = bool>) -> Option<Me
 }
 
 impl Routable for Metrics {
+    fn walk(
+        resources: &mut Vec<ResourceMetrics>,
+        kind: ContextKind,
+        visit: &mut exec::Visit<'_>,
+    ) -> Result<(), String> {
+        exec::metrics(resources, kind, visit)
+    }
+
     const CONTEXTS: &'static [ContextKind] = &[
         ContextKind::Resource,
         ContextKind::Metric,

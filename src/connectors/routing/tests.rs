@@ -183,8 +183,55 @@ fn config_errors_name_their_key() {
     assert!(e.contains("connectors::routing::error_mode"), "{e}");
     let e = errors("table: [{statement: 'set(attributes[\"a\"], 1)', pipelines: [traces/a]}]");
     assert!(
-        e.contains("connectors::routing::table::0::statement:"),
+        e.contains("connectors::routing::table::0::statement:")
+            && e.contains("set() cannot be used in a routing statement")
+            && e.contains("delete_key()"),
         "{e}"
+    );
+    let e = errors("table: [{statement: 'route(1)', pipelines: [traces/a]}]");
+    assert!(
+        e.contains("connectors::routing::table::0::statement:") && e.contains("no arguments"),
+        "{e}"
+    );
+}
+
+/// otelcol runs a routing statement's editor on what the route takes: `delete_key` drops the
+/// routing attribute (what the old routing processor's `drop_resource_routing_attribute` did).
+#[tokio::test]
+async fn statements_may_delete_keys_from_what_they_route() {
+    let (r, caps) = build::<Traces>(
+        r#"
+default_pipelines: [traces/other]
+table:
+  - statement: 'delete_key(attributes, "tenant") where attributes["tenant"] == "acme"'
+    pipelines: [traces/acme]
+  - context: span
+    statement: 'delete_matching_keys(attributes, "^e.*") where name == "e1"'
+    pipelines: [traces/ecorp]
+"#,
+        &["traces/acme", "traces/ecorp", "traces/other"],
+    );
+    let batch = Batch::<Traces>::from_resources(vec![
+        rs("acme", &[("a1", "p")]),
+        rs("ecorp", &[("e1", "p"), ("e2", "p")]),
+    ]);
+    r.consume(batch).await.unwrap();
+    let acme = caps[0].got.lock().unwrap().clone();
+    assert_eq!(span_names(&acme), ["a1"]);
+    assert_eq!(acme[0].resource, resource(vec![]), "tenant deleted");
+    let ecorp = caps[1].got.lock().unwrap().clone();
+    assert_eq!(span_names(&ecorp), ["e1"]);
+    assert!(
+        ecorp[0].scope_spans[0].spans[0].attributes.is_empty(),
+        "env deleted"
+    );
+    assert_eq!(ecorp[0].resource, resource(vec![kv("tenant", "ecorp")]));
+    let other = caps[2].got.lock().unwrap().clone();
+    assert_eq!(span_names(&other), ["e2"]);
+    assert_eq!(
+        other[0].scope_spans[0].spans[0].attributes,
+        vec![kv("env", "p")],
+        "what the route did not take is not edited"
     );
 }
 

@@ -13,7 +13,7 @@ use serde_yaml::Value;
 
 use crate::component::{ConfigResult, ExporterFactory, Host, PreparedExporter, StartError};
 use crate::config::{ComponentId, ConfigError};
-use crate::pipeline::{AnyConsumer, ConsumeError, Consumer};
+use crate::pipeline::{AnyConsumer, ConsumeError, Consumer, SignalConsumer};
 use crate::signal::{Batch, Logs, Metrics, Signal, SignalKind, Traces};
 
 #[derive(Debug, Clone, Deserialize)]
@@ -92,21 +92,14 @@ impl PreparedExporter for Config {
             "normal" => Verbosity::Normal,
             _ => Verbosity::Basic,
         };
-        macro_rules! make {
-            ($v:ident) => {
-                AnyConsumer::$v(Arc::new(DebugExporter::<$v> {
-                    id: id.to_string(),
-                    verbosity,
-                    sampler,
-                    _s: std::marker::PhantomData,
-                }))
-            };
-        }
-        Ok(match signal {
-            SignalKind::Traces => make!(Traces),
-            SignalKind::Metrics => make!(Metrics),
-            SignalKind::Logs => make!(Logs),
-        })
+        Ok(
+            crate::with_signal!(signal, S => S::any(Arc::new(DebugExporter::<S> {
+                id: id.to_string(),
+                verbosity,
+                sampler,
+                _s: std::marker::PhantomData,
+            }))),
+        )
     }
 }
 
@@ -147,6 +140,7 @@ struct DebugExporter<S: Signal> {
 
 /// What the debug exporter says about each signal beyond the item count.
 trait Describe: Signal {
+    fn title() -> &'static str;
     fn resource_label() -> &'static str;
     fn item_label() -> &'static str;
     fn describe(resources: &[Self::Resource], detailed: bool, out: &mut String);
@@ -163,12 +157,7 @@ impl<S: Describe> Consumer<S> for DebugExporter<S> {
             return Ok(());
         }
         let resources = batch.resources()?;
-        let title = match S::KIND {
-            SignalKind::Traces => "Traces",
-            SignalKind::Metrics => "Metrics",
-            SignalKind::Logs => "Logs",
-        };
-        tracing::info!(exporter = %self.id, "{title} {{\"{}\": {}, \"{}\": {}}}", S::resource_label(), resources.len(), S::item_label(), items);
+        tracing::info!(exporter = %self.id, "{} {{\"{}\": {}, \"{}\": {}}}", S::title(), S::resource_label(), resources.len(), S::item_label(), items);
         if self.verbosity != Verbosity::Basic {
             let mut out = String::new();
             S::describe(resources, self.verbosity == Verbosity::Detailed, &mut out);
@@ -237,6 +226,9 @@ fn inline_attrs(kvs: &[KeyValue]) -> String {
 }
 
 impl Describe for Traces {
+    fn title() -> &'static str {
+        "Traces"
+    }
     fn resource_label() -> &'static str {
         "resource spans"
     }
@@ -290,6 +282,9 @@ impl Describe for Traces {
 }
 
 impl Describe for Metrics {
+    fn title() -> &'static str {
+        "Metrics"
+    }
     fn resource_label() -> &'static str {
         "resource metrics"
     }
@@ -338,6 +333,9 @@ impl Describe for Metrics {
 }
 
 impl Describe for Logs {
+    fn title() -> &'static str {
+        "Logs"
+    }
     fn resource_label() -> &'static str {
         "resource logs"
     }

@@ -155,51 +155,15 @@ pub fn for_signal<T>(
 where
     T: Sender<crate::signal::Traces> + Sender<crate::signal::Metrics> + Sender<crate::signal::Logs>,
 {
-    use crate::pipeline::AnyConsumer;
-    use crate::signal::{Logs, Metrics, SignalKind, Traces};
-    fn one<S: Signal>(
-        id: &ComponentId,
-        sender: Box<dyn Sender<S>>,
-        timeout: Duration,
-        retry: &RetrySettings,
-        queue: &QueueSettings,
-        host: &Host,
-    ) -> Result<Arc<Exporter<S>>, StartError> {
-        Ok(Arc::new(Exporter::build(
-            id.to_string(),
-            sender,
-            timeout,
-            retry.clone(),
-            queue.clone(),
-            host,
-        )?))
-    }
-    Ok(match signal {
-        SignalKind::Traces => AnyConsumer::Traces(one::<Traces>(
-            id,
-            Box::new(sender),
-            timeout,
-            retry,
-            queue,
-            host,
-        )?),
-        SignalKind::Metrics => AnyConsumer::Metrics(one::<Metrics>(
-            id,
-            Box::new(sender),
-            timeout,
-            retry,
-            queue,
-            host,
-        )?),
-        SignalKind::Logs => AnyConsumer::Logs(one::<Logs>(
-            id,
-            Box::new(sender),
-            timeout,
-            retry,
-            queue,
-            host,
-        )?),
-    })
+    use crate::pipeline::SignalConsumer;
+    crate::with_signal!(signal, S => Ok(S::any(Arc::new(Exporter::<S>::build(
+        id.to_string(),
+        Box::new(sender),
+        timeout,
+        retry.clone(),
+        queue.clone(),
+        host,
+    )?))))
 }
 
 impl<S: Signal> Exporter<S> {

@@ -29,8 +29,8 @@ use crate::component::{
 use crate::config::{duration, ComponentId, ConfigError};
 use crate::exporters::helper::settings::default_timeout;
 use crate::exporters::helper::{self, Accepted, ExportError, QueueSettings, RetrySettings, Sender};
-use crate::pipeline::AnyConsumer;
-use crate::signal::{Batch, Logs, Metrics, Signal, SignalKind, Traces};
+use crate::pipeline::{AnyConsumer, SignalConsumer};
+use crate::signal::{Batch, Logs, Metrics, SignalKind, Traces};
 use crate::telemetry::events;
 use resolver::ResolverConfig;
 use ring::Ring;
@@ -402,15 +402,14 @@ impl<R> Parts<R> {
 struct LbSender(Arc<Balancer>);
 
 impl LbSender {
-    async fn send_parts<S: Signal>(
+    async fn send_parts<S: SignalConsumer>(
         &self,
         parts: BTreeMap<String, Vec<S::Resource>>,
         backends: &BTreeMap<String, AnyConsumer>,
         metadata: Option<Arc<crate::signal::ClientMetadata>>,
-        pick: impl Fn(&AnyConsumer) -> Option<Arc<dyn crate::pipeline::Consumer<S>>>,
     ) -> Result<Accepted, ExportError> {
         let sends = parts.into_iter().map(|(ep, res)| {
-            let consumer = backends.get(&ep).and_then(&pick);
+            let consumer = backends.get(&ep).and_then(AnyConsumer::typed::<S>);
             let metadata = metadata.clone();
             let id = self.0.id.clone();
             async move {
@@ -523,11 +522,8 @@ impl Sender<Traces> for LbSender {
                 parts.by_backend.entry(ep).or_default().push(f);
             }
         }
-        self.send_parts::<Traces>(parts.by_backend, &backends, metadata, |c| match c {
-            AnyConsumer::Traces(c) => Some(c.clone()),
-            _ => None,
-        })
-        .await
+        self.send_parts::<Traces>(parts.by_backend, &backends, metadata)
+            .await
     }
 }
 
@@ -593,11 +589,8 @@ impl Sender<Logs> for LbSender {
                 parts.by_backend.entry(ep).or_default().push(f);
             }
         }
-        self.send_parts::<Logs>(parts.by_backend, &backends, metadata, |c| match c {
-            AnyConsumer::Logs(c) => Some(c.clone()),
-            _ => None,
-        })
-        .await
+        self.send_parts::<Logs>(parts.by_backend, &backends, metadata)
+            .await
     }
 }
 
@@ -710,11 +703,8 @@ impl Sender<Metrics> for LbSender {
                 parts.by_backend.entry(ep).or_default().push(f);
             }
         }
-        self.send_parts::<Metrics>(parts.by_backend, &backends, metadata, |c| match c {
-            AnyConsumer::Metrics(c) => Some(c.clone()),
-            _ => None,
-        })
-        .await
+        self.send_parts::<Metrics>(parts.by_backend, &backends, metadata)
+            .await
     }
 }
 

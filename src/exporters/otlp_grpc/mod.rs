@@ -245,10 +245,7 @@ impl Config {
             if self.authority.is_none() {
                 ep = ep.origin(target);
             }
-            let config = self.tls.load(&[crate::tls::ALPN_H2])?;
-            let connector =
-                crate::tls::TlsConnector::new(config, self.tls.server_name_override.as_deref());
-            return Ok(ep.connect_with_connector_lazy(connector));
+            return Ok(ep.connect_with_connector_lazy(self.tls.grpc_connector()?));
         }
         Ok(ep.connect_lazy())
     }

@@ -217,14 +217,9 @@ impl Config {
         .into_iter()
         .flatten()
         .any(|u| u.starts_with("https://"));
-        if https && !self.tls.insecure {
-            b = b.use_preconfigured_tls(
-                (*self
-                    .tls
-                    .load(&[crate::tls::ALPN_H2, crate::tls::ALPN_HTTP])?)
-                .clone(),
-            );
-        }
+        b = self
+            .tls
+            .http_client(b, https, &[crate::tls::ALPN_H2, crate::tls::ALPN_HTTP])?;
         if let Some(p) = &self.proxy_url {
             b = b.proxy(reqwest::Proxy::all(p).map_err(|e| format!("proxy_url {p:?}: {e}"))?);
         }

@@ -230,16 +230,14 @@ impl PreparedExporter for Config {
         host: &Host,
     ) -> Result<AnyConsumer, StartError> {
         let at = format!("exporters::{id}");
-        let mut b = reqwest::Client::builder().tcp_nodelay(true);
-        if self.endpoint.starts_with("https://") && !self.tls.insecure {
-            b = b.use_preconfigured_tls(
-                (*self
-                    .tls
-                    .load(&[crate::tls::ALPN_HTTP])
-                    .map_err(|e| StartError::new(format!("{at}::tls"), e))?)
-                .clone(),
-            );
-        }
+        let b = self
+            .tls
+            .http_client(
+                reqwest::Client::builder().tcp_nodelay(true),
+                self.endpoint.starts_with("https://"),
+                &[crate::tls::ALPN_HTTP],
+            )
+            .map_err(|e| StartError::new(format!("{at}::tls"), e))?;
         let client = b.build().map_err(|e| StartError::new(&at, e))?;
         let auth = self
             .auth

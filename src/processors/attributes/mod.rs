@@ -107,20 +107,8 @@ impl PreparedProcessor for Prepared {
     }
 }
 
-impl BuildFor for Prepared {
-    fn traces(&self, next: Arc<dyn Consumer<Traces>>) -> Arc<dyn Consumer<Traces>> {
-        Arc::new(AttributesProcessor {
-            rules: self.0.clone(),
-            next,
-        })
-    }
-    fn metrics(&self, next: Arc<dyn Consumer<Metrics>>) -> Arc<dyn Consumer<Metrics>> {
-        Arc::new(AttributesProcessor {
-            rules: self.0.clone(),
-            next,
-        })
-    }
-    fn logs(&self, next: Arc<dyn Consumer<Logs>>) -> Arc<dyn Consumer<Logs>> {
+impl<S: Target> BuildFor<S> for Prepared {
+    fn build(&self, next: Arc<dyn Consumer<S>>) -> Arc<dyn Consumer<S>> {
         Arc::new(AttributesProcessor {
             rules: self.0.clone(),
             next,

@@ -31,7 +31,7 @@ use tokio::time::Instant;
 use crate::component::{ConfigResult, Host, PreparedProcessor, ProcessorFactory, StartError};
 use crate::config::ComponentId;
 use crate::pipeline::{AnyConsumer, BuildFor, ConsumeError, Consumer};
-use crate::signal::{Batch, ClientMetadata, DecodeError, Logs, Metrics, SignalKind, Traces};
+use crate::signal::{Batch, ClientMetadata, DecodeError, SignalKind};
 use crate::telemetry::events;
 pub use config::Config;
 use split::Split;
@@ -81,14 +81,8 @@ impl PreparedProcessor for Prepared {
     }
 }
 
-impl BuildFor for Prepared {
-    fn traces(&self, next: Arc<dyn Consumer<Traces>>) -> Arc<dyn Consumer<Traces>> {
-        Arc::new(BatchProcessor::new(self.cfg.clone(), next, &self.id))
-    }
-    fn metrics(&self, next: Arc<dyn Consumer<Metrics>>) -> Arc<dyn Consumer<Metrics>> {
-        Arc::new(BatchProcessor::new(self.cfg.clone(), next, &self.id))
-    }
-    fn logs(&self, next: Arc<dyn Consumer<Logs>>) -> Arc<dyn Consumer<Logs>> {
+impl<S: Split> BuildFor<S> for Prepared {
+    fn build(&self, next: Arc<dyn Consumer<S>>) -> Arc<dyn Consumer<S>> {
         Arc::new(BatchProcessor::new(self.cfg.clone(), next, &self.id))
     }
 }

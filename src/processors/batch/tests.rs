@@ -4,6 +4,7 @@ use opentelemetry_proto::tonic::trace::v1::{ResourceSpans, ScopeSpans, Span};
 
 use super::*;
 use crate::processors::testutil::Capture;
+use crate::signal::Traces;
 
 fn cfg(yaml: &str) -> Config {
     let v: Value = serde_yaml::from_str(yaml).unwrap();

@@ -374,22 +374,8 @@ struct Build {
     id: Arc<str>,
 }
 
-impl BuildFor for Build {
-    fn traces(&self, next: Arc<dyn Consumer<Traces>>) -> Arc<dyn Consumer<Traces>> {
-        Arc::new(FilterProcessor {
-            rules: self.rules.clone(),
-            id: self.id.clone(),
-            next,
-        })
-    }
-    fn metrics(&self, next: Arc<dyn Consumer<Metrics>>) -> Arc<dyn Consumer<Metrics>> {
-        Arc::new(FilterProcessor {
-            rules: self.rules.clone(),
-            id: self.id.clone(),
-            next,
-        })
-    }
-    fn logs(&self, next: Arc<dyn Consumer<Logs>>) -> Arc<dyn Consumer<Logs>> {
+impl<S: Filterable> BuildFor<S> for Build {
+    fn build(&self, next: Arc<dyn Consumer<S>>) -> Arc<dyn Consumer<S>> {
         Arc::new(FilterProcessor {
             rules: self.rules.clone(),
             id: self.id.clone(),

@@ -25,7 +25,7 @@ use serde_yaml::Value;
 use crate::component::{ConfigResult, Host, PreparedProcessor, ProcessorFactory, StartError};
 use crate::config::ComponentId;
 use crate::pipeline::{AnyConsumer, BuildFor, ConsumeError, Consumer};
-use crate::signal::{Batch, Logs, Metrics, Signal, SignalKind, Traces};
+use crate::signal::{Batch, Signal, SignalKind};
 pub use config::Config;
 
 /// The refusal message, as otelcol's.
@@ -208,20 +208,8 @@ impl Limiter {
     }
 }
 
-impl BuildFor for Arc<Limiter> {
-    fn traces(&self, next: Arc<dyn Consumer<Traces>>) -> Arc<dyn Consumer<Traces>> {
-        Arc::new(MemoryLimiter {
-            limiter: self.clone(),
-            next,
-        })
-    }
-    fn metrics(&self, next: Arc<dyn Consumer<Metrics>>) -> Arc<dyn Consumer<Metrics>> {
-        Arc::new(MemoryLimiter {
-            limiter: self.clone(),
-            next,
-        })
-    }
-    fn logs(&self, next: Arc<dyn Consumer<Logs>>) -> Arc<dyn Consumer<Logs>> {
+impl<S: Signal> BuildFor<S> for Arc<Limiter> {
+    fn build(&self, next: Arc<dyn Consumer<S>>) -> Arc<dyn Consumer<S>> {
         Arc::new(MemoryLimiter {
             limiter: self.clone(),
             next,

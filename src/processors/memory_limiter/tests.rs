@@ -2,6 +2,7 @@ use std::sync::atomic::AtomicU64;
 
 use super::*;
 use crate::processors::testutil::Capture;
+use crate::signal::{Logs, Traces};
 
 const MIB: u64 = 1 << 20;
 

@@ -158,6 +158,7 @@ impl PreparedProcessor for Config {
         next: AnyConsumer,
         _host: &Host,
     ) -> Result<AnyConsumer, StartError> {
+        // Not `on_any!`: traces and logs sample differently (trace id vs. attribute), metrics not at all.
         Ok(match next {
             AnyConsumer::Traces(next) => AnyConsumer::Traces(Arc::new(TracesSampler {
                 sampler: Sampler::new(self, false),

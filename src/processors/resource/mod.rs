@@ -11,7 +11,7 @@ use crate::component::{ConfigResult, Host, PreparedProcessor, ProcessorFactory, 
 use crate::config::{ComponentId, ConfigError};
 use crate::pipeline::{AnyConsumer, BuildFor, ConsumeError, Consumer};
 use crate::processors::attraction::{ActionConfig, Actions, HasResource};
-use crate::signal::{Batch, Logs, Metrics, SignalKind, Traces};
+use crate::signal::{Batch, SignalKind};
 use opentelemetry_proto::tonic::resource::v1::Resource;
 
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -61,14 +61,8 @@ impl PreparedProcessor for Prepared {
     }
 }
 
-impl BuildFor for Prepared {
-    fn traces(&self, next: Arc<dyn Consumer<Traces>>) -> Arc<dyn Consumer<Traces>> {
-        Arc::new(ResourceProcessor::new(self.0.clone(), next))
-    }
-    fn metrics(&self, next: Arc<dyn Consumer<Metrics>>) -> Arc<dyn Consumer<Metrics>> {
-        Arc::new(ResourceProcessor::new(self.0.clone(), next))
-    }
-    fn logs(&self, next: Arc<dyn Consumer<Logs>>) -> Arc<dyn Consumer<Logs>> {
+impl<S: HasResource> BuildFor<S> for Prepared {
+    fn build(&self, next: Arc<dyn Consumer<S>>) -> Arc<dyn Consumer<S>> {
         Arc::new(ResourceProcessor::new(self.0.clone(), next))
     }
 }
@@ -120,6 +114,7 @@ mod tests {
     use crate::processors::attraction::testutil::{attrs, s};
     use crate::processors::testutil::Capture;
     use crate::signal::ClientMetadata;
+    use crate::signal::{Logs, Metrics, Traces};
     use opentelemetry_proto::tonic::common::v1::KeyValue;
     use opentelemetry_proto::tonic::logs::v1::ResourceLogs;
     use opentelemetry_proto::tonic::metrics::v1::ResourceMetrics;

@@ -21,7 +21,7 @@ use serde_yaml::Value;
 use crate::component::{ConfigResult, Host, PreparedProcessor, ProcessorFactory, StartError};
 use crate::config::{ComponentId, ConfigError};
 use crate::pipeline::{AnyConsumer, BuildFor, ConsumeError, Consumer};
-use crate::signal::{Batch, Logs, Metrics, Signal, SignalKind, Traces};
+use crate::signal::{Batch, Signal, SignalKind};
 
 const DETECTORS: &[&str] = &["env", "system"];
 const SYSTEM_ATTRIBUTES: &[&str] = &["host.name", "os.type", "host.id", "host.arch"];
@@ -383,14 +383,11 @@ impl Build {
     }
 }
 
-impl BuildFor for Build {
-    fn traces(&self, next: Arc<dyn Consumer<Traces>>) -> Arc<dyn Consumer<Traces>> {
-        self.make(next)
-    }
-    fn metrics(&self, next: Arc<dyn Consumer<Metrics>>) -> Arc<dyn Consumer<Metrics>> {
-        self.make(next)
-    }
-    fn logs(&self, next: Arc<dyn Consumer<Logs>>) -> Arc<dyn Consumer<Logs>> {
+impl<S: Signal> BuildFor<S> for Build
+where
+    S::Resource: HasResource,
+{
+    fn build(&self, next: Arc<dyn Consumer<S>>) -> Arc<dyn Consumer<S>> {
         self.make(next)
     }
 }
@@ -421,6 +418,7 @@ where
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::signal::Traces;
     use std::sync::Mutex;
 
     fn cfg(yaml: &str) -> Config {
@@ -552,11 +550,11 @@ mod tests {
         let attrs = Arc::new(detect(&cfg("detectors: [env]"), |_| {
             Some("a=1".to_string())
         }));
-        let p = Build {
+        let build = Build {
             attrs,
             override_existing: true,
-        }
-        .traces(sink.clone());
+        };
+        let p = BuildFor::<Traces>::build(&build, sink.clone());
         let batch = Batch::<Traces>::from_resources(vec![ResourceSpans::default(); 2]);
         p.consume(batch).await.unwrap();
         let got = sink.0.lock().unwrap();

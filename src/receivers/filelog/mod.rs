@@ -87,11 +87,8 @@ impl PreparedReceiver for Prepared {
         _host: &Host,
     ) -> Result<Box<dyn Receiver>, StartError> {
         let logs = consumers
-            .into_iter()
-            .find_map(|c| match c {
-                AnyConsumer::Logs(c) => Some(c),
-                _ => None,
-            })
+            .iter()
+            .find_map(AnyConsumer::typed::<Logs>)
             .ok_or_else(|| {
                 StartError::new(format!("receivers::{id}"), "filelog only produces logs")
             })?;

@@ -253,11 +253,8 @@ impl PreparedReceiver for Prepared {
         _host: &Host,
     ) -> Result<Box<dyn Receiver>, StartError> {
         let next = consumers
-            .into_iter()
-            .find_map(|c| match c {
-                AnyConsumer::Metrics(m) => Some(m),
-                _ => None,
-            })
+            .iter()
+            .find_map(AnyConsumer::typed::<Metrics>)
             .ok_or_else(|| StartError::new(format!("receivers::{id}"), "no metrics pipeline"))?;
         Ok(Box::new(HostMetrics {
             id: id.to_string(),

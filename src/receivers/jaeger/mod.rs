@@ -23,7 +23,7 @@ use crate::receivers::common::{
     self, grpc_status_for, http_status_for, jaeger_proto as pb, thrift::jaeger as th, Running,
     TracesSink,
 };
-use crate::signal::SignalKind;
+use crate::signal::{SignalKind, Traces};
 
 pub struct Factory;
 
@@ -185,10 +185,10 @@ impl PreparedReceiver for Prepared {
         consumers: Vec<AnyConsumer>,
         _host: &Host,
     ) -> Result<Box<dyn Receiver>, StartError> {
-        let sink = consumers.into_iter().find_map(|c| match c {
-            AnyConsumer::Traces(c) => Some(Arc::new(TracesSink::new(id.to_string(), c))),
-            _ => None,
-        });
+        let sink = consumers
+            .iter()
+            .find_map(AnyConsumer::typed::<Traces>)
+            .map(|c| Arc::new(TracesSink::new(id.to_string(), c)));
         let Some(sink) = sink else {
             return Err(StartError::new(
                 format!("receivers::{id}"),

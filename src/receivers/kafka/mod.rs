@@ -615,11 +615,7 @@ impl Receiver for KafkaReceiver {
             };
             let consumer = Arc::new(consumer);
             let stop = stop_rx.clone();
-            let task = match next {
-                AnyConsumer::Traces(n) => tokio::spawn(run::<Traces>(consumer, n, policy, stop)),
-                AnyConsumer::Metrics(n) => tokio::spawn(run::<Metrics>(consumer, n, policy, stop)),
-                AnyConsumer::Logs(n) => tokio::spawn(run::<Logs>(consumer, n, policy, stop)),
-            };
+            let task = crate::on_any!(next, n => tokio::spawn(run(consumer, n, policy, stop)));
             self.tasks.push(task);
         }
         self.stop = Some(stop_tx);

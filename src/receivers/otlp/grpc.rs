@@ -16,9 +16,9 @@ use super::config::GrpcConfig;
 use super::listener::{ConnSettings, CutOff, Listener, DEFAULT_FIRST_BYTES_TIMEOUT};
 use super::{metadata_from_headers, Sink, Sinks};
 use crate::extensions::auth::ServerAuthenticator;
-use crate::pipeline::{Admission, ConsumeError};
+use crate::pipeline::{Admission, ConsumeError, SignalConsumer};
 use crate::signal::codec::{RawCodec, Segments};
-use crate::signal::{Batch, Signal};
+use crate::signal::{Batch, Signal, SignalKind};
 
 pub struct Server {
     pub local_addr: SocketAddr,
@@ -85,23 +85,8 @@ impl Server {
             auth,
             receiver: Arc::from(receiver.as_str()),
         };
-        if let Some(s) = sinks.traces {
-            routes.add_service(ExportService {
-                sink: s,
-                shared: shared.clone(),
-            });
-        }
-        if let Some(s) = sinks.metrics {
-            routes.add_service(ExportService {
-                sink: s,
-                shared: shared.clone(),
-            });
-        }
-        if let Some(s) = sinks.logs {
-            routes.add_service(ExportService {
-                sink: s,
-                shared: shared.clone(),
-            });
+        for signal in SignalKind::ALL {
+            crate::with_signal!(signal, S => add_service::<S>(&mut routes, &sinks, &shared));
         }
         let router = builder.add_routes(routes.routes());
         let (stop, stopped) = oneshot::channel::<()>();
@@ -169,8 +154,22 @@ struct Shared {
     receiver: Arc<str>,
 }
 
+/// Serves `S`'s `Export` method when the receiver is wired to a pipeline of `S`.
+fn add_service<S: SignalConsumer>(
+    routes: &mut tonic::service::RoutesBuilder,
+    sinks: &Sinks,
+    shared: &Shared,
+) {
+    if let Some(sink) = sinks.get::<S>() {
+        routes.add_service(ExportService {
+            sink,
+            shared: shared.clone(),
+        });
+    }
+}
+
 struct ExportService<S: Signal> {
-    sink: Arc<Sink<S>>,
+    sink: Sink<S>,
     shared: Shared,
 }
 

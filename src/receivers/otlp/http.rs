@@ -18,7 +18,7 @@ use super::listener::{Busy, ConnSettings, CutOff, Listener};
 use super::{metadata_from_headers, Sink, Sinks};
 use crate::extensions::auth::ServerAuthenticator;
 use crate::pipeline::{Admission, ConsumeError};
-use crate::signal::{Batch, DecodeError, Signal};
+use crate::signal::{Batch, DecodeError, Signal, SignalKind};
 
 pub struct Server {
     pub local_addr: SocketAddr,
@@ -327,11 +327,11 @@ fn preflight(cfg: &HttpConfig, req: &Request<Incoming>) -> Resp {
 
 async fn route(st: &Arc<State>, peer: SocketAddr, req: Request<Incoming>) -> Resp {
     match target(st, &req).await {
-        Ok((target, enc)) => match target {
-            Target::Traces(s) => export(st, s, peer, req, enc).await,
-            Target::Metrics(s) => export(st, s, peer, req, enc).await,
-            Target::Logs(s) => export(st, s, peer, req, enc).await,
-        },
+        Ok((signal, enc)) => crate::with_signal!(signal, S => match st.sinks.get::<S>() {
+            Some(sink) => export(st, sink, peer, req, enc).await,
+            // `target` answered 404 for a signal the receiver does not carry.
+            None => plain(StatusCode::NOT_FOUND, "404 page not found"),
+        }),
         Err(refused) => {
             // Read (and drop) the body before answering, up to the size an accepted request may have:
             // over HTTP/2 an answer sent while the client is still sending resets the stream, and the
@@ -360,9 +360,10 @@ async fn discard(st: &State, mut body: Incoming) {
     .await;
 }
 
-/// Where a request goes and how its body is encoded, or the early refusal (401, 404, 405, 415).
+/// Which signal a request carries and how its body is encoded, or the early refusal (401, 404, 405,
+/// 415).
 #[allow(clippy::result_large_err)]
-async fn target(st: &Arc<State>, req: &Request<Incoming>) -> Result<(Target, Encoding), Resp> {
+async fn target(st: &Arc<State>, req: &Request<Incoming>) -> Result<(SignalKind, Encoding), Resp> {
     if let Some(auth) = &st.auth {
         if let Err(reason) = auth.authenticate(req.headers()).await {
             crate::telemetry::events::receiver_unauthenticated(&st.receiver, "http");
@@ -378,17 +379,15 @@ async fn target(st: &Arc<State>, req: &Request<Incoming>) -> Result<(Target, Enc
     let path = req.uri().path();
     let cfg = &st.cfg;
     let target = if path == cfg.traces_url_path {
-        st.sinks.traces.as_ref().map(|s| Target::Traces(s.clone()))
+        Some(SignalKind::Traces)
     } else if path == cfg.metrics_url_path {
-        st.sinks
-            .metrics
-            .as_ref()
-            .map(|s| Target::Metrics(s.clone()))
+        Some(SignalKind::Metrics)
     } else if path == cfg.logs_url_path {
-        st.sinks.logs.as_ref().map(|s| Target::Logs(s.clone()))
+        Some(SignalKind::Logs)
     } else {
         None
-    };
+    }
+    .filter(|s| st.sinks.carries(*s));
     let Some(target) = target else {
         return Err(plain(StatusCode::NOT_FOUND, "404 page not found"));
     };
@@ -419,15 +418,9 @@ async fn target(st: &Arc<State>, req: &Request<Incoming>) -> Result<(Target, Enc
     Ok((target, enc))
 }
 
-enum Target {
-    Traces(Arc<Sink<crate::signal::Traces>>),
-    Metrics(Arc<Sink<crate::signal::Metrics>>),
-    Logs(Arc<Sink<crate::signal::Logs>>),
-}
-
 async fn export<S: Signal>(
     st: &Arc<State>,
-    sink: Arc<Sink<S>>,
+    sink: Sink<S>,
     peer: SocketAddr,
     req: Request<Incoming>,
     enc: Encoding,

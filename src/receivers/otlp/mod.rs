@@ -18,7 +18,7 @@ use crate::component::{
     ConfigResult, Host, PreparedReceiver, Receiver, ReceiverFactory, StartError,
 };
 use crate::config::{ComponentId, ConfigError};
-use crate::pipeline::{AnyConsumer, ConsumeError, Consumer};
+use crate::pipeline::{AnyConsumer, ConsumeError, Consumer, SignalConsumer};
 use crate::signal::{Batch, ClientMetadata, Signal, SignalKind};
 use crate::telemetry::events;
 
@@ -275,29 +275,10 @@ impl PreparedReceiver for OtlpReceiverConfig {
                 "unix sockets are not served by ferrotel yet; use tcp",
             ));
         }
-        let mut sinks = Sinks::default();
-        for c in consumers {
-            match c {
-                AnyConsumer::Traces(c) => {
-                    sinks.traces = Some(Arc::new(Sink {
-                        id: id.to_string(),
-                        next: c,
-                    }))
-                }
-                AnyConsumer::Metrics(c) => {
-                    sinks.metrics = Some(Arc::new(Sink {
-                        id: id.to_string(),
-                        next: c,
-                    }))
-                }
-                AnyConsumer::Logs(c) => {
-                    sinks.logs = Some(Arc::new(Sink {
-                        id: id.to_string(),
-                        next: c,
-                    }))
-                }
-            }
-        }
+        let sinks = Sinks {
+            id: Arc::from(id.to_string()),
+            consumers,
+        };
         Ok(Box::new(OtlpReceiver {
             id: id.clone(),
             config: self.clone(),
@@ -310,8 +291,17 @@ impl PreparedReceiver for OtlpReceiverConfig {
 
 /// Where one signal's requests go: counts them and hands them to the pipeline.
 pub struct Sink<S: Signal> {
-    id: String,
+    id: Arc<str>,
     next: Arc<dyn Consumer<S>>,
+}
+
+impl<S: Signal> Clone for Sink<S> {
+    fn clone(&self) -> Self {
+        Sink {
+            id: self.id.clone(),
+            next: self.next.clone(),
+        }
+    }
 }
 
 impl<S: Signal> Sink<S> {
@@ -347,11 +337,26 @@ impl<S: Signal> Sink<S> {
     }
 }
 
-#[derive(Default, Clone)]
+/// The pipelines a receiver feeds, one per signal it was wired to.
+#[derive(Clone)]
 pub struct Sinks {
-    traces: Option<Arc<Sink<crate::signal::Traces>>>,
-    metrics: Option<Arc<Sink<crate::signal::Metrics>>>,
-    logs: Option<Arc<Sink<crate::signal::Logs>>>,
+    id: Arc<str>,
+    consumers: Vec<AnyConsumer>,
+}
+
+impl Sinks {
+    /// The sink for `S`, if the receiver is wired to a pipeline of that signal.
+    pub fn get<S: SignalConsumer>(&self) -> Option<Sink<S>> {
+        let next = self.consumers.iter().find_map(AnyConsumer::typed::<S>)?;
+        Some(Sink {
+            id: self.id.clone(),
+            next,
+        })
+    }
+
+    pub fn carries(&self, signal: SignalKind) -> bool {
+        self.consumers.iter().any(|c| c.signal() == signal)
+    }
 }
 
 struct OtlpReceiver {

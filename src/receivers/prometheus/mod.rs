@@ -73,11 +73,8 @@ impl PreparedReceiver for Prepared {
         _host: &Host,
     ) -> Result<Box<dyn Receiver>, StartError> {
         let next = consumers
-            .into_iter()
-            .find_map(|c| match c {
-                AnyConsumer::Metrics(m) => Some(m),
-                _ => None,
-            })
+            .iter()
+            .find_map(AnyConsumer::typed::<Metrics>)
             .ok_or_else(|| StartError::new(format!("receivers::{id}"), "no metrics pipeline"))?;
         let mut clients = Vec::new();
         for (i, job) in self.jobs.iter().enumerate() {
@@ -100,17 +97,18 @@ impl PreparedReceiver for Prepared {
 }
 
 fn client_for(job: &Job) -> Result<reqwest::Client, String> {
-    let mut b = reqwest::Client::builder().tcp_nodelay(true).redirect(
+    let b = reqwest::Client::builder().tcp_nodelay(true).redirect(
         if job.cfg.follow_redirects.unwrap_or(true) {
             reqwest::redirect::Policy::limited(10)
         } else {
             reqwest::redirect::Policy::none()
         },
     );
-    if job.cfg.scheme == "https" {
-        let tls = job.cfg.tls_config.client_tls();
-        b = b.use_preconfigured_tls((*tls.load(&[crate::tls::ALPN_HTTP])?).clone());
-    }
+    let b = job.cfg.tls_config.client_tls().http_client(
+        b,
+        job.cfg.scheme == "https",
+        &[crate::tls::ALPN_HTTP],
+    )?;
     b.build().map_err(|e| e.to_string())
 }
 

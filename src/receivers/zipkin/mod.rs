@@ -19,7 +19,7 @@ use crate::component::{
 use crate::config::{ComponentId, ConfigError};
 use crate::pipeline::AnyConsumer;
 use crate::receivers::common::{self, http_status_for, Running, TracesSink};
-use crate::signal::SignalKind;
+use crate::signal::{SignalKind, Traces};
 
 #[derive(Debug, Clone, Deserialize)]
 pub struct ZipkinReceiverConfig {
@@ -105,10 +105,10 @@ impl PreparedReceiver for Prepared {
         consumers: Vec<AnyConsumer>,
         _host: &Host,
     ) -> Result<Box<dyn Receiver>, StartError> {
-        let sink = consumers.into_iter().find_map(|c| match c {
-            AnyConsumer::Traces(c) => Some(Arc::new(TracesSink::new(id.to_string(), c))),
-            _ => None,
-        });
+        let sink = consumers
+            .iter()
+            .find_map(AnyConsumer::typed::<Traces>)
+            .map(|c| Arc::new(TracesSink::new(id.to_string(), c)));
         let Some(sink) = sink else {
             return Err(StartError::new(
                 format!("receivers::{id}"),
