@@ -907,6 +907,68 @@ fn poison_message_is_skipped_and_counted() {
     assert_eq!(sink.span_count(), 6);
 }
 
+/// `exclude_topics` with a regular expression in `topics`: the excluded topics are never read (their
+/// group offset stays uncommitted), the others are, and a matching topic created later is picked up at
+/// the next listing (`metadata.refresh_interval`).
+#[test]
+fn exclude_topics_are_never_read() {
+    let broker = Broker::start();
+    for t in ["ex-a", "ex-b", "ex-skip"] {
+        broker.create_topic(t, 1);
+    }
+    broker.produce("ex-a", &[spans("a", 0, 4, 1)]);
+    broker.produce("ex-b", &[spans("b", 0, 4, 1)]);
+    broker.produce("ex-skip", &[spans("skip", 0, 4, 1)]);
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let sink = Sink::start(&rt);
+    let metrics = free_port();
+    let gateway = Ferrotel::start(
+        &gateway_cfg(
+            &broker.addr(),
+            &sink,
+            metrics,
+            "    traces: {topics: ['^ex-'], exclude_topics: ['^ex-skip']}",
+            "",
+        ),
+        &[metrics],
+    );
+    assert!(
+        wait_until(Duration::from_secs(60), || sink.span_count() >= 8),
+        "ex-a and ex-b were not read:\n{}",
+        gateway.logs()
+    );
+    for t in ["ex-late", "ex-skip-late"] {
+        broker.create_topic(t, 1);
+    }
+    broker.produce("ex-late", &[spans("late", 0, 4, 1)]);
+    broker.produce("ex-skip-late", &[spans("skip-late", 0, 4, 1)]);
+    assert!(
+        wait_until(Duration::from_secs(60), || sink.span_count() >= 12),
+        "the topic created later was not picked up:\n{}",
+        gateway.logs()
+    );
+    // Time for a wrongly subscribed excluded topic to be read (the listing runs every second).
+    std::thread::sleep(Duration::from_secs(4));
+    let got = span_names(&sink);
+    for p in ["a", "b", "late"] {
+        assert_eq!(missing(&got, p, 4), Vec::<String>::new(), "{p}");
+    }
+    // Twelve distinct spans (a rebalance may deliver one twice: at least once), none excluded.
+    assert_eq!(got.len(), 12, "{got:?}");
+    assert!(!got.keys().any(|k| k.starts_with("skip")), "{got:?}");
+    let read = |topic: &str| {
+        ops::value(
+            &ops::scrape(metrics),
+            "otelcol_kafka_receiver_messages_total",
+            &[("name", "kafka"), ("topic", topic)],
+        )
+    };
+    assert_eq!(read("ex-skip"), 0.0);
+    assert_eq!(read("ex-skip-late"), 0.0);
+    assert_eq!(broker.committed("otel-collector", "ex-skip", 0), 0);
+    assert_eq!(broker.committed("otel-collector", "ex-skip-late", 0), 0);
+}
+
 /// The receiving side's exporter is down: the receiver stops consuming (the messages stay in the
 /// broker, lag grows) instead of dropping; when it is back, every item arrives.
 #[test]
