@@ -6,8 +6,10 @@
 //! pipeline accepted the message, so a crash re-delivers what was not yet accepted (at least once).
 //! A message that is not marked (a refusal, or an error that `on_error` / `on_permanent_error` does
 //! not cover) makes the consumer seek its partition back to it and wait (`error_backoff`, at least
-//! one second) before reading on: backpressure pauses consumption instead of dropping, and a poison
-//! message with `on_permanent_error: false` blocks its partition, as otelcol documents.
+//! one second) before reading on: backpressure pauses consumption instead of dropping. A permanent
+//! failure that is not marked (a poison message with `on_permanent_error: false`) pauses its
+//! partition until the next rebalance, as otelcol's receiver does: the message is read again by
+//! whoever owns the partition after it.
 //!
 //! `exclude_topics` (with at least one regular expression in `topics`, as otelcol requires): the
 //! receiver lists the cluster's topics every `metadata.refresh_interval` and subscribes to the names
@@ -565,7 +567,8 @@ pub struct KafkaReceiver {
 }
 
 /// Logs partition assignments and revocations; librdkafka commits the marked offsets of revoked
-/// partitions itself (auto commit) before they are revoked.
+/// partitions itself (auto commit) before they are revoked. Assigned partitions are resumed: a
+/// partition paused by a permanent failure stays paused only until the next rebalance, as in otelcol.
 struct Context {
     id: String,
 }
@@ -583,6 +586,15 @@ impl ConsumerContext for Context {
             }
             Rebalance::Error(e) => {
                 tracing::warn!(receiver = %self.id, error = %e, "kafka rebalance failed")
+            }
+        }
+    }
+
+    fn post_rebalance(&self, c: &BaseConsumer<Self>, rebalance: &Rebalance<'_>) {
+        if let Rebalance::Assign(tpl) = rebalance {
+            // A no-op for partitions that are not paused.
+            if let Err(e) = c.resume(tpl) {
+                tracing::debug!(receiver = %self.id, error = %e, "cannot resume kafka partitions");
             }
         }
     }
@@ -713,8 +725,10 @@ impl Receiver for KafkaReceiver {
 enum Outcome {
     /// Accepted, or an error that marking covers: mark it and read on.
     Mark,
-    /// Not marked: read it again after a wait.
+    /// A retryable refusal, not marked: read it again after a wait.
     Again,
+    /// A permanent failure, not marked: its partition stops until the next rebalance.
+    Block,
 }
 
 /// One signal's consume loop; returns at shutdown after committing what was marked.
@@ -788,7 +802,22 @@ async fn run<S: ResourceAttributes>(
                     mark(&consumer, &policy, &topic, partition, offset);
                 }
             }
-            Outcome::Again if !policy.after => failures = 0,
+            Outcome::Again | Outcome::Block if !policy.after => failures = 0,
+            Outcome::Block => {
+                // As otelcol: later messages must not pass the unmarked one, and reading it again
+                // cannot help; whoever owns the partition after the next rebalance reads it again
+                // from the committed offset.
+                let _ = consumer.seek(&topic, partition, Offset::Offset(offset), Duration::ZERO);
+                let mut tpl = TopicPartitionList::new();
+                tpl.add_partition(&topic, partition);
+                if let Err(e) = consumer.pause(&tpl) {
+                    tracing::warn!(receiver = %policy.id, error = %e, "cannot pause a kafka partition");
+                }
+                tracing::error!(
+                    receiver = %policy.id, topic = %topic, partition, offset,
+                    "pausing the partition after a permanent error; it stays paused until the next rebalance (set message_marking::on_permanent_error: true to skip such messages)"
+                );
+            }
             Outcome::Again => {
                 // Read the same message again (the partition waits; others go on after the pause).
                 let _ = consumer.seek(&topic, partition, Offset::Offset(offset), Duration::ZERO);
@@ -916,10 +945,11 @@ async fn process<S: ResourceAttributes>(
                 skipped = marked,
                 "cannot decode a kafka message"
             );
+            // Decoding again cannot succeed: a permanent failure.
             return if marked {
                 Outcome::Mark
             } else {
-                Outcome::Again
+                Outcome::Block
             };
         }
     };
@@ -948,6 +978,8 @@ async fn process<S: ResourceAttributes>(
             log_refusal(policy, &e, marked);
             if marked {
                 Outcome::Mark
+            } else if permanent {
+                Outcome::Block
             } else {
                 Outcome::Again
             }
