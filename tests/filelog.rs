@@ -641,3 +641,173 @@ fn backpressure_pauses_reading() {
     wait_all(&sink, "bp-", 50_000);
     assert_exact(&sink, "bp-", 50_000, &f);
 }
+
+/// Records' string attribute `key`, per body.
+fn attr_of(sink: &Sink, key: &str) -> BTreeMap<String, Option<String>> {
+    let st = sink.state.lock().unwrap();
+    st.logs
+        .iter()
+        .flat_map(|r| &r.scope_logs)
+        .flat_map(|s| &s.log_records)
+        .map(|l| {
+            let body = match l.body.as_ref().and_then(|b| b.value.as_ref()) {
+                Some(AV::StringValue(s)) => s.clone(),
+                other => format!("{other:?}"),
+            };
+            let v = l.attributes.iter().find(|a| a.key == key).and_then(|a| {
+                match a.value.as_ref()?.value.as_ref()? {
+                    AV::StringValue(s) => Some(s.clone()),
+                    _ => None,
+                }
+            });
+            (body, v)
+        })
+        .collect()
+}
+
+/// `ordering_criteria` as otelcol's fileconsumer applies it: per `group_by` group, only the `top_n`
+/// files by the `sort_by` keys are read (here the highest rotation number of each service, and by
+/// date the newest file); the others are never read.
+#[test]
+fn ordering_criteria_reads_only_the_top_n_files_of_each_group() {
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let sink = Sink::start(&rt);
+    let d = tempfile::tempdir().unwrap();
+    for (name, prefix) in [
+        ("api.1.log", "old-api1-"),
+        ("api.12.log", "top-api-"),
+        ("api.3.log", "old-api3-"),
+        ("web.7.log", "top-web-"),
+        ("web.x.log", "old-webx-"),
+        ("web.2.log", "old-web2-"),
+    ] {
+        append(&d.path().join(name), &lines(prefix, 0, 50));
+    }
+    let f = Ferrotel::start(
+        &config(
+            &sink,
+            &receiver(
+                &format!("{}/*.log", d.path().display()),
+                r#"    poll_interval: 50ms
+    ordering_criteria:
+      regex: '(?P<svc>[a-z]+)\.(?P<rotation>\d+)\.log$'
+      group_by: '/(?P<svc>[a-z]+)\.[^/]*$'
+      top_n: 1
+      sort_by:
+        - {sort_type: numeric, regex_key: rotation, ascending: false}
+"#,
+            ),
+            "",
+        ),
+        &[],
+    );
+    wait_all(&sink, "top-api-", 50);
+    wait_all(&sink, "top-web-", 50);
+    // More polls: the others stay unread.
+    std::thread::sleep(Duration::from_millis(1000));
+    assert_exact(&sink, "top-api-", 50, &f);
+    assert_exact(&sink, "top-web-", 50, &f);
+    assert_eq!(bodies(&sink).len(), 100, "only the top file of each group");
+
+    // By date, the two newest; a line appended to a file that is not among them is never read.
+    let sink2 = Sink::start(&rt);
+    let d2 = tempfile::tempdir().unwrap();
+    for (day, prefix) in [
+        ("20240101", "d0101-"),
+        ("20240315", "d0315-"),
+        ("20231231", "d1231-"),
+        ("20240202", "d0202-"),
+    ] {
+        append(
+            &d2.path().join(format!("app-{day}.log")),
+            &lines(prefix, 0, 20),
+        );
+    }
+    let f2 = Ferrotel::start(
+        &config(
+            &sink2,
+            &receiver(
+                &format!("{}/app-*.log", d2.path().display()),
+                r#"    poll_interval: 50ms
+    ordering_criteria:
+      regex: 'app-(?P<day>\d{8})\.log$'
+      top_n: 2
+      sort_by:
+        - {sort_type: timestamp, regex_key: day, layout: '%Y%m%d', location: UTC}
+"#,
+            ),
+            "",
+        ),
+        &[],
+    );
+    wait_all(&sink2, "d0315-", 20);
+    wait_all(&sink2, "d0202-", 20);
+    append(
+        &d2.path().join("app-20240101.log"),
+        &lines("late0101-", 0, 5),
+    );
+    append(
+        &d2.path().join("app-20240315.log"),
+        &lines("d0315-", 20, 30),
+    );
+    wait_all(&sink2, "d0315-", 30);
+    std::thread::sleep(Duration::from_millis(500));
+    assert_exact(&sink2, "d0315-", 30, &f2);
+    assert_exact(&sink2, "d0202-", 20, &f2);
+    assert_eq!(bodies(&sink2).len(), 50, "only the two newest files");
+}
+
+/// `header`: the lines at the start of a file that match `pattern` go through
+/// `metadata_operators`; their merged attributes are on every record of that file, and header lines
+/// are not passed on. A file without a header gets none.
+#[test]
+fn header_metadata_is_added_to_every_record_of_its_file() {
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let sink = Sink::start(&rt);
+    let d = tempfile::tempdir().unwrap();
+    append(
+        &d.path().join("with.log"),
+        &format!(
+            "#Version: 1.0\n#Fields: user=alice host=h1\n#Fields: user=bob host=h2\n{}",
+            lines("with-", 0, 30)
+        ),
+    );
+    append(&d.path().join("without.log"), &lines("without-", 0, 30));
+    let f = Ferrotel::start(
+        &config(
+            &sink,
+            &receiver(
+                &format!("{}/*.log", d.path().display()),
+                r#"    poll_interval: 50ms
+    header:
+      pattern: '^#'
+      metadata_operators:
+        - type: regex_parser
+          regex: '^#Fields: user=(?P<user>\S+) host=(?P<host>\S+)$'
+          on_error: send_quiet
+"#,
+            ),
+            "",
+        ),
+        &[],
+    );
+    wait_all(&sink, "with-", 30);
+    wait_all(&sink, "without-", 30);
+    // Lines appended later belong to the same file: they get the header too.
+    append(&d.path().join("with.log"), &lines("with-", 30, 40));
+    wait_all(&sink, "with-", 40);
+    assert_exact(&sink, "with-", 40, &f);
+    assert_exact(&sink, "without-", 30, &f);
+    assert_eq!(bodies(&sink).len(), 70, "header lines were passed on");
+    let user = attr_of(&sink, "user");
+    let host = attr_of(&sink, "host");
+    for (body, v) in &user {
+        if body.starts_with("with-") {
+            // The later header line overwrites the earlier one (otelcol's upsert).
+            assert_eq!(v.as_deref(), Some("bob"), "{body}");
+            assert_eq!(host[body].as_deref(), Some("h2"), "{body}");
+        } else {
+            assert_eq!(v, &None, "{body}");
+        }
+    }
+}

@@ -907,6 +907,167 @@ fn poison_message_is_skipped_and_counted() {
     assert_eq!(sink.span_count(), 6);
 }
 
+/// `on_permanent_error: false` (with `after: true`): a message that can never be decoded pauses its
+/// partition until the next rebalance, as otelcol's receiver does. It is read once (not retried in a
+/// loop), what follows it on the partition waits, and its offset is not committed; a new member after
+/// a restart reads it again, and `on_permanent_error: true` then skips it.
+#[test]
+fn poison_message_pauses_its_partition_until_a_rebalance_without_on_permanent_error() {
+    let broker = Broker::start();
+    broker.create_topic("otlp_spans", 1);
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let sink = Sink::start(&rt);
+    let metrics = free_port();
+    let cfg = |skip: bool| {
+        gateway_cfg(&broker.addr(), &sink, metrics, "", "").replace(
+            "on_permanent_error: true",
+            &format!("on_permanent_error: {skip}"),
+        )
+    };
+    let failed = || {
+        ops::value(
+            &ops::scrape(metrics),
+            "otelcol_kafka_receiver_unmarshal_failed_spans_total",
+            &[("name", "kafka")],
+        )
+    };
+    let read = || {
+        ops::value(
+            &ops::scrape(metrics),
+            "otelcol_kafka_receiver_messages_total",
+            &[("name", "kafka")],
+        )
+    };
+    broker.produce(
+        "otlp_spans",
+        &[
+            spans("ok", 0, 3, 1),
+            b"\xff\xff\xff not protobuf".to_vec(),
+            spans("ok", 3, 3, 1),
+        ],
+    );
+    let gateway = Ferrotel::start(&cfg(false), &[metrics]);
+    assert!(
+        wait_until(Duration::from_secs(60), || sink.span_count() >= 3
+            && failed() >= 1.0),
+        "the first message and the poison were not read:\n{}",
+        gateway.logs()
+    );
+    // The message before the poison is committed, the poison is not.
+    assert!(
+        wait_until(Duration::from_secs(20), || broker.committed(
+            "otel-collector",
+            "otlp_spans",
+            0
+        ) == 1),
+        "committed {}",
+        broker.committed("otel-collector", "otlp_spans", 0)
+    );
+    // Paused, not retried: a retry loop (every second at least) would read it again meanwhile.
+    std::thread::sleep(Duration::from_secs(4));
+    assert_eq!(failed(), 1.0, "the poison message was read again");
+    assert_eq!(read(), 2.0, "messages read while the partition is paused");
+    assert_eq!(sink.span_count(), 3, "a message after the poison passed it");
+    assert_eq!(broker.committed("otel-collector", "otlp_spans", 0), 1);
+    assert!(
+        gateway
+            .logs()
+            .contains("stays paused until the next rebalance"),
+        "{}",
+        gateway.logs()
+    );
+    gateway.stop(Duration::from_secs(20));
+
+    // A new member (a rebalance): the poison is read again from the committed offset, and pauses
+    // the partition again; the message before it is not delivered twice.
+    let gateway = Ferrotel::start(&cfg(false), &[metrics]);
+    assert!(
+        wait_until(Duration::from_secs(60), || failed() >= 1.0),
+        "the poison was not read again after the rebalance:\n{}",
+        gateway.logs()
+    );
+    std::thread::sleep(Duration::from_secs(3));
+    assert_eq!(failed(), 1.0);
+    assert_eq!(sink.span_count(), 3);
+    gateway.stop(Duration::from_secs(20));
+
+    // on_permanent_error: true skips it; what waited behind it arrives, everything exactly once.
+    let _gateway = Ferrotel::start(&cfg(true), &[metrics]);
+    assert!(wait_until(Duration::from_secs(60), || sink.span_count() >= 6));
+    std::thread::sleep(Duration::from_millis(500));
+    assert_eq!(failed(), 1.0);
+    let got = span_names(&sink);
+    assert_eq!(missing(&got, "ok", 6), Vec::<String>::new());
+    assert_eq!(sink.span_count(), 6, "{got:?}");
+    assert!(wait_until(Duration::from_secs(20), || broker.committed(
+        "otel-collector",
+        "otlp_spans",
+        0
+    ) == 3));
+}
+
+/// `exclude_topics` with a regular expression in `topics`: the excluded topics are never read (their
+/// group offset stays uncommitted), the others are, and a matching topic created later is picked up at
+/// the next listing (`metadata.refresh_interval`).
+#[test]
+fn exclude_topics_are_never_read() {
+    let broker = Broker::start();
+    for t in ["ex-a", "ex-b", "ex-skip"] {
+        broker.create_topic(t, 1);
+    }
+    broker.produce("ex-a", &[spans("a", 0, 4, 1)]);
+    broker.produce("ex-b", &[spans("b", 0, 4, 1)]);
+    broker.produce("ex-skip", &[spans("skip", 0, 4, 1)]);
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let sink = Sink::start(&rt);
+    let metrics = free_port();
+    let gateway = Ferrotel::start(
+        &gateway_cfg(
+            &broker.addr(),
+            &sink,
+            metrics,
+            "    traces: {topics: ['^ex-'], exclude_topics: ['^ex-skip']}",
+            "",
+        ),
+        &[metrics],
+    );
+    assert!(
+        wait_until(Duration::from_secs(60), || sink.span_count() >= 8),
+        "ex-a and ex-b were not read:\n{}",
+        gateway.logs()
+    );
+    for t in ["ex-late", "ex-skip-late"] {
+        broker.create_topic(t, 1);
+    }
+    broker.produce("ex-late", &[spans("late", 0, 4, 1)]);
+    broker.produce("ex-skip-late", &[spans("skip-late", 0, 4, 1)]);
+    assert!(
+        wait_until(Duration::from_secs(60), || sink.span_count() >= 12),
+        "the topic created later was not picked up:\n{}",
+        gateway.logs()
+    );
+    // Time for a wrongly subscribed excluded topic to be read (the listing runs every second).
+    std::thread::sleep(Duration::from_secs(4));
+    let got = span_names(&sink);
+    for p in ["a", "b", "late"] {
+        assert_eq!(missing(&got, p, 4), Vec::<String>::new(), "{p}");
+    }
+    // Twelve distinct spans (a rebalance may deliver one twice: at least once), none excluded.
+    assert_eq!(got.len(), 12, "{got:?}");
+    assert!(!got.keys().any(|k| k.starts_with("skip")), "{got:?}");
+    let read = |topic: &str| {
+        ops::value(
+            &ops::scrape(metrics),
+            "otelcol_kafka_receiver_messages_total",
+            &[("name", "kafka"), ("topic", topic)],
+        )
+    };
+    assert_eq!(read("ex-skip"), 0.0);
+    assert_eq!(read("ex-skip-late"), 0.0);
+    assert_eq!(broker.committed("otel-collector", "ex-skip", 0), 0);
+    assert_eq!(broker.committed("otel-collector", "ex-skip-late", 0), 0);
+}
+
 /// The receiving side's exporter is down: the receiver stops consuming (the messages stay in the
 /// broker, lag grows) instead of dropping; when it is back, every item arrives.
 #[test]

@@ -5,6 +5,7 @@
 use crate::common;
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::net::Ipv4Addr;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
@@ -16,13 +17,18 @@ use opentelemetry_proto::tonic::common::v1::any_value::Value as V;
 use opentelemetry_proto::tonic::trace::v1::{ResourceSpans, ScopeSpans, Span};
 
 fn gateway_yaml(port: u16, sink: &Sink) -> String {
+    gateway_yaml_at(&format!("127.0.0.1:{port}"), &format!("g{port}"), sink)
+}
+
+/// A gateway listening on `addr`, stamping `gateway: <tag>`.
+fn gateway_yaml_at(addr: &str, tag: &str, sink: &Sink) -> String {
     format!(
         r#"
 receivers:
-  otlp: {{protocols: {{grpc: {{endpoint: "127.0.0.1:{port}"}}}}}}
+  otlp: {{protocols: {{grpc: {{endpoint: "{addr}"}}}}}}
 processors:
   resource:
-    attributes: [{{key: gateway, value: "g{port}", action: upsert}}]
+    attributes: [{{key: gateway, value: "{tag}", action: upsert}}]
 exporters:
   otlp:
     endpoint: {}
@@ -207,10 +213,18 @@ fn resize_3_4_3_by_reload_moves_one_in_n_and_loses_nothing() {
     probe(&rt, ap, "q3", N);
     stop.store(true, Ordering::SeqCst);
     let acked = loader.join().unwrap();
-    let total = acked.len() + 3 * N as usize;
-    let all_in = wait_until(Duration::from_secs(30), || arrivals(&sink).len() >= total);
-    let m = arrivals(&sink);
-    let missing: Vec<&String> = acked.iter().filter(|n| !m.contains_key(*n)).collect();
+    assert_resized(&sink, &acked, N, &format!("g{}", gports[3]));
+}
+
+/// After probes `p3` (3 gateways), `p4` (a 4th, `new_gw`, added) and `q3` (back to 3) of `n` trace
+/// ids each, under a load that acknowledged `acked`: nothing acknowledged is lost, each probe span
+/// reached one gateway, about 1/4 of the trace ids moved, all to the new gateway, and back at 3 the
+/// mapping is the first one again.
+fn assert_resized(sink: &Sink, acked: &[String], n: u64, new_gw: &str) {
+    let total = acked.len() + 3 * n as usize;
+    let all_in = wait_until(Duration::from_secs(30), || arrivals(sink).len() >= total);
+    let m = arrivals(sink);
+    let missing: Vec<&String> = acked.iter().filter(|a| !m.contains_key(*a)).collect();
     assert!(
         all_in && missing.is_empty(),
         "{} acknowledged spans lost: {:?}",
@@ -218,20 +232,153 @@ fn resize_3_4_3_by_reload_moves_one_in_n_and_loses_nothing() {
         &missing[..missing.len().min(10)]
     );
     let (a, b, c) = (
-        owners(&m, "p3", N),
-        owners(&m, "p4", N),
-        owners(&m, "q3", N),
+        owners(&m, "p3", n),
+        owners(&m, "p4", n),
+        owners(&m, "q3", n),
     );
-    let moved = a.iter().zip(&b).filter(|(x, y)| x != y).count() as f64 / N as f64;
-    let new_gw = format!("g{}", gports[3]);
+    let moved = a.iter().zip(&b).filter(|(x, y)| x != y).count() as f64 / n as f64;
     assert!(
-        a.iter().zip(&b).all(|(x, y)| x == y || *y == new_gw),
+        a.iter().zip(&b).all(|(x, y)| x == y || y == new_gw),
         "keys move only to the new gateway"
     );
     println!("3→4: {:.1}% of trace ids moved (ideal 25%)", moved * 100.0);
     assert!(moved > 0.25 / 1.5 && moved < 0.25 * 1.5, "moved {moved}");
     assert_eq!(a, c, "back to the same 3 gateways: the same mapping");
     assert!(acked.len() > 100, "the load ran ({} spans)", acked.len());
+}
+
+/// A DNS server on 127.0.0.1 for the `dns` resolver's `nameserver` key: answers every A query with
+/// the current address list (and AAAA queries with none).
+struct DnsServer {
+    addr: std::net::SocketAddr,
+    ips: Arc<std::sync::Mutex<Vec<Ipv4Addr>>>,
+}
+
+impl DnsServer {
+    async fn start(ips: &[Ipv4Addr]) -> DnsServer {
+        let sock = tokio::net::UdpSocket::bind("127.0.0.1:0").await.unwrap();
+        let addr = sock.local_addr().unwrap();
+        let list = Arc::new(std::sync::Mutex::new(ips.to_vec()));
+        let l = list.clone();
+        tokio::spawn(async move {
+            let mut buf = [0u8; 512];
+            loop {
+                let Ok((n, from)) = sock.recv_from(&mut buf).await else {
+                    continue;
+                };
+                let q = &buf[..n];
+                // Header (12 bytes), one question: the name, type, class.
+                let mut end = 12;
+                while end < n && q[end] != 0 {
+                    end += 1 + q[end] as usize;
+                }
+                let qend = end + 5;
+                if qend > n {
+                    continue;
+                }
+                let qtype = u16::from_be_bytes([q[end + 1], q[end + 2]]);
+                let ips: Vec<Ipv4Addr> = if qtype == 1 {
+                    l.lock().unwrap().clone()
+                } else {
+                    Vec::new()
+                };
+                let mut a = q[..qend].to_vec();
+                a[2] = 0x81;
+                a[3] = 0x80;
+                a[6..8].copy_from_slice(&(ips.len() as u16).to_be_bytes());
+                a[8..12].fill(0);
+                for ip in ips {
+                    a.extend_from_slice(&[0xC0, 12, 0, 1, 0, 1, 0, 0, 0, 0, 0, 4]);
+                    a.extend_from_slice(&ip.octets());
+                }
+                let _ = sock.send_to(&a, from).await;
+            }
+        });
+        DnsServer { addr, ips: list }
+    }
+
+    fn set(&self, ips: &[Ipv4Addr]) {
+        *self.ips.lock().unwrap() = ips.to_vec();
+    }
+}
+
+/// The `dns` resolver: the name's address list goes 3 → 4 → 3 gateways (127.0.0.2-5, one port)
+/// under load, served by a DNS server in the test through the ferrotel-only `nameserver` key. The
+/// same properties as the reload resize: nothing acknowledged lost, ~1/4 of the trace ids move, all
+/// to the new gateway, and trace ids stay on one gateway between changes.
+#[test]
+fn dns_resize_3_4_3_moves_one_in_n_and_loses_nothing() {
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let sink = Sink::start(&rt);
+    let port = free_port();
+    let ips: Vec<Ipv4Addr> = (2..6).map(|i| Ipv4Addr::new(127, 0, 0, i)).collect();
+    let _gateways: Vec<Ferrotel> = ips
+        .iter()
+        .map(|ip| {
+            let g = Ferrotel::start(
+                &gateway_yaml_at(&format!("{ip}:{port}"), &format!("g{ip}"), &sink),
+                &[],
+            );
+            assert!(
+                wait_until(Duration::from_secs(20), || std::net::TcpStream::connect((
+                    *ip, port
+                ))
+                .is_ok()),
+                "gateway {ip}:{port}:\n{}",
+                g.logs()
+            );
+            g
+        })
+        .collect();
+    let dns = rt.block_on(DnsServer::start(&ips[..3]));
+    let ap = free_port();
+    let agent = Ferrotel::start(
+        &format!(
+            r#"
+receivers:
+  otlp: {{protocols: {{grpc: {{endpoint: "127.0.0.1:{ap}"}}}}}}
+exporters:
+  loadbalancing:
+    protocol: {{otlp: {{tls: {{insecure: true}}, timeout: 2s}}}}
+    resolver: {{dns: {{hostname: gateways.test, port: "{port}", interval: 100ms, timeout: 1s, nameserver: "{}"}}}}
+    retry_on_failure: {{initial_interval: 100ms, max_interval: 500ms, max_elapsed_time: 0}}
+    sending_queue: {{queue_size: 100000}}
+service:
+  pipelines:
+    traces: {{receivers: [otlp], exporters: [loadbalancing]}}
+"#,
+            dns.addr
+        ),
+        &[ap],
+    );
+    let applied = || agent.logs().matches("backend list changed").count();
+    assert!(
+        wait_until(Duration::from_secs(20), || applied() >= 1),
+        "{}",
+        agent.logs()
+    );
+    let stop = Arc::new(AtomicBool::new(false));
+    let loader = load(&rt, ap, stop.clone());
+    let resize = |to: &[Ipv4Addr], marker: &str| {
+        let before = applied();
+        dns.set(to);
+        assert!(
+            wait_until(Duration::from_secs(20), || applied() > before),
+            "{marker}: {}",
+            agent.logs()
+        );
+        std::thread::sleep(Duration::from_millis(300));
+    };
+    const N: u64 = 3000;
+    probe(&rt, ap, "p3", N);
+    resize(&ips, "to 4");
+    probe(&rt, ap, "p4", N);
+    resize(&ips[..3], "back to 3");
+    probe(&rt, ap, "q3", N);
+    stop.store(true, Ordering::SeqCst);
+    let acked = loader.join().unwrap();
+    assert_eq!(applied(), 3, "exactly the two changes were applied");
+    assert_resized(&sink, &acked, N, &format!("g{}", ips[3]));
 }
 
 #[test]

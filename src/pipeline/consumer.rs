@@ -55,6 +55,19 @@ impl ConsumeError {
     }
 }
 
+impl ConsumeError {
+    /// A failed edit of encoded resource messages by component `id`: undecodable data is an invalid
+    /// argument, a failed statement or condition a permanent error naming the component.
+    pub fn from_edit(id: &str, e: crate::signal::resource_edit::EditError) -> Self {
+        match e {
+            crate::signal::resource_edit::EditError::Decode(e) => e.into(),
+            crate::signal::resource_edit::EditError::Edit(e) => {
+                ConsumeError::Permanent(format!("{id}: {e}"))
+            }
+        }
+    }
+}
+
 impl From<crate::signal::DecodeError> for ConsumeError {
     fn from(e: crate::signal::DecodeError) -> Self {
         ConsumeError::InvalidArgument(format!("cannot decode OTLP data: {e}"))

@@ -339,6 +339,36 @@ impl<S: Signal> Batch<S> {
         Ok(true)
     }
 
+    /// For `filter` and `transform` when all they run is in the resource context: while the batch is
+    /// still encoded, applies `edit` to the resource and `schema_url` of every resource message in
+    /// the encoded bytes (see [`resource_edit::edit_resource_messages`]), leaving out the messages it
+    /// drops (and, with `prune_empty`, scope and resource messages without items), and returns `true`;
+    /// items are counted again (a scan, no decode) only when some were dropped. `false` (nothing done)
+    /// when the batch is decoded.
+    pub fn edit_encoded_resource_messages(
+        &mut self,
+        prune_empty: bool,
+        edit: &mut resource_edit::EditFn<'_>,
+    ) -> Result<bool, resource_edit::EditError> {
+        let Data::Encoded(segments) = &mut self.data else {
+            return Ok(false);
+        };
+        let mut removed = false;
+        for s in segments.iter_mut() {
+            let e = resource_edit::edit_resource_messages(s, prune_empty, edit)?;
+            removed |= e.removed;
+            *s = e.bytes;
+        }
+        if removed {
+            let mut items = 0usize;
+            for s in segments.iter() {
+                items = items.saturating_add(S::scan(s)?);
+            }
+            self.items = items;
+        }
+        Ok(true)
+    }
+
     pub fn recount(&mut self) {
         if let Data::Decoded(v) = &self.data {
             self.items = S::count(v);

@@ -8,6 +8,7 @@
 //! The backend protocol is injected by the registry (`Factory::new(otlp_grpc factory)`), so this
 //! component does not import another one.
 
+mod dns;
 pub mod resolver;
 pub mod ring;
 

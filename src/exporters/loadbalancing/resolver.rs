@@ -2,6 +2,7 @@
 //! (EndpointSlice list + watch). Each hands the sorted endpoint list to [`Balancer::set_backends`].
 
 use std::collections::BTreeMap;
+use std::net::{IpAddr, SocketAddr};
 use std::sync::Weak;
 use std::time::Duration;
 
@@ -43,6 +44,22 @@ pub struct DnsCfg {
     pub interval: Option<Duration>,
     #[serde(default, with = "opt_duration")]
     pub timeout: Option<Duration>,
+    /// ferrotel only: ask this DNS server (`ip` or `ip:port`, UDP) instead of the system resolver.
+    /// otelcol's `dns` resolver has no such key; it lets a test (or a sidecar DNS) serve the names.
+    #[serde(default)]
+    pub nameserver: Option<String>,
+}
+
+impl DnsCfg {
+    /// `nameserver` as an address (port 53 when missing).
+    pub fn nameserver_addr(&self) -> Option<Result<SocketAddr, String>> {
+        let ns = self.nameserver.as_deref()?;
+        Some(
+            ns.parse::<SocketAddr>()
+                .or_else(|_| ns.parse::<IpAddr>().map(|ip| SocketAddr::new(ip, 53)))
+                .map_err(|_| format!("invalid nameserver {ns:?} (expected ip or ip:port)")),
+        )
+    }
 }
 
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -102,6 +119,9 @@ impl ResolverConfig {
                     "must not be empty",
                 ));
             }
+            if let Some(Err(e)) = d.nameserver_addr() {
+                errors.push(ConfigError::new(format!("{path}::dns::nameserver"), e));
+            }
             if let Some(p) = &d.port {
                 if p.parse::<u16>().is_err() {
                     errors.push(ConfigError::new(
@@ -156,11 +176,24 @@ async fn run_dns(id: String, d: DnsCfg, balancer: Weak<Balancer>) {
         .max(Duration::from_millis(10));
     let timeout = d.timeout.unwrap_or(Duration::from_secs(1));
     let port = d.port.clone().unwrap_or_else(|| DEFAULT_PORT.into());
+    let nameserver = d.nameserver_addr().and_then(Result::ok);
+    let port_num: u16 = port.parse().unwrap_or(4317);
     loop {
-        let lookup = tokio::net::lookup_host(format!("{}:{port}", d.hostname));
+        let lookup = async {
+            match nameserver {
+                Some(ns) => super::dns::lookup(ns, &d.hostname).await.map(|ips| {
+                    ips.into_iter()
+                        .map(|ip| SocketAddr::new(ip, port_num))
+                        .collect::<Vec<_>>()
+                }),
+                None => tokio::net::lookup_host(format!("{}:{port}", d.hostname))
+                    .await
+                    .map(|a| a.collect::<Vec<_>>()),
+            }
+        };
         match tokio::time::timeout(timeout, lookup).await {
             Ok(Ok(addrs)) => {
-                let mut eps: Vec<String> = addrs.map(|a| a.to_string()).collect();
+                let mut eps: Vec<String> = addrs.iter().map(|a| a.to_string()).collect();
                 eps.sort();
                 eps.dedup();
                 events::loadbalancer_num_resolutions(&id, "dns", true);

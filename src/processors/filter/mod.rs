@@ -16,6 +16,7 @@ use crate::ottl::{self, exec, funcs, Condition, ContextKind, ErrorMode};
 use crate::pipeline::{AnyConsumer, BuildFor, ConsumeError, Consumer};
 use crate::signal::{Batch, Logs, Metrics, Signal, SignalKind, Traces};
 use config::{ConditionEntry, Config};
+use opentelemetry_proto::tonic::resource::v1::Resource;
 
 pub struct Factory;
 
@@ -454,6 +455,29 @@ impl<S: Filterable> FilterProcessor<S> {
             return Ok(0);
         }
         let before = batch.items();
+        if groups.iter().all(|g| g.context == ContextKind::Resource) && batch.is_encoded() {
+            // Only resources are read: decode each resource message's resource, drop the whole
+            // message or keep its scopes and items as bytes.
+            let id = &*self.id;
+            let mut drops =
+                |res: &mut Option<Resource>, url: &mut String| -> Result<bool, String> {
+                    let ctx = ottl::Ctx {
+                        resource: Some(res),
+                        resource_schema_url: Some(url),
+                        ..Default::default()
+                    };
+                    for g in groups {
+                        if any_true(g, &ctx, id)? {
+                            return Ok(true);
+                        }
+                    }
+                    Ok(false)
+                };
+            batch
+                .edit_encoded_resource_messages(true, &mut drops)
+                .map_err(|e| ConsumeError::from_edit(id, e))?;
+            return Ok(before.saturating_sub(batch.items()));
+        }
         let resources = batch.resources_mut()?;
         for g in groups {
             S::walk(resources, g, &self.id)

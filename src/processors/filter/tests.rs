@@ -502,3 +502,94 @@ fn config_errors_name_the_key_path_column_and_problem() {
     let e = errors("unknown: 1");
     assert!(e.contains("unknown"), "{e}");
 }
+
+/// Runs `r` on `data` decoded (the full path) and still encoded (the encoded-resource path): both
+/// must drop the same items and leave the same data; the encoded batch must stay encoded.
+fn both_paths<S: Filterable>(r: &Arc<Rules>, data: Vec<S::Resource>) -> usize {
+    let p = FilterProcessor::<S>::new(r.clone(), "filter", Arc::new(Capture::default()));
+    let mut full = Batch::<S>::from_resources(data);
+    let mut fast = Batch::<S>::from_encoded(full.encode_to_bytes()).unwrap();
+    let d_full = p.process(&mut full).unwrap();
+    let d_fast = p.process(&mut fast).unwrap();
+    assert!(fast.is_encoded(), "the encoded path decoded the batch");
+    assert_eq!(d_full, d_fast, "dropped");
+    assert_eq!(full.items(), fast.items(), "items");
+    assert_eq!(full.resources().unwrap(), fast.resources().unwrap());
+    d_fast
+}
+
+/// `rs` under a resource with `k8s.namespace.name` (none when `ns` is None), with span ids set so that
+/// the encoded request passes the receivers' scan.
+fn with_ns(ns: Option<&str>, mut rs: ResourceSpans, url: &str) -> ResourceSpans {
+    for s in rs.scope_spans.iter_mut().flat_map(|s| &mut s.spans) {
+        s.trace_id = vec![1; 16];
+        s.span_id = vec![2; 8];
+    }
+    ResourceSpans {
+        resource: ns.map(|ns| Resource {
+            attributes: vec![kv("k8s.namespace.name", ns), kv("host.name", "h")],
+            ..Default::default()
+        }),
+        schema_url: url.into(),
+        ..rs
+    }
+}
+
+/// Conditions only on `resource.*` run on each resource message's decoded `Resource` only: the same
+/// result as decoding everything, including removing scopes and resources left without items.
+#[test]
+fn resource_only_conditions_run_on_the_encoded_resources_with_the_same_result() {
+    let t = traces();
+    let empty_scope = ResourceSpans {
+        scope_spans: vec![
+            ScopeSpans::default(),
+            ScopeSpans {
+                spans: vec![sp("x", vec![], vec![])],
+                ..Default::default()
+            },
+        ],
+        ..Default::default()
+    };
+    let data = vec![
+        with_ns(Some("x"), t[1].clone(), ""),
+        with_ns(Some("keep"), t[1].clone(), "https://s"),
+        with_ns(None, t[0].clone(), ""),
+        with_ns(Some("y"), empty_scope, "drop-me"),
+        with_ns(Some("keep"), ResourceSpans::default(), ""),
+        with_ns(Some("x"), t[0].clone(), ""),
+    ];
+    let by_ns =
+        rules(r#"{trace_conditions: ['resource.attributes["k8s.namespace.name"] == "x"']}"#);
+    assert_eq!(both_paths::<Traces>(&by_ns, data.clone()), 6);
+    let two_groups = rules(
+        r#"
+traces:
+  resource:
+    - 'resource.schema_url == "drop-me"'
+    - 'resource.attributes["k8s.namespace.name"] == "keep"'
+"#,
+    );
+    assert_eq!(both_paths::<Traces>(&two_groups, data.clone()), 6);
+    let none = rules(r#"{trace_conditions: ['resource.attributes["nope"] == "x"']}"#);
+    assert_eq!(both_paths::<Traces>(&none, data), 0);
+    // Logs and metrics.
+    let r = rules(
+        r#"{log_conditions: ['resource.attributes["deployment.environment"] == "prod"'], metric_conditions: ['resource.attributes["my_label"] == "other"']}"#,
+    );
+    let mut l = logs();
+    l.push(ResourceLogs {
+        scope_logs: l[0].scope_logs.clone(),
+        ..Default::default()
+    });
+    assert_eq!(both_paths::<Logs>(&r, l), 5);
+    let mut m = metrics();
+    m.push(ResourceMetrics {
+        resource: Some(Resource {
+            attributes: vec![kv("my_label", "other")],
+            ..Default::default()
+        }),
+        scope_metrics: m[0].scope_metrics.clone(),
+        ..Default::default()
+    });
+    assert_eq!(both_paths::<Metrics>(&r, m), 8);
+}

@@ -16,6 +16,7 @@ use crate::config::{ComponentId, ConfigError};
 use crate::ottl::{self, exec, Condition, ContextKind, Ctx, ErrorMode, Statement};
 use crate::pipeline::{AnyConsumer, BuildFor, ConsumeError, Consumer};
 use crate::signal::{Batch, Logs, Metrics, Signal, SignalKind, Traces};
+use opentelemetry_proto::tonic::resource::v1::Resource;
 
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -342,6 +343,28 @@ impl<S: Transformable> TransformProcessor<S> {
     pub fn process(&self, batch: &mut Batch<S>) -> Result<(), ConsumeError> {
         let groups = self.rules.groups(S::KIND);
         if groups.is_empty() {
+            return Ok(());
+        }
+        if groups.iter().all(|g| g.context == ContextKind::Resource) && batch.is_encoded() {
+            // Only resources are touched: each resource message's resource is decoded, edited and
+            // encoded again; its scopes and items are copied as bytes. Groups run per resource
+            // message rather than one after the other over all of them, which is the same result:
+            // a resource-context statement sees only its own resource.
+            let id = &*self.id;
+            let mut edit = |res: &mut Option<Resource>, url: &mut String| -> Result<bool, String> {
+                let mut ctx = Ctx {
+                    resource: Some(res),
+                    resource_schema_url: Some(url),
+                    ..Default::default()
+                };
+                for g in groups {
+                    run_group(g, &mut ctx, id)?;
+                }
+                Ok(false)
+            };
+            batch
+                .edit_encoded_resource_messages(false, &mut edit)
+                .map_err(|e| ConsumeError::from_edit(id, e))?;
             return Ok(());
         }
         let resources = batch.resources_mut()?;

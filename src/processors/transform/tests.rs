@@ -474,3 +474,106 @@ fn config_errors_name_the_key_path() {
         "{e}"
     );
 }
+
+/// Runs `r` on `data` decoded (the full path) and still encoded (the encoded-resource path): the
+/// same data and counts; the encoded batch stays encoded.
+fn both_paths<S: Transformable>(r: Arc<Rules>, data: Vec<S::Resource>) -> Vec<S::Resource> {
+    let p = TransformProcessor::<S>::new(r, "transform", Arc::new(Capture::default()));
+    let mut full = Batch::<S>::from_resources(data);
+    let mut fast = Batch::<S>::from_encoded(full.encode_to_bytes()).unwrap();
+    p.process(&mut full).unwrap();
+    p.process(&mut fast).unwrap();
+    assert!(fast.is_encoded(), "the encoded path decoded the batch");
+    assert_eq!(full.items(), fast.items());
+    let got = fast.resources().unwrap().to_vec();
+    assert_eq!(full.resources().unwrap(), &got[..]);
+    got
+}
+
+/// Statements and conditions only on `resource.*` edit each resource message's `Resource` (and
+/// `schema_url`) and copy the spans, records and points as bytes: the same result as the full path.
+#[test]
+fn resource_only_statements_run_on_the_encoded_resources_with_the_same_result() {
+    let r = rules(
+        r#"
+trace_statements:
+  - set(resource.attributes["a"], "b")
+  - delete_key(resource.attributes, "host.name")
+  - context: resource
+    conditions: ['attributes["k8s.namespace.name"] == "x"']
+    statements:
+      - set(attributes["team"], "blue")
+      - set(schema_url, "https://schema/x")
+log_statements:
+  - set(resource.attributes["env"], Concat([resource.attributes["env"], "2"], "-"))
+metric_statements:
+  - set(resource.dropped_attributes_count, 3)
+"#,
+    );
+    let rs = |res: Option<Vec<KeyValue>>, url: &str, spans: usize| ResourceSpans {
+        resource: res.map(|attributes| Resource {
+            attributes,
+            ..Default::default()
+        }),
+        schema_url: url.into(),
+        scope_spans: vec![ScopeSpans {
+            spans: (0..spans)
+                .map(|i| Span {
+                    name: format!("s{i}"),
+                    trace_id: vec![1; 16],
+                    span_id: vec![2; 8],
+                    attributes: vec![kv("k", "v")],
+                    ..Default::default()
+                })
+                .collect(),
+            ..Default::default()
+        }],
+    };
+    let out = both_paths::<Traces>(
+        r.clone(),
+        vec![
+            rs(
+                Some(vec![kv("k8s.namespace.name", "x"), kv("host.name", "h")]),
+                "https://old",
+                3,
+            ),
+            rs(None, "", 2),
+            rs(Some(vec![kv("k8s.namespace.name", "y")]), "keep", 0),
+        ],
+    );
+    let attrs = &out[0].resource.as_ref().unwrap().attributes;
+    assert_eq!(get(attrs, "team"), Some("blue"));
+    assert_eq!(get(attrs, "host.name"), None);
+    assert_eq!(out[0].schema_url, "https://schema/x");
+    assert_eq!(
+        get(&out[1].resource.as_ref().unwrap().attributes, "a"),
+        Some("b")
+    );
+    assert_eq!(out[2].schema_url, "keep");
+    let logs = vec![ResourceLogs {
+        resource: Some(Resource {
+            attributes: vec![kv("env", "prod")],
+            ..Default::default()
+        }),
+        scope_logs: vec![ScopeLogs {
+            log_records: vec![LogRecord::default(); 4],
+            ..Default::default()
+        }],
+        ..Default::default()
+    }];
+    let out = both_paths::<Logs>(r.clone(), logs);
+    assert_eq!(
+        get(&out[0].resource.as_ref().unwrap().attributes, "env"),
+        Some("prod-2")
+    );
+    let metrics = vec![ResourceMetrics {
+        resource: Some(Resource::default()),
+        scope_metrics: vec![Default::default()],
+        ..Default::default()
+    }];
+    let out = both_paths::<Metrics>(r, metrics);
+    assert_eq!(
+        out[0].resource.as_ref().unwrap().dropped_attributes_count,
+        3
+    );
+}

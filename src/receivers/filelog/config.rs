@@ -6,6 +6,8 @@ use serde::Deserialize;
 use serde_json::{Map, Value};
 use serde_yaml::Value as Yaml;
 
+use super::header::{Header, HeaderConfig};
+use super::ordering::{Ordering, OrderingCriteria};
 use crate::config::{duration, ConfigError};
 
 #[derive(Debug, Clone, Deserialize)]
@@ -56,9 +58,9 @@ pub struct Config {
     #[serde(default)]
     pub compression: String,
     #[serde(default)]
-    pub ordering_criteria: Option<Yaml>,
+    pub ordering_criteria: Option<OrderingCriteria>,
     #[serde(default)]
-    pub header: Option<Yaml>,
+    pub header: Option<HeaderConfig>,
     #[serde(default)]
     pub retry_on_failure: RetryOnFailure,
     #[serde(default)]
@@ -202,6 +204,8 @@ pub struct Resolved {
     pub line_end: Option<regex::Regex>,
     pub omit_pattern: bool,
     pub gzip: Gzip,
+    pub ordering: Option<Ordering>,
+    pub header: Option<Header>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -342,10 +346,20 @@ impl Config {
                 errors.push(ConfigError::new(p, m));
             }
         }
+        let ordering = self
+            .ordering_criteria
+            .as_ref()
+            .and_then(|o| o.build(&format!("{path}::ordering_criteria"), &mut errors));
+        let header = self
+            .header
+            .as_ref()
+            .and_then(|h| h.build(&format!("{path}::header"), &self.start_at, &mut errors));
         if !errors.is_empty() {
             return Err(errors);
         }
         Ok(Resolved {
+            ordering,
+            header,
             fingerprint_size,
             max_log_size,
             encoding,
@@ -358,11 +372,15 @@ impl Config {
 
     pub fn warnings(&self, path: &str) -> Vec<String> {
         let mut w = Vec::new();
-        if self.ordering_criteria.is_some() {
-            w.push(format!("{path}::ordering_criteria: accepted and ignored: ferrotel reads every matching file (up to max_concurrent_files at a time)"));
+        if self
+            .ordering_criteria
+            .as_ref()
+            .is_some_and(|o| o.sort_by.is_empty() && (o.group_by.is_some() || o.regex.is_some()))
+        {
+            w.push(format!("{path}::ordering_criteria: without sort_by nothing is filtered or ordered (as in otelcol)"));
         }
-        if self.header.is_some() {
-            w.push(format!("{path}::header: accepted and ignored: header lines are passed on as ordinary entries"));
+        if self.header.is_some() && self.storage.is_some() {
+            w.push(format!("{path}::header: the header's attributes are not saved with the offsets: a file resumed after a restart has no header attributes"));
         }
         if self.multiline.as_ref().is_some_and(|m| m.omit_pattern) {
             w.push(format!("{path}::multiline::omit_pattern: accepted and ignored: the matched pattern stays in the record"));

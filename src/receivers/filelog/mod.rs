@@ -11,6 +11,8 @@
 pub mod checkpoint;
 pub mod config;
 pub mod glob;
+pub mod header;
+pub mod ordering;
 mod reader;
 
 use std::collections::{HashMap, HashSet};
@@ -345,7 +347,10 @@ impl Tailer {
                 None => true,
             }
         });
-        paths
+        match &self.res.ordering {
+            Some(o) => o.select(paths),
+            None => paths,
+        }
     }
 
     fn poll_once(&mut self) {
@@ -408,6 +413,9 @@ impl Tailer {
                     // As otelcol's fileconsumer ("Started watching file"), once per new file.
                     tracing::info!(receiver = %self.id, path = %path.display(), offset, "started watching file");
                     let mut r = Reader::new(self.next_id, path, fp, offset, 0, gz);
+                    if offset == 0 {
+                        r.header = self.res.header.as_ref().and_then(|h| h.start());
+                    }
                     self.next_id += 1;
                     r.last_seen = poll;
                     r.attach(opened);
@@ -570,13 +578,23 @@ impl Tailer {
                 .duration_since(SystemTime::UNIX_EPOCH)
                 .map(|d| d.as_nanos() as u64)
                 .unwrap_or(0);
+            let mut header = self.readers[idx].header.take();
             let r = &self.readers[idx];
             let mut rec = r.cut_records - tokens.len() as u64;
             for t in tokens.drain(..) {
                 rec += 1;
+                if let Some(h) = header.as_mut() {
+                    if h.take(&t.text, t.start) {
+                        continue;
+                    }
+                }
                 let mut e = Entry::new(Value::String(t.text));
                 e.observed_timestamp = now;
                 e.attributes = r.attrs.clone();
+                if let Some(h) = &header {
+                    e.attributes
+                        .extend(h.attrs.iter().map(|(k, v)| (k.clone(), v.clone())));
+                }
                 if self.cfg.include_file_record_number {
                     e.attributes
                         .insert("log.file.record_number".into(), Value::from(rec));
@@ -595,6 +613,7 @@ impl Tailer {
                 self.pipeline.process(e, &mut self.out);
             }
             self.tokens = tokens;
+            self.readers[idx].header = header;
             let r = &self.readers[idx];
             self.commits.insert(r.id, (r.buf_start, r.cut_records));
             if self.out.len() >= BATCH {
@@ -753,14 +772,24 @@ mod tests {
         ] {
             assert!(paths.iter().any(|p| p == want), "{want} not in {paths:?}");
         }
-        let p =
-            prepare("{include: [/x/*.log], ordering_criteria: {top_n: 1}, header: {pattern: x}}")
-                .unwrap();
+        let p = prepare("{include: [/x/*.log], start_at: beginning, ordering_criteria: {top_n: 1, regex: x}, header: {pattern: x, metadata_operators: [{type: noop}]}}")
+            .unwrap();
         let w = p.warnings();
         assert!(
-            w.iter().any(|w| w.contains("ordering_criteria"))
-                && w.iter().any(|w| w.contains("header")),
+            w.iter()
+                .any(|w| w.contains("ordering_criteria: without sort_by")),
             "{w:?}"
         );
+        assert!(!w.iter().any(|w| w.contains("header")), "{w:?}");
+        let errs = prepare("{include: [/x/*.log], ordering_criteria: {sort_by: [{sort_type: numeric, regex_key: n}]}, header: {pattern: x, metadata_operators: [{type: noop}]}}")
+            .err()
+            .unwrap();
+        let paths: Vec<_> = errs.iter().map(|e| e.path.clone()).collect();
+        for want in [
+            "receivers::filelog::ordering_criteria::regex",
+            "receivers::filelog::header",
+        ] {
+            assert!(paths.iter().any(|p| p == want), "{want} not in {paths:?}");
+        }
     }
 }

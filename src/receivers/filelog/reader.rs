@@ -115,6 +115,8 @@ pub struct Reader {
     pub attrs_path: PathBuf,
     /// Read to its end in the last poll (for `delete_after_read` and closing lost files).
     pub at_eof: bool,
+    /// `header`: for files read from their first byte.
+    pub header: Option<super::header::HeaderState>,
 }
 
 impl Reader {
@@ -143,6 +145,7 @@ impl Reader {
             attrs: Default::default(),
             attrs_path: PathBuf::new(),
             at_eof: false,
+            header: None,
         }
     }
 

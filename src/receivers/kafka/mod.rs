@@ -6,12 +6,19 @@
 //! pipeline accepted the message, so a crash re-delivers what was not yet accepted (at least once).
 //! A message that is not marked (a refusal, or an error that `on_error` / `on_permanent_error` does
 //! not cover) makes the consumer seek its partition back to it and wait (`error_backoff`, at least
-//! one second) before reading on: backpressure pauses consumption instead of dropping, and a poison
-//! message with `on_permanent_error: false` blocks its partition, as otelcol documents.
+//! one second) before reading on: backpressure pauses consumption instead of dropping. A permanent
+//! failure that is not marked (a poison message with `on_permanent_error: false`) pauses its
+//! partition until the next rebalance, as otelcol's receiver does: the message is read again by
+//! whoever owns the partition after it.
+//!
+//! `exclude_topics` (with at least one regular expression in `topics`, as otelcol requires): the
+//! receiver lists the cluster's topics every `metadata.refresh_interval` and subscribes to the names
+//! that match, since librdkafka's regex subscriptions cannot exclude.
 
 #[cfg(test)]
 mod tests;
 
+use std::collections::BTreeSet;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -264,7 +271,22 @@ impl ReceiverFactory for Factory {
                     "topic (deprecated) and topics cannot both be set",
                 ));
             }
-            for (i, t) in c.topics_for(signal).iter().enumerate() {
+            let topics = c.topics_for(signal);
+            if !s.exclude_topics.is_empty() && !topics.iter().any(|t| t.starts_with('^')) {
+                errors.push(ConfigError::new(
+                    format!("{path}::{}::exclude_topics", signal.as_str()),
+                    "exclude_topics needs at least one regular expression in topics (an entry starting with ^)",
+                ));
+            }
+            for (i, t) in s.exclude_topics.iter().enumerate() {
+                if let Err(e) = regex::Regex::new(t) {
+                    errors.push(ConfigError::new(
+                        format!("{path}::{}::exclude_topics::{i}", signal.as_str()),
+                        format!("invalid regular expression {t:?}: {e}"),
+                    ));
+                }
+            }
+            for (i, t) in topics.iter().enumerate() {
                 if t.is_empty() {
                     errors.push(ConfigError::new(
                         format!("{path}::{}::topics::{i}", signal.as_str()),
@@ -385,6 +407,27 @@ impl Config {
         .to_string()]
     }
 
+    /// The topics to select from the cluster's list when `exclude_topics` is set (None otherwise:
+    /// librdkafka subscribes to `topics` itself).
+    fn topic_filter(&self, signal: SignalKind) -> Option<TopicFilter> {
+        let s = self.signal(signal);
+        if s.exclude_topics.is_empty() {
+            return None;
+        }
+        let mut f = TopicFilter::default();
+        for t in self.topics_for(signal) {
+            if t.starts_with('^') {
+                f.include.push(regex::Regex::new(&t).ok()?);
+            } else {
+                f.names.push(t);
+            }
+        }
+        for t in &s.exclude_topics {
+            f.exclude.push(regex::Regex::new(t).ok()?);
+        }
+        Some(f)
+    }
+
     fn encoding_key(&self, signal: SignalKind) -> (String, String) {
         if let Some(e) = &self.signal(signal).encoding {
             return (format!("{}::encoding", signal.as_str()), e.clone());
@@ -476,12 +519,6 @@ impl PreparedReceiver for Config {
                     signal.as_str()
                 ));
             }
-            if !s.exclude_topics.is_empty() {
-                w.push(format!(
-                    "{path}::{}::exclude_topics: not supported by ferrotel's Kafka client yet; ignored (every topic the regular expressions match is read)",
-                    signal.as_str()
-                ));
-            }
         }
         if self.group_rebalance_strategy == "sticky" {
             w.push(format!(
@@ -530,7 +567,8 @@ pub struct KafkaReceiver {
 }
 
 /// Logs partition assignments and revocations; librdkafka commits the marked offsets of revoked
-/// partitions itself (auto commit) before they are revoked.
+/// partitions itself (auto commit) before they are revoked. Assigned partitions are resumed: a
+/// partition paused by a permanent failure stays paused only until the next rebalance, as in otelcol.
 struct Context {
     id: String,
 }
@@ -550,6 +588,45 @@ impl ConsumerContext for Context {
                 tracing::warn!(receiver = %self.id, error = %e, "kafka rebalance failed")
             }
         }
+    }
+
+    fn post_rebalance(&self, c: &BaseConsumer<Self>, rebalance: &Rebalance<'_>) {
+        if let Rebalance::Assign(tpl) = rebalance {
+            // A no-op for partitions that are not paused.
+            if let Err(e) = c.resume(tpl) {
+                tracing::debug!(receiver = %self.id, error = %e, "cannot resume kafka partitions");
+            }
+        }
+    }
+}
+
+/// `topics` with `exclude_topics`: which of the cluster's topics to subscribe to.
+#[derive(Default)]
+struct TopicFilter {
+    /// Plain names (an exact match).
+    names: Vec<String>,
+    /// `^…` entries of `topics`.
+    include: Vec<regex::Regex>,
+    /// `exclude_topics`, matched unanchored as otelcol does (`test` also excludes `prod-test-1`).
+    exclude: Vec<regex::Regex>,
+}
+
+impl TopicFilter {
+    fn wants(&self, topic: &str) -> bool {
+        // Internal topics (`__consumer_offsets`) are never consumed, as with a regex subscription.
+        !topic.starts_with("__")
+            && (self.names.iter().any(|n| n == topic)
+                || self.include.iter().any(|r| r.is_match(topic)))
+            && !self.exclude.iter().any(|r| r.is_match(topic))
+    }
+
+    /// The topics to subscribe to, from the names the cluster has.
+    fn select<'a>(&self, topics: impl IntoIterator<Item = &'a str>) -> BTreeSet<String> {
+        topics
+            .into_iter()
+            .filter(|t| self.wants(t))
+            .map(str::to_string)
+            .collect()
     }
 }
 
@@ -574,6 +651,9 @@ struct Policy {
     autocommit: bool,
     headers: Option<Vec<String>>,
     backoff: ErrorBackoff,
+    /// With `exclude_topics`: the topics are selected by the receiver, every `refresh`.
+    topics: Option<Arc<TopicFilter>>,
+    refresh: Duration,
 }
 
 #[async_trait]
@@ -592,11 +672,14 @@ impl Receiver for KafkaReceiver {
                 .map_err(|e| {
                     StartError::new(&path, format!("cannot create the Kafka consumer: {e}"))
                 })?;
-            let topics = self.config.topics_for(signal);
-            let refs: Vec<&str> = topics.iter().map(String::as_str).collect();
-            consumer.subscribe(&refs).map_err(|e| {
-                StartError::new(&path, format!("cannot subscribe to {topics:?}: {e}"))
-            })?;
+            let filter = self.config.topic_filter(signal).map(Arc::new);
+            if filter.is_none() {
+                let topics = self.config.topics_for(signal);
+                let refs: Vec<&str> = topics.iter().map(String::as_str).collect();
+                consumer.subscribe(&refs).map_err(|e| {
+                    StartError::new(&path, format!("cannot subscribe to {topics:?}: {e}"))
+                })?;
+            }
             let (_, enc) = self.config.encoding_key(signal);
             let mut ignored = Vec::new();
             let policy = Policy {
@@ -612,6 +695,8 @@ impl Receiver for KafkaReceiver {
                     .extract_headers
                     .then(|| self.config.header_extraction.headers.clone()),
                 backoff: self.config.error_backoff.clone(),
+                topics: filter,
+                refresh: self.config.metadata.refresh_interval,
             };
             let consumer = Arc::new(consumer);
             let stop = stop_rx.clone();
@@ -636,8 +721,10 @@ impl Receiver for KafkaReceiver {
 enum Outcome {
     /// Accepted, or an error that marking covers: mark it and read on.
     Mark,
-    /// Not marked: read it again after a wait.
+    /// A retryable refusal, not marked: read it again after a wait.
     Again,
+    /// A permanent failure, not marked: its partition stops until the next rebalance.
+    Block,
 }
 
 /// One signal's consume loop; returns at shutdown after committing what was marked.
@@ -648,10 +735,28 @@ async fn run<S: ResourceAttributes>(
     mut stop: watch::Receiver<bool>,
 ) {
     let mut failures: u32 = 0;
+    // With `exclude_topics`: what the consumer is subscribed to, and when to list the topics again.
+    let mut subscribed: Option<BTreeSet<String>> = None;
+    let mut next_listing = tokio::time::Instant::now();
     loop {
         let received = tokio::select! {
             _ = stop.wait_for(|s| *s) => break,
-            m = consumer.recv() => m,
+            _ = tokio::time::sleep_until(next_listing), if policy.topics.is_some() => None,
+            m = consumer.recv() => Some(m),
+        };
+        let Some(received) = received else {
+            let ok = match &policy.topics {
+                Some(f) => resubscribe(&consumer, &policy.id, f, &mut subscribed).await,
+                None => true,
+            };
+            // Until the first listing succeeds, try again every second.
+            let wait = if ok && subscribed.is_some() {
+                policy.refresh
+            } else {
+                MIN_BACKOFF.min(policy.refresh)
+            };
+            next_listing = tokio::time::Instant::now() + wait.max(Duration::from_millis(10));
+            continue;
         };
         let msg = match received {
             Ok(m) => m,
@@ -693,7 +798,22 @@ async fn run<S: ResourceAttributes>(
                     mark(&consumer, &policy, &topic, partition, offset);
                 }
             }
-            Outcome::Again if !policy.after => failures = 0,
+            Outcome::Again | Outcome::Block if !policy.after => failures = 0,
+            Outcome::Block => {
+                // As otelcol: later messages must not pass the unmarked one, and reading it again
+                // cannot help; whoever owns the partition after the next rebalance reads it again
+                // from the committed offset.
+                let _ = consumer.seek(&topic, partition, Offset::Offset(offset), Duration::ZERO);
+                let mut tpl = TopicPartitionList::new();
+                tpl.add_partition(&topic, partition);
+                if let Err(e) = consumer.pause(&tpl) {
+                    tracing::warn!(receiver = %policy.id, error = %e, "cannot pause a kafka partition");
+                }
+                tracing::error!(
+                    receiver = %policy.id, topic = %topic, partition, offset,
+                    "pausing the partition after a permanent error; it stays paused until the next rebalance (set message_marking::on_permanent_error: true to skip such messages)"
+                );
+            }
             Outcome::Again => {
                 // Read the same message again (the partition waits; others go on after the pause).
                 let _ = consumer.seek(&topic, partition, Offset::Offset(offset), Duration::ZERO);
@@ -711,6 +831,51 @@ async fn run<S: ResourceAttributes>(
         drop(consumer);
     })
     .await;
+}
+
+/// Lists the cluster's topics and subscribes to those `filter` selects, when they changed. False
+/// when the listing failed (the subscription is kept).
+async fn resubscribe(
+    consumer: &Arc<KafkaConsumer>,
+    id: &str,
+    filter: &TopicFilter,
+    subscribed: &mut Option<BTreeSet<String>>,
+) -> bool {
+    let c = consumer.clone();
+    let listed = tokio::task::spawn_blocking(move || {
+        c.fetch_metadata(None, Duration::from_secs(10)).map(|md| {
+            md.topics()
+                .iter()
+                .filter(|t| t.error().is_none())
+                .map(|t| t.name().to_string())
+                .collect::<Vec<_>>()
+        })
+    })
+    .await;
+    let names = match listed {
+        Ok(Ok(names)) => names,
+        Ok(Err(e)) => {
+            tracing::warn!(receiver = %id, error = %e, "cannot list the kafka topics");
+            return false;
+        }
+        Err(_) => return false,
+    };
+    let want = filter.select(names.iter().map(String::as_str));
+    if subscribed.as_ref() == Some(&want) {
+        return true;
+    }
+    if want.is_empty() {
+        consumer.unsubscribe();
+    } else {
+        let refs: Vec<&str> = want.iter().map(String::as_str).collect();
+        if let Err(e) = consumer.subscribe(&refs) {
+            tracing::warn!(receiver = %id, error = %e, "cannot subscribe to the kafka topics");
+            return false;
+        }
+    }
+    tracing::info!(receiver = %id, topics = ?want, "kafka topics selected (topics minus exclude_topics)");
+    *subscribed = Some(want);
+    true
 }
 
 /// Sleeps `d`; true when shutdown began meanwhile.
@@ -776,10 +941,11 @@ async fn process<S: ResourceAttributes>(
                 skipped = marked,
                 "cannot decode a kafka message"
             );
+            // Decoding again cannot succeed: a permanent failure.
             return if marked {
                 Outcome::Mark
             } else {
-                Outcome::Again
+                Outcome::Block
             };
         }
     };
@@ -808,6 +974,8 @@ async fn process<S: ResourceAttributes>(
             log_refusal(policy, &e, marked);
             if marked {
                 Outcome::Mark
+            } else if permanent {
+                Outcome::Block
             } else {
                 Outcome::Again
             }

@@ -63,11 +63,53 @@ fn topics_regex_and_deprecated_topic() {
             .any(|w| w.starts_with("receivers::kafka::logs::topic:")),
         "{w:?}"
     );
+    assert!(!w.iter().any(|w| w.contains("exclude_topics")), "{w:?}");
+}
+
+/// otelcol: `exclude_topics` only with a regular expression in `topics`; its entries are
+/// regular expressions matched unanchored.
+#[test]
+fn exclude_topics_needs_a_regex_topic_and_valid_expressions() {
+    let e = errors("{traces: {topics: [plain], exclude_topics: ['^p']}}");
     assert!(
-        w.iter()
-            .any(|w| w.starts_with("receivers::kafka::traces::exclude_topics:")),
-        "{w:?}"
+        e.iter()
+            .any(|e| e.contains("receivers::kafka::traces::exclude_topics")),
+        "{e:?}"
     );
+    let e = errors("{logs: {topics: ['^l'], exclude_topics: [ok, '(']}}");
+    assert!(
+        e.iter()
+            .any(|e| e.contains("receivers::kafka::logs::exclude_topics::1")),
+        "{e:?}"
+    );
+    assert!(
+        errors("{metrics: {topics: ['^m-.*', other], exclude_topics: ['^m-test$']}}").is_empty()
+    );
+    assert!(parse("{}").topic_filter(SignalKind::Traces).is_none());
+}
+
+#[test]
+fn topic_filter_selects_regex_and_plain_topics_minus_the_excluded() {
+    let c = parse(
+        "{logs: {topics: ['^logs-.*', audit], exclude_topics: ['^logs-(test|dev)$', internal]}}",
+    );
+    let f = c.topic_filter(SignalKind::Logs).unwrap();
+    let got = f.select([
+        "logs-prod",
+        "logs-test",
+        "logs-dev",
+        "logs-devops",
+        "logs-internal-x",
+        "audit",
+        "audit2",
+        "other",
+        "__consumer_offsets",
+    ]);
+    let want: BTreeSet<String> = ["audit", "logs-devops", "logs-prod"]
+        .into_iter()
+        .map(String::from)
+        .collect();
+    assert_eq!(got, want);
 }
 
 #[test]
