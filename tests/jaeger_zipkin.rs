@@ -292,3 +292,188 @@ service:
         f.logs()
     );
 }
+
+/// Waits until the collector logged that every component started (a UDP receiver has no port a
+/// test could probe).
+fn wait_running(f: &Ferrotel) {
+    assert!(
+        wait_until(Duration::from_secs(20), || f
+            .logs()
+            .contains("ferrotel is running")),
+        "{}",
+        f.logs()
+    );
+}
+
+/// One `emitBatch` datagram as the Python Jaeger exporter sends it (one span), captured on a UDP
+/// socket of the test.
+fn captured_jaeger_packet() -> Vec<u8> {
+    let u = UdpSocket::bind("127.0.0.1:0").unwrap();
+    u.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
+    let port = u.local_addr().unwrap().port();
+    send("jaeger-thrift-udp", port, "captured");
+    let mut buf = vec![0u8; 65_536];
+    let (n, _) = u
+        .recv_from(&mut buf)
+        .expect("a datagram from the Jaeger exporter");
+    buf.truncate(n);
+    buf
+}
+
+/// A TCP gate in front of `upstream`: each connection's first bytes are read and counted, then held
+/// until [`Gate::open`]; after that, everything is forwarded both ways.
+struct Gate {
+    addr: std::net::SocketAddr,
+    seen: std::sync::Arc<std::sync::atomic::AtomicUsize>,
+    open: std::sync::Arc<tokio::sync::watch::Sender<bool>>,
+}
+
+impl Gate {
+    fn start(rt: &tokio::runtime::Runtime, upstream: std::net::SocketAddr) -> Gate {
+        use std::sync::atomic::Ordering;
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let listener = rt
+            .block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))
+            .unwrap();
+        let gate = Gate {
+            addr: listener.local_addr().unwrap(),
+            seen: Default::default(),
+            open: std::sync::Arc::new(tokio::sync::watch::channel(false).0),
+        };
+        let (seen, open) = (gate.seen.clone(), gate.open.clone());
+        rt.spawn(async move {
+            while let Ok((mut client, _)) = listener.accept().await {
+                let (seen, mut open) = (seen.clone(), open.subscribe());
+                tokio::spawn(async move {
+                    let mut first = vec![0u8; 65_536];
+                    let Ok(n) = client.read(&mut first).await else {
+                        return;
+                    };
+                    seen.fetch_add(n, Ordering::SeqCst);
+                    if open.wait_for(|o| *o).await.is_err() {
+                        return;
+                    }
+                    let Ok(mut server) = tokio::net::TcpStream::connect(upstream).await else {
+                        return;
+                    };
+                    if server.write_all(&first[..n]).await.is_ok() {
+                        let _ = tokio::io::copy_bidirectional(&mut client, &mut server).await;
+                    }
+                });
+            }
+        });
+        gate
+    }
+
+    fn seen(&self) -> usize {
+        self.seen.load(std::sync::atomic::Ordering::SeqCst)
+    }
+
+    fn open(&self) {
+        self.open.send_replace(true);
+    }
+}
+
+/// The metric `name` with `labels` (all of them) on the metrics endpoint, summed.
+fn metric(port: u16, name: &str, labels: &[(&str, &str)]) -> f64 {
+    let text = ferrotel::telemetry::http_get::get(
+        &format!("http://127.0.0.1:{port}/metrics"),
+        Duration::from_secs(5),
+    )
+    .map(|r| r.body)
+    .unwrap_or_default();
+    ferrotel::telemetry::top::parse_exposition(&text)
+        .iter()
+        .filter(|s| s.name == name)
+        .filter(|s| {
+            labels
+                .iter()
+                .all(|(k, v)| s.labels.get(*k).map(String::as_str) == Some(*v))
+        })
+        .map(|s| s.value)
+        .sum()
+}
+
+/// A UDP receiver whose one worker is stuck on a pipeline that does not answer (the exporter has no
+/// queue and its backend holds the request) keeps `queue_size` packets and drops the rest as
+/// `queue_full`: with `queue_size: 1` and ten packets, the worker holds the first, the queue the
+/// second, and exactly eight are dropped. Once the backend answers, exactly the two kept packets'
+/// spans arrive.
+#[test]
+fn a_full_udp_queue_drops_exactly_what_does_not_fit() {
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let sink = Sink::start(&rt);
+    let gate = Gate::start(&rt, sink.http_addr);
+    let packet = captured_jaeger_packet();
+    let (p, m) = (free_port(), free_port());
+    let f = Ferrotel::start(
+        &format!(
+            r#"
+receivers:
+  jaeger:
+    protocols:
+      thrift_compact: {{endpoint: "127.0.0.1:{p}", queue_size: 1, workers: 1}}
+exporters:
+  otlp_http:
+    endpoint: http://{gate}
+    timeout: 120s
+    sending_queue: {{enabled: false}}
+    retry_on_failure: {{enabled: false}}
+service:
+  telemetry: {{metrics: {{address: "127.0.0.1:{m}"}}}}
+  pipelines:
+    traces: {{receivers: [jaeger], exporters: [otlp_http]}}
+"#,
+            gate = gate.addr
+        ),
+        &[m],
+    );
+    wait_running(&f);
+    let u = UdpSocket::bind("127.0.0.1:0").unwrap();
+    // The first packet: the worker takes it and waits on the exporter, which waits on the gate.
+    u.send_to(&packet, ("127.0.0.1", p)).unwrap();
+    assert!(
+        wait_until(Duration::from_secs(20), || gate.seen() > 0),
+        "the export of the first packet never reached the backend\n{}",
+        f.logs()
+    );
+    // Nine more, in order on one socket: the second fills the queue, the other eight find it full.
+    for _ in 0..9 {
+        u.send_to(&packet, ("127.0.0.1", p)).unwrap();
+    }
+    let dropped = || {
+        metric(
+            m,
+            "ferrotel_receiver_udp_dropped_packets_total",
+            &[("reason", "queue_full")],
+        )
+    };
+    let ok = wait_until(Duration::from_secs(10), || dropped() == 8.0);
+    std::thread::sleep(Duration::from_millis(300));
+    assert!(
+        ok && dropped() == 8.0,
+        "queue_full drops: {} (8)\n{}",
+        dropped(),
+        f.logs()
+    );
+    // The backend answers: the held packet and the queued one are delivered, nothing else.
+    gate.open();
+    assert!(
+        wait_until(Duration::from_secs(20), || sink.span_count() == 2),
+        "spans at the sink: {}",
+        sink.span_count()
+    );
+    std::thread::sleep(Duration::from_millis(300));
+    assert_eq!(sink.span_count(), 2);
+    assert_eq!(dropped(), 8.0);
+    assert_eq!(
+        metric(
+            m,
+            "otelcol_receiver_accepted_spans_total",
+            &[("receiver", "jaeger")]
+        ),
+        2.0,
+        "{}",
+        f.logs()
+    );
+}
