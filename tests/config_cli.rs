@@ -59,6 +59,80 @@ fn unknown_key_names_file_path_and_accepted_keys() {
     assert!(err.contains(&format!("{f}: receivers::otlp::protocols::grpc::endpont: unknown key \"endpont\"; accepted keys: endpoint,")), "{err}");
 }
 
+/// Several unknown keys in one component, nested ones, in a list entry, in two components and in
+/// `service::telemetry`: every one is reported in the same run, each at its full key path, and an
+/// error that remains once they are set aside (here a bad value) is reported with them.
+#[test]
+fn every_unknown_key_of_every_component_in_one_pass() {
+    let dir = tempfile::tempdir().unwrap();
+    let f = write(
+        &dir,
+        "bad.yaml",
+        r#"
+receivers:
+  otlp:
+    bogus_top: 1
+    protocols:
+      grpc: {endpont: 127.0.0.1:14317, max_recv_msg_size: 4, keepalive: {server_parameters: {tyme: 1s}}}
+      http: {endpoint: 127.0.0.1:14318, cors: {allowed_origin: [x]}}
+processors:
+  attributes:
+    actions:
+      - {key: a, action: insert, value: 1, vallue: 2}
+      - {key: b, action: delete, patern: x}
+  batch: {send_batch_size: 10, send_batch_max_size: 5, timout: 1s}
+exporters:
+  debug: {verbosityy: basic, sampling: 2}
+service:
+  telemetry: {logs: {levl: info}, metrics: {lvel: basic}}
+  pipelines:
+    traces: {receivers: [otlp], processors: [attributes, batch], exporters: [debug]}
+"#,
+    );
+    let (code, _, err) = validate(&[&f], &[]);
+    assert_eq!(code, 1, "{err}");
+    for key in [
+        "service::telemetry::logs::levl",
+        "service::telemetry::metrics::lvel",
+    ] {
+        assert!(
+            err.contains(&format!("{key}: unknown key")),
+            "missing {key} in\n{err}"
+        );
+    }
+    // The top-level errors come first; once they are fixed, the components' own.
+    let fixed = std::fs::read_to_string(&f).unwrap().replace(
+        "  telemetry: {logs: {levl: info}, metrics: {lvel: basic}}\n",
+        "",
+    );
+    let f = write(&dir, "bad2.yaml", &fixed);
+    let (code, _, err) = validate(&[&f], &[]);
+    assert_eq!(code, 1, "{err}");
+    for key in [
+        "receivers::otlp::bogus_top",
+        "receivers::otlp::protocols::grpc::endpont",
+        "receivers::otlp::protocols::grpc::max_recv_msg_size",
+        "receivers::otlp::protocols::grpc::keepalive::server_parameters::tyme",
+        "receivers::otlp::protocols::http::cors::allowed_origin",
+        "processors::attributes::actions::0::vallue",
+        "processors::attributes::actions::1::patern",
+        "processors::batch::timout",
+        "exporters::debug::verbosityy",
+        "exporters::debug::sampling",
+    ] {
+        assert!(
+            err.contains(&format!("{f}: {key}: unknown key")),
+            "missing {key} in\n{err}"
+        );
+    }
+    // What remains once the unknown keys are set aside is reported in the same run.
+    assert!(
+        err.contains("processors::batch::send_batch_max_size"),
+        "{err}"
+    );
+    assert!(!err.contains("not configured"), "{err}");
+}
+
 #[test]
 fn wrong_type_names_path() {
     let dir = tempfile::tempdir().unwrap();

@@ -454,6 +454,77 @@ pub fn parse<T: DeserializeOwned>(value: &Value, prefix: &str) -> Result<T, Conf
     })
 }
 
+/// Runs `load` (a deserialization plus validation of `value`, whose key path is `prefix`) and reports
+/// every unknown key in one pass: serde stops at the first one, so each unknown key found is removed
+/// from a copy of the value and `load` runs again, until no unknown key is left. What remains
+/// (validation errors of the rest, or success) is reported with them.
+pub fn every_unknown_key<T>(
+    value: &Value,
+    prefix: &str,
+    mut load: impl FnMut(&Value) -> Result<T, Vec<ConfigError>>,
+) -> Result<T, Vec<ConfigError>> {
+    let mut unknown: Vec<ConfigError> = Vec::new();
+    let mut value = std::borrow::Cow::Borrowed(value);
+    // Each round removes at least one key; the bound only guards against a loader that keeps
+    // reporting a key it was not given.
+    for _ in 0..256 {
+        let errs = match load(&value) {
+            Ok(t) if unknown.is_empty() => return Ok(t),
+            Ok(_) => return Err(unknown),
+            Err(errs) => errs,
+        };
+        let mut removed = false;
+        let mut rest = Vec::new();
+        for e in errs {
+            if e.message.starts_with("unknown key ") && remove_at(value.to_mut(), prefix, &e.path) {
+                removed = true;
+                unknown.push(e);
+            } else {
+                rest.push(e);
+            }
+        }
+        if !removed {
+            unknown.extend(rest);
+            return Err(unknown);
+        }
+    }
+    Err(unknown)
+}
+
+/// Removes the key at `path` (`prefix::a::0::key`) from `value` (the value at `prefix`).
+fn remove_at(value: &mut Value, prefix: &str, path: &str) -> bool {
+    let rel = if prefix.is_empty() {
+        path
+    } else {
+        match path.strip_prefix(prefix).and_then(|r| r.strip_prefix("::")) {
+            Some(r) => r,
+            None => return false,
+        }
+    };
+    let segs: Vec<&str> = rel.split("::").collect();
+    let Some((key, parents)) = segs.split_last() else {
+        return false;
+    };
+    let mut cur = value;
+    for s in parents {
+        cur = match cur {
+            Value::Mapping(m) => match m.get_mut(Value::String(s.to_string())) {
+                Some(v) => v,
+                None => return false,
+            },
+            Value::Sequence(seq) => match s.parse::<usize>().ok().and_then(|i| seq.get_mut(i)) {
+                Some(v) => v,
+                None => return false,
+            },
+            _ => return false,
+        };
+    }
+    match cur {
+        Value::Mapping(m) => m.remove(Value::String(key.to_string())).is_some(),
+        _ => false,
+    }
+}
+
 impl ConfigError {
     fn with_path(mut self, path: String) -> Self {
         self.path = path;
@@ -483,6 +554,15 @@ fn describe_serde_error(msg: &str, path: &mut String) -> String {
                 accepted
             };
             return format!("unknown key {key:?}; accepted keys: {accepted}");
+        }
+    }
+    if let Some(rest) = msg.strip_prefix("missing field `") {
+        if let Some((key, _)) = rest.split_once('`') {
+            if !path.is_empty() {
+                path.push_str("::");
+            }
+            path.push_str(key);
+            return format!("missing required key {key:?}");
         }
     }
     msg.to_string()
@@ -517,6 +597,44 @@ mod tests {
             "{}",
             e.message
         );
+    }
+
+    #[test]
+    fn every_unknown_key_is_reported_in_one_pass() {
+        #[derive(Debug, Deserialize)]
+        #[serde(deny_unknown_fields)]
+        #[allow(dead_code)]
+        struct Outer {
+            grpc: Inner,
+            #[serde(default)]
+            list: Vec<Inner>,
+        }
+        let v: Value = serde_yaml::from_str(
+            "grpc: {endpont: x, endpoint: y, siz: 1}\nlist: [{endpoint: a, b: 1}]\nextra: 2",
+        )
+        .unwrap();
+        let errs = every_unknown_key(&v, "receivers::otlp", |v| {
+            parse::<Outer>(v, "receivers::otlp").map_err(|e| vec![e])
+        })
+        .unwrap_err();
+        let mut paths: Vec<&str> = errs.iter().map(|e| e.path.as_str()).collect();
+        paths.sort();
+        assert_eq!(
+            paths,
+            [
+                "receivers::otlp::extra",
+                "receivers::otlp::grpc::endpont",
+                "receivers::otlp::grpc::siz",
+                "receivers::otlp::list::0::b"
+            ]
+        );
+        // Unknown keys and a remaining error together.
+        let v: Value = serde_yaml::from_str("grpc: {endpont: x}").unwrap();
+        let errs = every_unknown_key(&v, "r", |v| parse::<Outer>(v, "r").map_err(|e| vec![e]))
+            .unwrap_err();
+        assert_eq!(errs.len(), 2, "{errs:?}");
+        assert_eq!(errs[0].path, "r::grpc::endpont");
+        assert!(errs[1].message.contains("endpoint"), "{errs:?}");
     }
 
     #[test]

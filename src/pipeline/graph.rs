@@ -73,7 +73,9 @@ pub fn plan_with(
         }
         ConfigErrors(errs)
     };
-    let config: Config = config::parse(merged, "").map_err(|e| attribute(vec![e]))?;
+    let config: Config =
+        config::every_unknown_key(merged, "", |v| config::parse(v, "").map_err(|e| vec![e]))
+            .map_err(attribute)?;
     let mut errors = Vec::new();
     let mut warnings = crate::telemetry::warnings(&config.service.telemetry);
 
@@ -98,7 +100,7 @@ pub fn plan_with(
                     kinds_list(rf.iter().map(|f| f.type_name()))
                 ),
             )),
-            Some(f) => match f.prepare(v, &path) {
+            Some(f) => match config::every_unknown_key(v, &path, |v| f.prepare(v, &path)) {
                 Ok(p) => {
                     warnings.extend(p.warnings());
                     receiver_signals.insert(id.clone(), f.signals());
@@ -125,7 +127,7 @@ pub fn plan_with(
                     kinds_list(pf.iter().map(|f| f.type_name()))
                 ),
             )),
-            Some(f) => match f.prepare(v, &path) {
+            Some(f) => match config::every_unknown_key(v, &path, |v| f.prepare(v, &path)) {
                 Ok(p) => {
                     warnings.extend(p.warnings());
                     processor_signals.insert(id.clone(), f.signals());
@@ -157,7 +159,7 @@ pub fn plan_with(
                     }))
                 ),
             )),
-            Some(f) => match f.prepare(v, &path) {
+            Some(f) => match config::every_unknown_key(v, &path, |v| f.prepare(v, &path)) {
                 Ok(p) => {
                     warnings.extend(p.warnings());
                     exporter_signals.insert(id.clone(), f.signals());
@@ -183,7 +185,7 @@ pub fn plan_with(
                     kinds_list(xf.iter().map(|f| f.type_name()))
                 ),
             )),
-            Some(f) => match f.prepare(v, &path) {
+            Some(f) => match config::every_unknown_key(v, &path, |v| f.prepare(v, &path)) {
                 Ok(p) => {
                     warnings.extend(p.warnings());
                     defined_extensions.insert(id, p);
@@ -226,7 +228,7 @@ pub fn plan_with(
                     kinds_list(cf.iter().map(|f| f.type_name()))
                 ),
             )),
-            Some(f) => match f.prepare(v, &path) {
+            Some(f) => match config::every_unknown_key(v, &path, |v| f.prepare(v, &path)) {
                 Ok(p) => {
                     warnings.extend(p.warnings());
                     connector_pairs.insert(id.clone(), f.signal_pairs());

@@ -61,6 +61,9 @@ fn level(name: &str) -> Option<i32> {
     let n = match n.as_str() {
         "warning" => "warn",
         "default" => "info",
+        // The aliases otelcol accepts as mapping keys (as in the `default` preset).
+        "err" => "error",
+        "critical" | "crit" => "fatal",
         _ => n.as_str(),
     };
     LEVELS.iter().find(|(k, _)| *k == n).map(|(_, v)| *v)

@@ -38,7 +38,8 @@ pub struct StaticCfg {
 #[serde(deny_unknown_fields)]
 pub struct DnsCfg {
     pub hostname: String,
-    #[serde(default)]
+    /// A number or a string, as otelcol's YAML decoding takes either.
+    #[serde(default, deserialize_with = "port_text")]
     pub port: Option<String>,
     #[serde(default, with = "opt_duration")]
     pub interval: Option<Duration>,
@@ -454,4 +455,18 @@ async fn run_k8s(id: String, k: K8sCfg, balancer: Weak<Balancer>) {
         }
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
+}
+
+fn port_text<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error> {
+    use serde::Deserialize;
+    Ok(match Option::<serde_yaml::Value>::deserialize(d)? {
+        None | Some(serde_yaml::Value::Null) => None,
+        Some(serde_yaml::Value::String(s)) => Some(s),
+        Some(serde_yaml::Value::Number(n)) => Some(n.to_string()),
+        Some(other) => {
+            return Err(serde::de::Error::custom(format!(
+                "expected a port number, got {other:?}"
+            )))
+        }
+    })
 }

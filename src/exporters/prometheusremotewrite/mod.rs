@@ -119,6 +119,11 @@ pub struct Config {
     pub export_created_metric: Option<Value>,
     #[serde(default)]
     pub max_batch_request_parallelism: Option<Value>,
+    /// otelcol's HTTP client buffer sizes: accepted, not implemented (warned).
+    #[serde(default)]
+    pub read_buffer_size: Option<Value>,
+    #[serde(default)]
+    pub write_buffer_size: Option<Value>,
     #[serde(default)]
     pub protobuf_message: Option<String>,
     /// This exporter's key path, for warnings.
@@ -131,6 +136,10 @@ pub struct Factory;
 impl ExporterFactory for Factory {
     fn type_name(&self) -> &'static str {
         "prometheusremotewrite"
+    }
+    /// Recent otelcol-contrib names it `prometheus_remote_write` (its testdata does).
+    fn aliases(&self) -> &'static [&'static str] {
+        &["prometheus_remote_write"]
     }
     fn signals(&self) -> &'static [SignalKind] {
         &[SignalKind::Metrics]
@@ -182,6 +191,18 @@ impl ExporterFactory for Factory {
                 ));
             }
         }
+        if let Some(n) = c
+            .max_batch_request_parallelism
+            .as_ref()
+            .and_then(Value::as_i64)
+        {
+            if n < 1 {
+                errors.push(ConfigError::new(
+                    format!("{path}::max_batch_request_parallelism"),
+                    "can't be set to below 1",
+                ));
+            }
+        }
         if let Some(comp) = &c.compression {
             if comp != "snappy" {
                 errors.push(ConfigError::new(
@@ -212,6 +233,8 @@ impl PreparedExporter for Config {
                 "max_batch_request_parallelism",
                 &self.max_batch_request_parallelism,
             ),
+            ("read_buffer_size", &self.read_buffer_size),
+            ("write_buffer_size", &self.write_buffer_size),
         ] {
             if v.is_some() {
                 w.push(format!(

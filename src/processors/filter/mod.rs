@@ -93,6 +93,30 @@ impl Rules {
     pub fn prepare(cfg: &Value, path: &str) -> ConfigResult<Rules> {
         let c: Config = crate::config::parse(cfg, path).map_err(|e| vec![e])?;
         let mut errors = Vec::new();
+        // As otelcol's Validate: OTTL conditions and the legacy include/exclude of one signal
+        // cannot be mixed.
+        let legacy_spans = c
+            .spans
+            .as_ref()
+            .is_some_and(|s| s.include.is_some() || s.exclude.is_some());
+        if legacy_spans
+            && c.traces
+                .as_ref()
+                .is_some_and(|t| !t.span.is_empty() || !t.spanevent.is_empty())
+        {
+            errors.push(ConfigError::new(
+                path,
+                "cannot use ottl conditions and include/exclude for spans at the same time",
+            ));
+        }
+        if let Some(l) = &c.logs {
+            if (l.include.is_some() || l.exclude.is_some()) && !l.log_record.is_empty() {
+                errors.push(ConfigError::new(
+                    format!("{path}::logs"),
+                    "cannot use ottl conditions and include/exclude for logs at the same time",
+                ));
+            }
+        }
         let mut rules = Rules::default();
         let mode = c.error_mode;
         let mut add = |signal: SignalKind,

@@ -352,6 +352,14 @@ impl Policy {
                         "at least one of min_value and max_value must be set",
                     ));
                 }
+                if let (Some(min), Some(max)) = (n.min_value, n.max_value) {
+                    if min > max {
+                        errors.push(ConfigError::new(
+                            format!("{path}::numeric_attribute"),
+                            format!("min_value ({min}) must be less than max_value ({max})"),
+                        ));
+                    }
+                }
                 Kind::Numeric {
                     key: n.key.clone(),
                     min: n.min_value.unwrap_or(i64::MIN),

@@ -388,6 +388,9 @@ impl Config {
         if self.acquire_fs_lock {
             w.push(format!("{path}::acquire_fs_lock: accepted and ignored"));
         }
+        if self.delete_after_read {
+            w.push(format!("{path}::delete_after_read: files are deleted without otelcol's feature gate filelog.allowFileDeletion (otelcol refuses the key without it)"));
+        }
         if self.polls_to_archive.is_some() {
             w.push(format!("{path}::polls_to_archive: accepted and ignored: known files are kept for 3 polls after they disappear"));
         }

@@ -67,6 +67,9 @@ pub struct ScraperConfig {
     pub exclude_mount_points: Option<Filter>,
     #[serde(default)]
     pub include_virtual_filesystems: bool,
+    // load: divide the load averages by the number of logical CPUs.
+    #[serde(default)]
+    pub cpu_average: bool,
     // process
     #[serde(default)]
     pub mute_process_name_error: bool,
@@ -190,6 +193,7 @@ pub const SCRAPERS: &[&str] = &[
 pub fn allowed_keys(scraper: &str) -> &'static [&'static str] {
     match scraper {
         "disk" | "network" => &["include", "exclude"],
+        "load" => &["cpu_average"],
         "filesystem" => &[
             "include_devices",
             "exclude_devices",

@@ -40,6 +40,8 @@ struct Scraper {
     filter: IncludeExclude,
     fs: Option<Arc<scrapers::FsFilter>>,
     process: Option<Arc<scrapers::ProcessOptions>>,
+    /// `load`: per logical CPU.
+    cpu_average: bool,
 }
 
 struct Prepared {
@@ -89,11 +91,15 @@ impl ReceiverFactory for Factory {
                 "must specify at least one scraper when using hostmetrics receiver",
             ));
         }
-        if !cfg.root_path.is_empty() && !std::path::Path::new(&cfg.root_path).is_absolute() {
-            errors.push(ConfigError::new(
-                format!("{path}::root_path"),
-                "must be an absolute path",
-            ));
+        // As otelcol's validation: the root must exist (a relative one is taken from the working
+        // directory).
+        if !cfg.root_path.is_empty() {
+            if let Err(e) = std::fs::metadata(&cfg.root_path) {
+                errors.push(ConfigError::new(
+                    format!("{path}::root_path"),
+                    format!("invalid root_path {:?}: {e}", cfg.root_path),
+                ));
+            }
         }
         for key in ["timeout", "metadata_collection_interval"] {
             let set = match key {
@@ -226,6 +232,7 @@ impl ReceiverFactory for Factory {
                 filter,
                 fs,
                 process,
+                cpu_average: sc.cpu_average,
             });
         }
         if !errors.is_empty() {
@@ -394,6 +401,7 @@ pub fn collect_all(root: &str, names: &[&str]) -> Vec<ResourceMetrics> {
                     mute_user: true,
                 })
             }),
+            cpu_average: false,
         })
         .collect();
     collect(root, &scrapers)
@@ -411,7 +419,7 @@ fn collect(root: &str, list: &[Scraper]) -> Vec<ResourceMetrics> {
         let mut o = Out { metrics: vec![] };
         let result = match s.name.as_str() {
             "cpu" => scrapers::cpu(root, stamp, &mut o),
-            "load" => scrapers::load(root, stamp, &mut o),
+            "load" => scrapers::load(root, s.cpu_average, stamp, &mut o),
             "memory" => scrapers::memory(root, stamp, &mut o),
             "disk" => scrapers::disk(root, &s.filter, stamp, &mut o),
             "filesystem" => match &s.fs {

@@ -170,15 +170,31 @@ pub fn cpu(root: &str, stamp: Stamp, out: &mut Out) -> Result<(), String> {
     Ok(())
 }
 
-pub fn load(root: &str, stamp: Stamp, out: &mut Out) -> Result<(), String> {
+/// `cpu_average`: each load average divided by the number of logical CPUs (the `cpuN` lines of
+/// `/proc/stat`), as otelcol's load scraper does.
+pub fn load(root: &str, cpu_average: bool, stamp: Stamp, out: &mut Out) -> Result<(), String> {
     let s = read(root, "/proc/loadavg")?;
-    let v: Vec<f64> = s
+    let mut v: Vec<f64> = s
         .split_whitespace()
         .take(3)
         .filter_map(|x| x.parse().ok())
         .collect();
     if v.len() != 3 {
         return Err(format!("unexpected /proc/loadavg: {s:?}"));
+    }
+    if cpu_average {
+        let cpus = read(root, "/proc/stat")?
+            .lines()
+            .filter(|l| {
+                l.strip_prefix("cpu")
+                    .is_some_and(|r| r.starts_with(|c: char| c.is_ascii_digit()))
+            })
+            .count();
+        if cpus > 0 {
+            for x in &mut v {
+                *x /= cpus as f64;
+            }
+        }
     }
     for (i, name) in [
         "system.cpu.load_average.1m",

@@ -5,7 +5,7 @@
 //! - tags become attributes (a later tag with the same key wins); `span.kind`, `otel.status_code`,
 //!   `otel.status_description`, `error` (a bool) and `w3c.tracestate` become the span's kind, status and
 //!   trace state, and `http.status_code` sets the status when nothing else did;
-//! - `otel.scope.name`/`otel.scope.version` (or the older `otel.library.*`) tags pick the scope;
+//! - `otel.scope.name`/`otel.scope.version` tags pick the scope (`otel.library.*` stay attributes);
 //! - the process becomes the resource: `service.name` plus its tags (`hostname` → `host.name`,
 //!   `jaeger.version` → `opencensus.exporterversion: Jaeger-<v>`), except the placeholder service name
 //!   `OTLPResourceNoServiceName`;
@@ -317,19 +317,19 @@ fn resource(p: Option<JProcess>) -> Resource {
     }
 }
 
+/// The scope from the `otel.scope.name` / `otel.scope.version` tags, which are removed. As in
+/// otelcol, the deprecated `otel.library.*` tags are not read and stay attributes (SDKs that send
+/// both, as the OpenTelemetry Jaeger exporters do, keep them as span attributes in otelcol too).
 fn scope_of(tags: &mut Vec<KeyValue>) -> (String, String) {
-    for (name_key, version_key) in [
-        ("otel.scope.name", "otel.scope.version"),
-        ("otel.library.name", "otel.library.version"),
-    ] {
-        if let Some(name) = take(tags, name_key) {
-            let version = take(tags, version_key)
+    match take(tags, "otel.scope.name") {
+        Some(name) => {
+            let version = take(tags, "otel.scope.version")
                 .map(|v| as_str(&v))
                 .unwrap_or_default();
-            return (as_str(&name), version);
+            (as_str(&name), version)
         }
+        None => (String::new(), String::new()),
     }
-    (String::new(), String::new())
 }
 
 fn to_otlp(groups: Vec<(Option<JProcess>, Vec<JSpan>)>) -> Vec<ResourceSpans> {
@@ -561,7 +561,8 @@ mod tests {
                     err,
                     tag("otel.status_description", "boom"),
                     tag("w3c.tracestate", "a=b"),
-                    tag("otel.library.name", "lib"),
+                    tag("otel.scope.name", "lib"),
+                    tag("otel.library.name", "old"),
                     tag("k", "v"),
                 ]),
                 logs: Some(vec![th::Log {
@@ -593,7 +594,11 @@ mod tests {
             })
         );
         assert_eq!(s.trace_state, "a=b");
-        assert_eq!(s.attributes, vec![str_kv("k", "v")]);
+        // As otelcol: the scope comes from otel.scope.*; otel.library.* stays an attribute.
+        assert_eq!(
+            s.attributes,
+            vec![str_kv("otel.library.name", "old"), str_kv("k", "v")]
+        );
         assert_eq!(s.start_time_unix_nano, 1_000_000);
         assert_eq!(s.end_time_unix_nano, 1_005_000);
         assert_eq!(s.events[0].name, "ev");

@@ -366,8 +366,12 @@ impl ReceiverConfig {
             ("remote_write", &self.config.remote_write),
             ("remote_read", &self.config.remote_read),
         ] {
+            // otelcol refuses them ("unsupported features").
             if v.is_some() {
-                warnings.push(format!("{cp}::{key}: ignored by the receiver"));
+                errors.push(ConfigError::new(
+                    format!("{cp}::{key}"),
+                    "unsupported feature of the Prometheus configuration in a receiver",
+                ));
             }
         }
         if self.config.scrape_config_files.is_some() {

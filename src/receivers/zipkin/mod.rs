@@ -35,6 +35,23 @@ pub struct ZipkinReceiverConfig {
     pub unimplemented: BTreeMap<String, Value>,
 }
 
+/// otelcol's `confighttp.ServerConfig` keys besides `endpoint` and `max_request_body_size`.
+const HTTP_SERVER_KEYS: &[&str] = &[
+    "tls",
+    "cors",
+    "auth",
+    "include_metadata",
+    "response_headers",
+    "compression_algorithms",
+    "read_timeout",
+    "read_header_timeout",
+    "write_timeout",
+    "idle_timeout",
+    "keep_alives_enabled",
+    "transport",
+    "middlewares",
+];
+
 fn default_endpoint() -> String {
     "localhost:9411".into()
 }
@@ -66,6 +83,18 @@ impl ReceiverFactory for Factory {
                 format!("{path}::endpoint"),
                 format!("invalid endpoint {:?}: expected host:port", c.endpoint),
             ));
+        }
+        // Only otelcol's HTTP server keys are accepted (and warned); anything else is unknown.
+        for k in c.unimplemented.keys() {
+            if !HTTP_SERVER_KEYS.contains(&k.as_str()) {
+                errors.push(ConfigError::new(
+                    format!("{path}::{k}"),
+                    format!(
+                        "unknown key {k:?}; accepted keys: endpoint, parse_string_tags, max_request_body_size, {}",
+                        HTTP_SERVER_KEYS.join(", ")
+                    ),
+                ));
+            }
         }
         for k in ["tls", "auth"] {
             if c.unimplemented.contains_key(k) {

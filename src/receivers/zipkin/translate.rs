@@ -1,10 +1,10 @@
 //! Zipkin (v2 model) to OTLP, as otelcol's zipkin translator does it:
 //! - spans are grouped by local service name into resources (`service.name`, or the key named by the
 //!   `otlp.service.name.source` tag); resource-level tags (`telemetry.*`, `host.*`, `service.*`, …)
-//!   move to the resource; `otel.scope.*` / `otel.library.*` tags pick the scope;
+//!   move to the resource; `otel.library.*` tags pick the scope (`otel.scope.*` stay attributes);
 //! - kind from the span's kind (`span.kind: internal` tag when it has none); `shared` spans keep theirs;
-//! - status from `otel.status_code` / `otel.status_description`, and an `error` tag sets Error (the
-//!   tag is kept unless its value is `true`);
+//! - status from `otel.status_code` (`STATUS_CODE_*` or `Ok`/`Error`; other values read as Unset) /
+//!   `otel.status_description`, and an `error` tag sets Error (the tag is kept unless it is `true`);
 //! - local endpoint → `net.host.ip`/`net.host.port`; remote → `peer.service`, `net.sock.peer.addr`,
 //!   `net.sock.peer.port`; `w3c.tracestate` tag → trace state;
 //! - annotations → events (`name|{json attributes}|dropped` as the OTel Zipkin exporter writes them);
@@ -131,16 +131,17 @@ fn resource(z: &mut ZSpan, service: &str) -> Resource {
     }
 }
 
+/// The scope from the `otel.library.name` / `otel.library.version` tags, as otelcol's Zipkin
+/// translator reads it. Both tags are always removed (otelcol never makes them span attributes);
+/// `otel.scope.*` tags are not read and stay attributes, as in otelcol.
 fn scope_of(z: &mut ZSpan) -> (String, String) {
-    for (n, v) in [
-        ("otel.scope.name", "otel.scope.version"),
-        ("otel.library.name", "otel.library.version"),
-    ] {
-        if let Some(name) = z.tags.remove(n) {
-            return (name, z.tags.remove(v).unwrap_or_default());
-        }
+    let name = z.tags.remove("otel.library.name").unwrap_or_default();
+    let version = z.tags.remove("otel.library.version").unwrap_or_default();
+    if name.is_empty() {
+        (String::new(), String::new())
+    } else {
+        (name, version)
     }
-    (String::new(), String::new())
 }
 
 fn typed(v: String, parse: bool) -> any_value::Value {
@@ -174,9 +175,12 @@ fn span_to_otlp(mut z: ZSpan, parse_string_tags: bool) -> Span {
     };
     let mut st: Option<Status> = None;
     if let Some(code) = z.tags.remove("otel.status_code") {
+        // otelcol's table: the proto names and the names an older Zipkin exporter used. Anything
+        // else, including the OK / ERROR that the OpenTelemetry SDKs' Zipkin exporters write,
+        // reads as Unset (an `error` tag still makes the span Error below).
         let c = match code.as_str() {
-            "STATUS_CODE_OK" | "OK" | "Ok" => status::StatusCode::Ok,
-            "STATUS_CODE_ERROR" | "ERROR" | "Error" => status::StatusCode::Error,
+            "STATUS_CODE_OK" | "Ok" => status::StatusCode::Ok,
+            "STATUS_CODE_ERROR" | "Error" => status::StatusCode::Error,
             _ => status::StatusCode::Unset,
         };
         st = Some(Status {
@@ -267,40 +271,50 @@ fn put(attrs: &mut Vec<KeyValue>, kv: KeyValue) {
     }
 }
 
-/// `name`, or `name|{"attr":value,…}` with an optional `|dropped` count.
+/// An annotation as otelcol reads it: split on `|`, the first part is the name; with three parts or
+/// more, the middle ones (joined by `|`) are a JSON object of attributes and the last the dropped
+/// attribute count (`name|{"attr":value,…}|dropped`, as the OTel Zipkin exporter writes events).
+/// Where otelcol refuses the whole request for middle parts that are not a JSON object or a count
+/// that is not a number, ferrotel keeps the event with its name and without attributes.
 fn event(ts: u64, value: String) -> span::Event {
+    let parts: Vec<&str> = value.split('|').collect();
     let mut e = span::Event {
         time_unix_nano: ts.saturating_mul(1000),
+        name: parts.first().copied().unwrap_or_default().to_string(),
         ..Default::default()
     };
-    let parts: Vec<&str> = value.splitn(3, '|').collect();
-    if parts.len() >= 2 {
-        if let Ok(serde_json::Value::Object(map)) =
-            serde_json::from_str::<serde_json::Value>(parts[1])
-        {
-            e.name = parts[0].to_string();
-            e.attributes = map
-                .into_iter()
-                .map(|(k, v)| {
-                    let v = match v {
-                        serde_json::Value::String(s) => any_value::Value::StringValue(s),
-                        serde_json::Value::Bool(b) => any_value::Value::BoolValue(b),
-                        serde_json::Value::Number(n) => match n.as_i64() {
-                            Some(i) => any_value::Value::IntValue(i),
-                            None => any_value::Value::DoubleValue(n.as_f64().unwrap_or_default()),
-                        },
-                        other => any_value::Value::StringValue(other.to_string()),
-                    };
-                    kv(&k, v)
-                })
-                .collect();
-            if let Some(d) = parts.get(2).and_then(|d| d.parse::<u32>().ok()) {
-                e.dropped_attributes_count = d;
-            }
-            return e;
-        }
+    let n = parts.len();
+    if n < 3 {
+        return e;
     }
-    e.name = value;
+    let json = parts[1..n - 1].join("|");
+    let (Ok(serde_json::Value::Object(map)), Ok(dropped)) = (
+        serde_json::from_str::<serde_json::Value>(&json),
+        parts[n - 1].parse::<u32>(),
+    ) else {
+        return e;
+    };
+    e.attributes = map
+        .into_iter()
+        .filter_map(|(k, v)| {
+            let v = match v {
+                serde_json::Value::String(s) => any_value::Value::StringValue(s),
+                serde_json::Value::Bool(b) => any_value::Value::BoolValue(b),
+                // JSON numbers are floats to otelcol: a whole one is an int.
+                serde_json::Value::Number(n) => match (n.as_i64(), n.as_f64()) {
+                    (Some(i), _) => any_value::Value::IntValue(i),
+                    (None, Some(f)) if f.fract() == 0.0 && f.abs() < 9.2e18 => {
+                        any_value::Value::IntValue(f as i64)
+                    }
+                    (None, f) => any_value::Value::DoubleValue(f.unwrap_or_default()),
+                },
+                // otelcol keeps only strings, numbers and booleans.
+                _ => return None,
+            };
+            Some(kv(&k, v))
+        })
+        .collect();
+    e.dropped_attributes_count = dropped;
     e
 }
 
@@ -315,7 +329,7 @@ mod tests {
           "kind":"SERVER","name":"get","timestamp":1000,"duration":5,
           "localEndpoint":{"serviceName":"svc","ipv4":"10.0.0.1","port":80},
           "remoteEndpoint":{"serviceName":"peer","ipv4":"10.0.0.2","port":9},
-          "annotations":[{"timestamp":1001,"value":"ev|{\"a\":1}"}],
+          "annotations":[{"timestamp":1001,"value":"ev|{\"a\":1,\"f\":2.0,\"s\":\"x|y\"}|3"},{"timestamp":1002,"value":"two|{\"a\":1}"},{"timestamp":1003,"value":"{\"ev\": {\"k\": \"v\"}}"}],
           "tags":{"otel.status_code":"ERROR","error":"boom","n":"7","telemetry.sdk.name":"x","otel.library.name":"lib"}}]"#;
         let rs = to_otlp(model::v2_json(body).unwrap(), true);
         let res = rs[0].resource.as_ref().unwrap();
@@ -345,11 +359,26 @@ mod tests {
         assert!(s
             .attributes
             .contains(&kv("net.host.port", any_value::Value::IntValue(80))));
+        // As otelcol: `name|{json}|dropped`; a whole JSON number is an int; the JSON may hold `|`.
         assert_eq!(s.events[0].name, "ev");
+        let mut attrs = s.events[0].attributes.clone();
+        attrs.sort_by(|a, b| a.key.cmp(&b.key));
         assert_eq!(
-            s.events[0].attributes,
-            vec![kv("a", any_value::Value::IntValue(1))]
+            attrs,
+            vec![
+                kv("a", any_value::Value::IntValue(1)),
+                kv("f", any_value::Value::IntValue(2)),
+                str_kv("s", "x|y")
+            ]
         );
+        assert_eq!(s.events[0].dropped_attributes_count, 3);
+        // Two parts: the first is the name, and there are no attributes.
+        assert_eq!(s.events[1].name, "two");
+        assert!(s.events[1].attributes.is_empty());
+        // No `|`: all name (what the Python Zipkin exporter writes).
+        assert_eq!(s.events[2].name, r#"{"ev": {"k": "v"}}"#);
+        // The SDKs' `ERROR` is not in otelcol's table; the `error` tag makes the span Error.
+        assert_eq!(s.status.as_ref().unwrap().message, "");
     }
 
     #[test]

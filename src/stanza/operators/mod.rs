@@ -233,7 +233,21 @@ impl Pipeline {
                     ),
                     None => None,
                 };
-                let (op, extra, w) = build_op(&kind, m, &at)?;
+                // otelcol's operators ignore keys they do not know: ferrotel warns and goes on.
+                let (op, extra, w) = loop {
+                    match build_op(&kind, m.clone(), &at) {
+                        Err((p, msg)) if msg.starts_with("unknown key ") => {
+                            let key = p.strip_prefix(&format!("{at}::")).unwrap_or_default();
+                            if key.contains("::") || m.remove(key).is_none() {
+                                break Err((p, msg));
+                            }
+                            warnings.push(format!(
+                                "{p}: ignored: not an option ferrotel implements for a {kind} operator (otelcol ignores keys an operator does not know)"
+                            ));
+                        }
+                        r => break r,
+                    }
+                }?;
                 warnings.extend(w.into_iter().map(|w| format!("{at}: {w}")));
                 Ok(Pending {
                     id,

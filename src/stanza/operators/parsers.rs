@@ -213,6 +213,15 @@ pub fn build(kind: &str, mut m: Mapping, at: &str) -> Result<(Parser, Vec<String
                     "exactly one of header and header_attribute is required".into(),
                 ));
             }
+            // As otelcol: the header must contain the header delimiter.
+            if let Some(h) = &c.header {
+                if !h.contains(hd.as_str()) {
+                    return Err((
+                        format!("{at}::header"),
+                        format!("missing field delimiter {hd:?} in header"),
+                    ));
+                }
+            }
             Kind::Csv {
                 header: c
                     .header

@@ -303,6 +303,13 @@ impl Transform for Sev {
 }
 
 pub fn severity_parser(m: &Mapping, at: &str) -> Result<(Sev, Vec<String>), BuildError> {
+    // As otelcol: the operator (unlike a parser's `severity` block) needs `parse_from`.
+    if !m.contains_key("parse_from") {
+        return Err((
+            format!("{at}::parse_from"),
+            "missing required key \"parse_from\"".into(),
+        ));
+    }
     let c: SeverityConfig = parse_cfg(m, at)?;
     Ok((Sev(c.build().map_err(|e| (at.to_string(), e))?), vec![]))
 }
@@ -511,6 +518,7 @@ impl OneOrMany {
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct RouterCfg {
+    #[serde(default)]
     routes: Vec<RouteCfg>,
     #[serde(default)]
     default: Option<OneOrMany>,
