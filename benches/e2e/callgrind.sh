@@ -139,7 +139,7 @@ service:
   pipelines:
     logs: {receivers: [filelog], processors: [batch], exporters: [otlp_http]}
 YAML
-  run_callgrind "$work/c.yaml" "[ \$(cat \"$work/count\" 2>/dev/null || echo 0) -ge $lines ]"
+  run_callgrind "$work/c.yaml" "n=\$(cat \"$work/count\" 2>/dev/null || true); [ \"\${n:-0}\" -ge $lines ]"
   echo "lines received by the sink: $(cat "$work/count" 2>/dev/null || echo 0) of $lines"
   report 'Tailer::run' "$lines" line
   ;;
