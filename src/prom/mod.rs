@@ -2,6 +2,7 @@
 //! `prometheusremotewrite` exporters: the text/OpenMetrics parser, OTLP → Prometheus naming and
 //! translation, and the Remote-Write protobuf types (generated from `proto/` by `build.rs`).
 
+pub mod fasthash;
 pub mod naming;
 pub mod otlp;
 pub mod text;

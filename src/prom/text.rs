@@ -14,7 +14,7 @@
 //! ```
 //! Nothing here panics on any input: every problem is a [`ParseError`] naming its line.
 
-use std::collections::HashMap;
+use super::fasthash::FastMap;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum MetricType {
@@ -94,7 +94,7 @@ impl Sample {
 pub struct Exposition {
     pub samples: Vec<Sample>,
     /// By family name (as in `# TYPE`).
-    pub metadata: HashMap<String, Metadata>,
+    pub metadata: FastMap<String, Metadata>,
 }
 
 impl Exposition {
@@ -224,22 +224,19 @@ fn unescape_help(s: &str) -> String {
     out
 }
 
+/// A cursor over one line. Every delimiter of the format is ASCII, so the line is scanned as bytes
+/// (a UTF-8 continuation byte never equals an ASCII one) and cut only at ASCII positions.
 struct Cursor<'a> {
     s: &'a str,
     pos: usize,
 }
 
 impl<'a> Cursor<'a> {
-    fn peek(&self) -> Option<char> {
-        self.s.get(self.pos..).and_then(|r| r.chars().next())
-    }
-    fn bump(&mut self) -> Option<char> {
-        let c = self.peek()?;
-        self.pos += c.len_utf8();
-        Some(c)
+    fn peek(&self) -> Option<u8> {
+        self.s.as_bytes().get(self.pos).copied()
     }
     fn skip_ws(&mut self) {
-        while matches!(self.peek(), Some(' ' | '\t')) {
+        while matches!(self.peek(), Some(b' ' | b'\t')) {
             self.pos += 1;
         }
     }
@@ -250,8 +247,8 @@ impl<'a> Cursor<'a> {
         let start = self.pos;
         while let Some(c) = self.peek() {
             let ok = c.is_ascii_alphabetic()
-                || c == '_'
-                || (metric && c == ':')
+                || c == b'_'
+                || (metric && c == b':')
                 || (self.pos > start && c.is_ascii_digit());
             if !ok {
                 break;
@@ -266,33 +263,61 @@ impl<'a> Cursor<'a> {
     fn token(&mut self) -> &'a str {
         let start = self.pos;
         while let Some(c) = self.peek() {
-            if c == ' ' || c == '\t' {
+            if c == b' ' || c == b'\t' {
                 break;
             }
-            self.pos += c.len_utf8();
+            self.pos += 1;
         }
         &self.s[start..self.pos]
     }
     fn quoted(&mut self) -> Result<String, String> {
-        if self.bump() != Some('"') {
+        if self.peek() != Some(b'"') {
             return Err("expected '\"' to open a label value".into());
         }
-        let mut out = String::new();
+        self.pos += 1;
+        let start = self.pos;
+        let bytes = self.s.as_bytes();
+        // Most values have no escape: one copy of the slice.
+        let mut i = start;
+        while let Some(&c) = bytes.get(i) {
+            match c {
+                b'"' => {
+                    self.pos = i + 1;
+                    return Ok(self.s[start..i].to_string());
+                }
+                b'\\' => break,
+                _ => i += 1,
+            }
+        }
+        let mut out = String::with_capacity(i - start + 8);
+        out.push_str(&self.s[start..i]);
+        let mut run = i;
         loop {
-            match self.bump() {
+            match bytes.get(i) {
                 None => return Err("unterminated label value".into()),
-                Some('"') => return Ok(out),
-                Some('\\') => match self.bump() {
-                    Some('n') => out.push('\n'),
-                    Some('\\') => out.push('\\'),
-                    Some('"') => out.push('"'),
-                    Some(c) => {
-                        out.push('\\');
-                        out.push(c);
+                Some(b'"') => {
+                    out.push_str(&self.s[run..i]);
+                    self.pos = i + 1;
+                    return Ok(out);
+                }
+                Some(b'\\') => {
+                    out.push_str(&self.s[run..i]);
+                    match bytes.get(i + 1) {
+                        Some(b'n') => out.push('\n'),
+                        Some(b'\\') => out.push('\\'),
+                        Some(b'"') => out.push('"'),
+                        // Any other escaped character is kept with its backslash (below).
+                        Some(_) => out.push('\\'),
+                        None => return Err("unterminated label value".into()),
                     }
-                    None => return Err("unterminated label value".into()),
-                },
-                Some(c) => out.push(c),
+                    if matches!(bytes.get(i + 1), Some(b'n' | b'\\' | b'"')) {
+                        i += 2;
+                    } else {
+                        i += 1;
+                    }
+                    run = i;
+                }
+                Some(_) => i += 1,
             }
         }
     }
@@ -300,25 +325,29 @@ impl<'a> Cursor<'a> {
         // The caller consumed '{'.
         loop {
             self.skip_ws();
-            if self.peek() == Some('}') {
+            if self.peek() == Some(b'}') {
                 self.pos += 1;
                 return Ok(());
             }
-            let name = self.name(false)?.to_string();
+            let name = self.name(false)?;
             self.skip_ws();
-            if self.bump() != Some('=') {
+            if self.peek() != Some(b'=') {
                 return Err(format!("expected '=' after label name {name:?}"));
             }
+            self.pos += 1;
             self.skip_ws();
             let value = self.quoted()?;
-            if out.iter().any(|(k, _)| *k == name) {
+            if out.iter().any(|(k, _)| k == name) {
                 return Err(format!("duplicate label {name:?}"));
             }
-            out.push((name, value));
+            out.push((name.to_string(), value));
             self.skip_ws();
-            match self.bump() {
-                Some(',') => continue,
-                Some('}') => return Ok(()),
+            match self.peek() {
+                Some(b',') => self.pos += 1,
+                Some(b'}') => {
+                    self.pos += 1;
+                    return Ok(());
+                }
                 _ => return Err("expected ',' or '}' in the label set".into()),
             }
         }
@@ -346,9 +375,10 @@ fn parse_timestamp(s: &str, openmetrics: bool) -> Result<i64, String> {
 fn parse_sample(line: &str, openmetrics: bool) -> Result<Sample, String> {
     let mut c = Cursor { s: line, pos: 0 };
     let name = c.name(true)?;
-    let mut labels = vec![("__name__".to_string(), name.to_string())];
+    let mut labels = Vec::with_capacity(8);
+    labels.push(("__name__".to_string(), name.to_string()));
     c.skip_ws();
-    if c.peek() == Some('{') {
+    if c.peek() == Some(b'{') {
         c.pos += 1;
         c.labels(&mut labels)?;
     }
@@ -357,16 +387,17 @@ fn parse_sample(line: &str, openmetrics: bool) -> Result<Sample, String> {
     c.skip_ws();
     let mut timestamp_ms = None;
     let mut exemplar = None;
-    if !c.rest().is_empty() && c.peek() != Some('#') {
+    if !c.rest().is_empty() && c.peek() != Some(b'#') {
         timestamp_ms = Some(parse_timestamp(c.token(), openmetrics)?);
         c.skip_ws();
     }
-    if c.peek() == Some('#') && openmetrics {
+    if c.peek() == Some(b'#') && openmetrics {
         c.pos += 1;
         c.skip_ws();
-        if c.bump() != Some('{') {
+        if c.peek() != Some(b'{') {
             return Err("expected '{' to open an exemplar".into());
         }
+        c.pos += 1;
         let mut ex_labels = Vec::new();
         c.labels(&mut ex_labels)?;
         c.skip_ws();

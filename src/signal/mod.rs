@@ -7,6 +7,7 @@
 //! copies only when another consumer still shares the same data (fan-out copy-on-write).
 
 pub mod codec;
+pub mod pbwrite;
 pub mod resource_edit;
 pub mod scan;
 
@@ -276,6 +277,17 @@ impl<S: Signal> Batch<S> {
         })
     }
 
+    /// Wraps a request that this process encoded itself, with prost's encoding rules (a receiver
+    /// that writes OTLP directly instead of building the messages), without the scan. `items` must be
+    /// the request's item count.
+    pub fn from_own_encoding(bytes: Bytes, items: usize) -> Self {
+        Batch {
+            data: Data::Encoded(vec![bytes]),
+            items,
+            metadata: None,
+        }
+    }
+
     pub fn from_resources(resources: Vec<S::Resource>) -> Self {
         let items = S::count(&resources);
         Batch {
@@ -297,6 +309,22 @@ impl<S: Signal> Batch<S> {
     /// Spans, metric data points or log records, as otelcol counts them.
     pub fn items(&self) -> usize {
         self.items
+    }
+
+    /// The number of resources, without decoding an encoded batch (for the debug exporter's
+    /// `basic` verbosity, which prints only counts).
+    pub fn resource_count(&mut self) -> Result<usize, DecodeError> {
+        let counted = match &self.data {
+            Data::Encoded(segments) => segments
+                .iter()
+                .map(|s| pbwrite::top_level_entries(s))
+                .sum::<Option<usize>>(),
+            Data::Decoded(v) => Some(v.len()),
+        };
+        match counted {
+            Some(n) => Ok(n),
+            None => self.resources().map(<[_]>::len),
+        }
     }
 
     pub fn is_encoded(&self) -> bool {

@@ -352,6 +352,192 @@ pub fn to_resource_logs(
         .collect()
 }
 
+/// The OTLP/protobuf encoding of log entries, written directly from the entries: the same bytes prost
+/// writes for `ExportLogsServiceRequest { resource_logs: to_resource_logs(entries) }` (same grouping,
+/// fields in tag order, proto3 defaults left out), without building the prost messages first. The
+/// pipeline passes such a request on encoded (batching joins requests without decoding them).
+pub mod encode {
+    use std::collections::BTreeMap;
+
+    use prost::encoding::encoded_len_varint;
+    use serde_json::{Map, Value};
+
+    use super::Entry;
+    use crate::signal::pbwrite::{
+        delimited, put_bytes, put_double, put_fixed32, put_fixed64, put_header, put_varint,
+    };
+
+    /// The content of an `AnyValue` (as `to_any` builds it).
+    fn any_len(v: &Value) -> usize {
+        match v {
+            Value::Null => 0,
+            Value::Bool(b) => 1 + encoded_len_varint(*b as u64),
+            Value::Number(n) => match n.as_i64() {
+                Some(i) => 1 + encoded_len_varint(i as u64),
+                None => 1 + 8,
+            },
+            Value::String(s) => 1 + delimited(s.len()),
+            Value::Array(a) => 1 + delimited(a.iter().map(|x| 1 + delimited(any_len(x))).sum()),
+            Value::Object(m) => 1 + delimited(kvs_len(m)),
+        }
+    }
+
+    fn put_any(v: &Value, out: &mut Vec<u8>) {
+        match v {
+            Value::Null => {}
+            Value::Bool(b) => put_varint(2, *b as u64, out),
+            Value::Number(n) => match n.as_i64() {
+                Some(i) => put_varint(3, i as u64, out),
+                None => put_double(4, n.as_f64().unwrap_or(0.0), out),
+            },
+            Value::String(s) => {
+                put_header(1, s.len(), out);
+                out.extend_from_slice(s.as_bytes());
+            }
+            Value::Array(a) => {
+                put_header(5, a.iter().map(|x| 1 + delimited(any_len(x))).sum(), out);
+                for x in a {
+                    put_header(1, any_len(x), out);
+                    put_any(x, out);
+                }
+            }
+            Value::Object(m) => {
+                put_header(6, kvs_len(m), out);
+                put_kvs(1, m, out);
+            }
+        }
+    }
+
+    /// The content of a `KeyValue`.
+    fn kv_len(k: &str, v: &Value) -> usize {
+        let key = if k.is_empty() {
+            0
+        } else {
+            1 + delimited(k.len())
+        };
+        key + 1 + delimited(any_len(v))
+    }
+
+    /// A map as repeated `KeyValue` fields (tag 1 in `KeyValueList` and `Resource`).
+    fn kvs_len(m: &Map<String, Value>) -> usize {
+        m.iter().map(|(k, v)| 1 + delimited(kv_len(k, v))).sum()
+    }
+
+    fn put_kvs(tag: u32, m: &Map<String, Value>, out: &mut Vec<u8>) {
+        for (k, v) in m {
+            put_header(tag, kv_len(k, v), out);
+            put_bytes(1, k.as_bytes(), out);
+            put_header(2, any_len(v), out);
+            put_any(v, out);
+        }
+    }
+
+    /// The content of the entry's `LogRecord`.
+    fn record_len(e: &Entry) -> usize {
+        let mut n = 0;
+        if e.timestamp != 0 {
+            n += 1 + 8;
+        }
+        if e.severity != 0 {
+            n += 1 + encoded_len_varint(e.severity as i64 as u64);
+        }
+        if !e.severity_text.is_empty() {
+            n += 1 + delimited(e.severity_text.len());
+        }
+        n += 1 + delimited(any_len(&e.body));
+        n += e
+            .attributes
+            .iter()
+            .map(|(k, v)| 1 + delimited(kv_len(k, v)))
+            .sum::<usize>();
+        if e.trace_flags != 0 {
+            n += 1 + 4;
+        }
+        if !e.trace_id.is_empty() {
+            n += 1 + delimited(e.trace_id.len());
+        }
+        if !e.span_id.is_empty() {
+            n += 1 + delimited(e.span_id.len());
+        }
+        if e.observed_timestamp != 0 {
+            n += 1 + 8;
+        }
+        n
+    }
+
+    /// Appends the entry as a `log_records` field (tag 2) of a `ScopeLogs`.
+    fn put_record(e: &Entry, out: &mut Vec<u8>) {
+        put_header(2, record_len(e), out);
+        put_fixed64(1, e.timestamp, out);
+        if e.severity != 0 {
+            put_varint(2, e.severity as i64 as u64, out);
+        }
+        put_bytes(3, e.severity_text.as_bytes(), out);
+        put_header(5, any_len(&e.body), out);
+        put_any(&e.body, out);
+        put_kvs(6, &e.attributes, out);
+        if e.trace_flags != 0 {
+            put_fixed32(8, e.trace_flags, out);
+        }
+        put_bytes(9, &e.trace_id, out);
+        put_bytes(10, &e.span_id, out);
+        put_fixed64(11, e.observed_timestamp, out);
+    }
+
+    /// Encodes the entries as an `ExportLogsServiceRequest`, grouped as `to_resource_logs` groups
+    /// them: by resource in the order first seen, then by scope name, records in order.
+    pub fn logs_request(entries: Vec<Entry>) -> Vec<u8> {
+        // Resources are few per batch and compared as maps (no copy, no serialization per entry).
+        type Group = (Map<String, Value>, BTreeMap<String, Vec<u8>>);
+        let mut groups: Vec<Group> = Vec::new();
+        let mut body_bytes = 0usize;
+        for mut e in entries {
+            let gi = match groups.iter().position(|g| g.0 == e.resource) {
+                Some(i) => i,
+                None => {
+                    groups.push((std::mem::take(&mut e.resource), BTreeMap::new()));
+                    groups.len() - 1
+                }
+            };
+            let Some(g) = groups.get_mut(gi) else {
+                continue;
+            };
+            let records = g.1.entry(std::mem::take(&mut e.scope_name)).or_default();
+            let before = records.len();
+            put_record(&e, records);
+            body_bytes += records.len() - before;
+        }
+        let mut out = Vec::with_capacity(body_bytes + 64 * groups.len() + 16);
+        for (res, scopes) in &groups {
+            let scope_len = |name: &str, records: &[u8]| {
+                let scope = if name.is_empty() {
+                    0
+                } else {
+                    1 + delimited(1 + delimited(name.len()))
+                };
+                scope + records.len()
+            };
+            let resource_len = 1 + delimited(kvs_len(res));
+            let scopes_len: usize = scopes
+                .iter()
+                .map(|(name, records)| 1 + delimited(scope_len(name, records)))
+                .sum();
+            put_header(1, resource_len + scopes_len, &mut out);
+            put_header(1, kvs_len(res), &mut out);
+            put_kvs(1, res, &mut out);
+            for (name, records) in scopes {
+                put_header(2, scope_len(name, records), &mut out);
+                if !name.is_empty() {
+                    put_header(1, 1 + delimited(name.len()), &mut out);
+                    put_bytes(1, name.as_bytes(), &mut out);
+                }
+                out.extend_from_slice(records);
+            }
+        }
+        out
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -369,5 +555,52 @@ mod tests {
         assert_eq!(Field::parse("$record.x").unwrap().root, Root::Body);
         assert!(Field::parse("foo").is_err());
         assert_eq!(e.delete(&g), Some(Value::from(1)));
+    }
+
+    #[test]
+    fn direct_encoding_is_what_prost_encodes() {
+        use opentelemetry_proto::tonic::collector::logs::v1::ExportLogsServiceRequest;
+        use prost::Message;
+        let mut entries = Vec::new();
+        let bodies = [
+            Value::String("plain line".into()),
+            Value::Null,
+            Value::String(String::new()),
+            serde_json::json!({"a": 1, "b": [true, false, null, -3, 2.5, "x", {"c": {}}], "": "empty key", "big": u64::MAX}),
+            Value::Array(vec![]),
+            Value::from(-1),
+        ];
+        for (i, body) in bodies.into_iter().enumerate() {
+            let mut e = Entry::new(body);
+            e.observed_timestamp = 1_700_000_000_000_000_000 + i as u64;
+            if i % 2 == 0 {
+                e.timestamp = 1_600_000_000_000_000_000;
+                e.severity = 9;
+                e.severity_text = "INFO".into();
+                e.trace_id = vec![1; 16];
+                e.span_id = vec![2; 8];
+                e.trace_flags = 1;
+            }
+            if i == 5 {
+                e.severity = -2;
+            }
+            e.attributes
+                .insert("log.file.name".into(), Value::from("app.log"));
+            e.attributes.insert("n".into(), Value::from(i as i64));
+            if i >= 3 {
+                e.resource.insert("k8s.pod.name".into(), Value::from("p"));
+            }
+            if i == 4 {
+                e.scope_name = "scope".into();
+            }
+            entries.push(e);
+        }
+        let want = ExportLogsServiceRequest {
+            resource_logs: to_resource_logs(entries.clone()),
+        };
+        let got = encode::logs_request(entries);
+        assert_eq!(ExportLogsServiceRequest::decode(&got[..]).unwrap(), want);
+        assert_eq!(got, want.encode_to_vec(), "the same bytes as prost");
+        assert!(encode::logs_request(vec![]).is_empty());
     }
 }

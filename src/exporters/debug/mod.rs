@@ -156,9 +156,11 @@ impl<S: Describe> Consumer<S> for DebugExporter<S> {
             crate::telemetry::events::exporter_sent(&self.id, S::KIND, items);
             return Ok(());
         }
-        let resources = batch.resources()?;
-        tracing::info!(exporter = %self.id, "{} {{\"{}\": {}, \"{}\": {}}}", S::title(), S::resource_label(), resources.len(), S::item_label(), items);
+        // `basic` prints counts only: an encoded batch is not decoded for them.
+        let resource_count = batch.resource_count()?;
+        tracing::info!(exporter = %self.id, "{} {{\"{}\": {}, \"{}\": {}}}", S::title(), S::resource_label(), resource_count, S::item_label(), items);
         if self.verbosity != Verbosity::Basic {
+            let resources = batch.resources()?;
             let mut out = String::new();
             S::describe(resources, self.verbosity == Verbosity::Detailed, &mut out);
             tracing::info!(exporter = %self.id, "{}", out.trim_end());

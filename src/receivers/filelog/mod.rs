@@ -641,7 +641,12 @@ impl Tailer {
         }
         let entries = std::mem::take(&mut self.out);
         let n = entries.len();
-        let batch = Batch::<Logs>::from_resources(crate::stanza::entry::to_resource_logs(entries));
+        // Encoded directly: no OTLP messages are built, and the batch processor joins encoded
+        // requests without decoding them.
+        let batch = Batch::<Logs>::from_own_encoding(
+            crate::stanza::entry::encode::logs_request(entries).into(),
+            n,
+        );
         let retry = &self.cfg.retry_on_failure;
         let mut backoff = retry.initial_interval;
         let started = Instant::now();

@@ -11,7 +11,8 @@ use flate2::read::MultiGzDecoder;
 
 use super::config::{Encoding, Resolved};
 
-const READ_CHUNK: usize = 64 * 1024;
+/// Bytes read per read call: otelcol's fileconsumer default buffer size (16 KiB).
+const READ_CHUNK: usize = 16 * 1024;
 
 pub enum Source {
     Plain(File),
@@ -101,8 +102,11 @@ pub struct Reader {
     pub record_num: u64,
     pub file: Option<Opened>,
     pub gz: bool,
-    /// Bytes cut into tokens not yet accepted, starting at `buf_start`.
+    /// Bytes read and not yet cut into tokens are `buf[head..]`, starting at file offset `buf_start`.
+    /// Cutting a token only moves `head`; the consumed front is dropped before the next read, so
+    /// cutting costs nothing per line whatever the buffer's size.
     buf: Vec<u8>,
+    head: usize,
     pub buf_start: u64,
     /// Records cut so far (committed `record_num` lags while a batch is in flight).
     pub cut_records: u64,
@@ -137,6 +141,7 @@ impl Reader {
             file: None,
             gz,
             buf: Vec::new(),
+            head: 0,
             buf_start: offset,
             cut_records: record_num,
             scan_pos: 0,
@@ -158,6 +163,7 @@ impl Reader {
 
     pub fn rewind_to_committed(&mut self) {
         self.buf.clear();
+        self.head = 0;
         self.scan_pos = 0;
         self.buf_start = self.offset;
         self.cut_records = self.record_num;
@@ -166,6 +172,7 @@ impl Reader {
     pub fn close(&mut self) {
         self.file = None;
         self.buf = Vec::new();
+        self.head = 0;
         self.scan_pos = 0;
         self.buf_start = self.offset;
         self.cut_records = self.record_num;
@@ -194,7 +201,21 @@ impl Reader {
         }
     }
 
+    /// The bytes read and not yet cut.
+    fn pending(&self) -> &[u8] {
+        self.buf.get(self.head..).unwrap_or(&[])
+    }
+
+    /// Drops the bytes already cut from the front of the buffer.
+    fn compact(&mut self) {
+        if self.head > 0 {
+            self.buf.drain(..self.head.min(self.buf.len()));
+            self.head = 0;
+        }
+    }
+
     fn read_more(&mut self) -> std::io::Result<usize> {
+        self.compact();
         let pos = self.buf_start + self.buf.len() as u64;
         let old = self.buf.len();
         self.buf.resize(old + READ_CHUNK, 0);
@@ -257,13 +278,14 @@ impl Reader {
             }
             match self.read_more() {
                 Ok(0) | Err(_) => {
-                    if !self.buf.is_empty()
+                    if !self.pending().is_empty()
                         && now.saturating_duration_since(self.last_growth) >= settings.force_flush
                     {
                         while let Some(t) = self.split(cfg, settings, true) {
                             out.push(t);
                         }
                     }
+                    self.compact();
                     if self.buf.is_empty() {
                         // Give back the read buffer: a thousand idle files must not hold 64 KiB each.
                         self.buf = Vec::new();
@@ -282,6 +304,7 @@ impl Reader {
     }
 
     fn newline(&self, enc: Encoding, from: usize) -> Option<(usize, usize)> {
+        let buf = self.pending();
         match enc {
             Encoding::Utf16Le | Encoding::Utf16Be => {
                 let nl: [u8; 2] = if enc == Encoding::Utf16Le {
@@ -290,42 +313,47 @@ impl Reader {
                     [0, b'\n']
                 };
                 let mut i = from + (from & 1);
-                while i + 1 < self.buf.len() {
-                    if self.buf[i] == nl[0] && self.buf[i + 1] == nl[1] {
+                while i + 1 < buf.len() {
+                    if buf[i] == nl[0] && buf[i + 1] == nl[1] {
                         return Some((i, 2));
                     }
                     i += 2;
                 }
                 None
             }
-            _ => memchr(b'\n', &self.buf[from..]).map(|i| (from + i, 1)),
+            _ => memchr::memchr(b'\n', buf.get(from..).unwrap_or(&[])).map(|i| (from + i, 1)),
         }
     }
 
     /// A cut of at most `max` bytes that does not split a character.
     fn cut_at(&self, enc: Encoding, max: usize) -> usize {
-        let mut n = max.min(self.buf.len());
+        let buf = self.pending();
+        let mut n = max.min(buf.len());
         match enc {
             Encoding::Utf8 => {
                 let mut back = 0;
-                while back < 3 && n > 0 && n < self.buf.len() && (self.buf[n] & 0xC0) == 0x80 {
+                while back < 3 && n > 0 && n < buf.len() && (buf[n] & 0xC0) == 0x80 {
                     n -= 1;
                     back += 1;
                 }
-                if back == 3 && (self.buf[n] & 0xC0) == 0x80 {
-                    n = max.min(self.buf.len());
+                if back == 3 && (buf[n] & 0xC0) == 0x80 {
+                    n = max.min(buf.len());
                 }
             }
             Encoding::Utf16Le | Encoding::Utf16Be => n &= !1,
             _ => {}
         }
-        n.max(1).min(self.buf.len())
+        n.max(1).min(buf.len())
     }
 
     fn take(&mut self, n: usize, skip: usize, cfg: &Resolved, trim: &Trim) -> Token {
-        let text = decode(&self.buf[..n], cfg.encoding, trim);
+        let text = decode(&self.pending()[..n], cfg.encoding, trim);
         let start = self.buf_start;
-        self.buf.drain(..n + skip);
+        self.head = (self.head + n + skip).min(self.buf.len());
+        if self.head == self.buf.len() {
+            self.buf.clear();
+            self.head = 0;
+        }
         self.buf_start += (n + skip) as u64;
         self.scan_pos = 0;
         self.cut_records += 1;
@@ -344,7 +372,7 @@ impl Reader {
     }
 
     fn split_once(&mut self, cfg: &Resolved, trim: &Trim, force: bool) -> Option<Token> {
-        if self.buf.is_empty() {
+        if self.pending().is_empty() {
             return None;
         }
         let max = cfg.max_log_size;
@@ -356,7 +384,7 @@ impl Reader {
         if let Some(re) = &cfg.line_start {
             let mut ls = self.scan_pos;
             while let Some((i, k)) = self.newline(cfg.encoding, ls) {
-                if ls > 0 && re.is_match(&decode_line(&self.buf[ls..i], cfg.encoding)) {
+                if ls > 0 && re.is_match(&decode_line(&self.pending()[ls..i], cfg.encoding)) {
                     let n = ls - nl_len;
                     if n <= max {
                         return Some(self.take(n, nl_len, cfg, trim));
@@ -373,7 +401,7 @@ impl Reader {
         } else if let Some(re) = &cfg.line_end {
             let mut ls = self.scan_pos;
             while let Some((i, k)) = self.newline(cfg.encoding, ls) {
-                if re.is_match(&decode_line(&self.buf[ls..i], cfg.encoding)) && i <= max {
+                if re.is_match(&decode_line(&self.pending()[ls..i], cfg.encoding)) && i <= max {
                     return Some(self.take(i, k, cfg, trim));
                 }
                 ls = i + k;
@@ -387,19 +415,20 @@ impl Reader {
                 return Some(self.take(i, k, cfg, trim));
             }
         } else {
-            self.scan_pos = self.buf.len().saturating_sub(nl_len - 1);
+            self.scan_pos = self.pending().len().saturating_sub(nl_len - 1);
         }
-        if self.buf.len() >= max {
+        if self.pending().len() >= max {
             // Longer than max_log_size: cut into pieces of max_log_size, as otelcol does.
             let n = self.cut_at(cfg.encoding, max);
             return Some(self.take(n, 0, cfg, trim));
         }
         if force {
-            let mut n = self.buf.len();
+            let pending = self.pending();
+            let mut n = pending.len();
             let mut skip = 0;
-            if self.buf.ends_with(b"\n") {
+            if pending.ends_with(b"\n") {
                 n -= nl_len.min(n);
-                skip = nl_len.min(self.buf.len());
+                skip = nl_len.min(pending.len());
             }
             return Some(self.take(n, skip, cfg, trim));
         }
@@ -413,10 +442,6 @@ pub struct Trim {
     pub leading: bool,
     pub trailing: bool,
     pub force_flush: Duration,
-}
-
-fn memchr(b: u8, s: &[u8]) -> Option<usize> {
-    s.iter().position(|c| *c == b)
 }
 
 fn decode_line(b: &[u8], enc: Encoding) -> std::borrow::Cow<'_, str> {

@@ -2,7 +2,8 @@
 //! cumulative monotonic sums, gauges and untyped → gauges, classic histograms and summaries with
 //! their `_sum`/`_count`/`_created`, exemplars, and stale series → points flagged `NoRecordedValue`.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
+use std::sync::Arc;
 
 use opentelemetry_proto::tonic::common::v1::{any_value, AnyValue, KeyValue};
 use opentelemetry_proto::tonic::metrics::v1::{
@@ -11,7 +12,12 @@ use opentelemetry_proto::tonic::metrics::v1::{
     NumberDataPoint, Sum, Summary, SummaryDataPoint,
 };
 
+use crate::prom::fasthash::FastMap;
 use crate::prom::text::{self, Exposition, MetricType};
+use crate::signal::pbwrite::{
+    bytes_len, delimited, kv_str_len, put_bytes, put_double, put_fixed64, put_header, put_kv_str,
+    put_varint,
+};
 
 pub fn kv(k: &str, v: &str) -> KeyValue {
     KeyValue {
@@ -26,9 +32,10 @@ pub fn kv(k: &str, v: &str) -> KeyValue {
 /// What a stale marker needs to be re-created for a series that disappeared.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct SeriesKey {
-    /// The resource's `job` and `instance`.
-    pub resource: (String, String),
-    pub metric: String,
+    /// The resource's `job` and `instance` (shared by every series of the resource).
+    pub resource: Arc<(String, String)>,
+    /// Shared by every series of the metric.
+    pub metric: Arc<str>,
     pub kind: u8,
     pub attrs: Vec<(String, String)>,
 }
@@ -97,32 +104,156 @@ fn secs_to_nanos(s: f64) -> u64 {
 }
 
 /// A sample after relabeling: labels (with `__name__`), value, timestamp (ms), exemplar.
-pub type ScrapedSample<'a> = (Vec<(String, String)>, f64, i64, Option<&'a text::Exemplar>);
+pub type ScrapedSample = (Vec<(String, String)>, f64, i64, Option<text::Exemplar>);
 
 /// Converts samples that already went through relabeling. Each sample's labels include
 /// `__name__`; `job` and `instance` are removed (they are resource attributes). `target_info`
 /// labels are returned for the resource. Also returns every series key, for stale markers.
+///
+/// The samples are taken by value: their label strings become the points' attributes and the
+/// series keys without being copied (a scrape converts every series every interval).
 pub fn to_metrics(
     resource: &(String, String),
     trim_suffixes: bool,
     expo: &Exposition,
-    samples: &[ScrapedSample<'_>],
+    samples: Vec<ScrapedSample>,
 ) -> (Vec<Metric>, Vec<(String, String)>, Vec<SeriesKey>) {
+    let (families, target_info) = group(trim_suffixes, expo, samples);
+    let mut keys = Vec::new();
+    let resource = Arc::new(resource.clone());
+    let metrics = families
+        .into_iter()
+        .map(|f| build(f, &resource, &mut keys))
+        .collect();
+    (metrics, target_info, keys)
+}
+
+/// [`to_metrics`], encoded: appends each metric to `out` as a `metrics` field (tag 2) of a
+/// `ScopeMetrics`, the same bytes prost writes for [`to_metrics`]' metrics. Gauges and counters (no
+/// exemplars) are written straight from the labels, without building OTLP messages. Returns the
+/// number of data points, the `target_info` labels and the series keys.
+pub fn to_encoded_metrics(
+    resource: &(String, String),
+    trim_suffixes: bool,
+    expo: &Exposition,
+    samples: Vec<ScrapedSample>,
+    out: &mut Vec<u8>,
+) -> (usize, Vec<(String, String)>, Vec<SeriesKey>) {
+    let (families, target_info) = group(trim_suffixes, expo, samples);
+    let mut keys = Vec::new();
+    let resource = Arc::new(resource.clone());
+    let mut points = 0;
+    for f in families {
+        if matches!(f.kind, SUM | GAUGE) && f.points.values().all(|p| p.exemplars.is_empty()) {
+            points += encode_numbers(f, &resource, &mut keys, out);
+        } else {
+            let m = build(f, &resource, &mut keys);
+            points += data_points(&m);
+            prost::encoding::message::encode(2, &m, out);
+        }
+    }
+    (points, target_info, keys)
+}
+
+/// The data points of a metric, as otelcol counts items.
+pub fn data_points(m: &Metric) -> usize {
+    match &m.data {
+        Some(metric::Data::Gauge(g)) => g.data_points.len(),
+        Some(metric::Data::Sum(s)) => s.data_points.len(),
+        Some(metric::Data::Histogram(h)) => h.data_points.len(),
+        Some(metric::Data::ExponentialHistogram(h)) => h.data_points.len(),
+        Some(metric::Data::Summary(s)) => s.data_points.len(),
+        None => 0,
+    }
+}
+
+/// A gauge or counter family as a `metrics` field: what prost writes for [`build`]'s `Metric`.
+fn encode_numbers(
+    f: Family,
+    resource: &Arc<(String, String)>,
+    keys: &mut Vec<SeriesKey>,
+    out: &mut Vec<u8>,
+) -> usize {
+    let metric: Arc<str> = Arc::from(f.name.as_str());
+    let n = f.points.len();
+    // The points first: their size is the Gauge's or Sum's.
+    let mut dps = Vec::with_capacity(n * 96);
+    for (attrs, p) in f.points {
+        let flags = flags_for(p.value);
+        let value = if flags != 0 { 0.0 } else { p.value };
+        let start = p.created.map(secs_to_nanos).unwrap_or(0);
+        let time = nanos(p.ts_ms);
+        // NumberDataPoint: start_time_unix_nano 2, time_unix_nano 3, as_double 4, attributes 7,
+        // flags 8.
+        let len = if start != 0 { 9 } else { 0 }
+            + if time != 0 { 9 } else { 0 }
+            + 9
+            + attrs
+                .iter()
+                .map(|(k, v)| 1 + delimited(kv_str_len(k, v)))
+                .sum::<usize>()
+            + if flags != 0 {
+                1 + prost::encoding::encoded_len_varint(flags as u64)
+            } else {
+                0
+            };
+        put_header(1, len, &mut dps);
+        put_fixed64(2, start, &mut dps);
+        put_fixed64(3, time, &mut dps);
+        put_double(4, value, &mut dps);
+        for (k, v) in &attrs {
+            put_kv_str(7, k, v, &mut dps);
+        }
+        if flags != 0 {
+            put_varint(8, flags as u64, &mut dps);
+        }
+        keys.push(SeriesKey {
+            resource: resource.clone(),
+            metric: metric.clone(),
+            kind: f.kind,
+            attrs,
+        });
+    }
+    // Sum: aggregation_temporality 2 (cumulative), is_monotonic 3 (true).
+    let data_len = dps.len() + if f.kind == SUM { 4 } else { 0 };
+    let metric_len = bytes_len(1, f.name.len())
+        + bytes_len(1, f.help.len())
+        + bytes_len(1, f.unit.len())
+        + 1
+        + delimited(data_len);
+    put_header(2, metric_len, out);
+    put_bytes(1, f.name.as_bytes(), out);
+    put_bytes(2, f.help.as_bytes(), out);
+    put_bytes(3, f.unit.as_bytes(), out);
+    put_header(if f.kind == SUM { 7 } else { 5 }, data_len, out);
+    out.extend_from_slice(&dps);
+    if f.kind == SUM {
+        put_varint(2, AggregationTemporality::Cumulative as u64, out);
+        put_varint(3, 1, out);
+    }
+    n
+}
+
+/// Groups samples into families of points (see [`to_metrics`]).
+fn group(
+    trim_suffixes: bool,
+    expo: &Exposition,
+    samples: Vec<ScrapedSample>,
+) -> (Vec<Family>, Vec<(String, String)>) {
     let mut families: Vec<Family> = Vec::new();
-    let mut index: HashMap<String, usize> = HashMap::new();
+    let mut index: FastMap<String, usize> = FastMap::default();
     let mut target_info = Vec::new();
-    for (labels, value, ts, ex) in samples {
-        let name = labels
-            .iter()
-            .find(|(k, _)| k == "__name__")
-            .map(|(_, v)| v.as_str())
-            .unwrap_or("");
-        let (family, meta) = expo.family_of(name);
+    for (mut labels, value, ts, ex) in samples {
+        let name = match labels.iter().position(|(k, _)| k == "__name__") {
+            Some(i) => labels.remove(i).1,
+            None => String::new(),
+        };
+        let (family, meta) = expo.family_of(&name);
         let mtype = meta.map(|m| m.mtype).unwrap_or_default();
         if name == "target_info" || (mtype == MetricType::Info && family == "target") {
             for (k, v) in labels {
-                if !matches!(k.as_str(), "__name__" | "job" | "instance") {
-                    target_info.push((k.clone(), v.clone()));
+                if !matches!(k.as_str(), "job" | "instance") {
+                    target_info.push((k, v));
                 }
             }
             continue;
@@ -133,96 +264,86 @@ pub fn to_metrics(
             MetricType::Summary => SUMMARY,
             _ => GAUGE,
         };
-        let suffix = &name[family.len().min(name.len())..];
-        let mut attrs: Vec<(String, String)> = labels
-            .iter()
-            .filter(|(k, _)| {
-                let dropped = matches!(k.as_str(), "__name__" | "job" | "instance")
-                    || (kind == HIST && k == "le")
-                    || (kind == SUMMARY && k == "quantile");
-                !dropped
-            })
-            .cloned()
-            .collect();
-        attrs.sort();
-        let fi = *index.entry(family.to_string()).or_insert_with(|| {
-            families.push(Family {
-                name: if trim_suffixes {
-                    trim(family, kind, meta.map(|m| m.unit.as_str()).unwrap_or(""))
-                } else {
-                    family.to_string()
-                },
-                kind,
-                help: meta.map(|m| m.help.clone()).unwrap_or_default(),
-                unit: meta.map(|m| m.unit.clone()).unwrap_or_default(),
-                points: BTreeMap::new(),
-            });
-            families.len() - 1
+        let suffix = name.get(family.len().min(name.len())..).unwrap_or("");
+        // The bucket bound or quantile, read before those labels leave the attributes.
+        let bound_label = match kind {
+            HIST => "le",
+            SUMMARY => "quantile",
+            _ => "",
+        };
+        let bound = if bound_label.is_empty() {
+            None
+        } else {
+            labels
+                .iter()
+                .find(|(k, _)| k == bound_label)
+                .and_then(|(_, v)| text::parse_float(v).ok())
+        };
+        let mut attrs = labels;
+        attrs.retain(|(k, _)| {
+            !(matches!(k.as_str(), "job" | "instance")
+                || (!bound_label.is_empty() && k == bound_label))
         });
+        attrs.sort();
+        let fi = match index.get(family) {
+            Some(&i) => i,
+            None => {
+                families.push(Family {
+                    name: if trim_suffixes {
+                        trim(family, kind, meta.map(|m| m.unit.as_str()).unwrap_or(""))
+                    } else {
+                        family.to_string()
+                    },
+                    kind,
+                    help: meta.map(|m| m.help.clone()).unwrap_or_default(),
+                    unit: meta.map(|m| m.unit.clone()).unwrap_or_default(),
+                    points: BTreeMap::new(),
+                });
+                index.insert(family.to_string(), families.len() - 1);
+                families.len() - 1
+            }
+        };
         let Some(f) = families.get_mut(fi) else {
             continue;
         };
         let p = f.points.entry(attrs).or_default();
-        p.ts_ms = p.ts_ms.max(*ts);
+        p.ts_ms = p.ts_ms.max(ts);
         if suffix == "_created" && kind != GAUGE {
-            p.created = Some(*value);
+            p.created = Some(value);
             continue;
         }
         match kind {
             HIST => match suffix {
                 "_bucket" => {
-                    let le = labels
-                        .iter()
-                        .find(|(k, _)| k == "le")
-                        .and_then(|(_, v)| text::parse_float(v).ok());
-                    if let Some(le) = le {
-                        p.buckets.push((le, *value));
+                    if let Some(le) = bound {
+                        p.buckets.push((le, value));
                     }
-                    if let Some(e) = ex {
-                        p.exemplars.push(exemplar_of(e, *ts));
+                    if let Some(e) = &ex {
+                        p.exemplars.push(exemplar_of(e, ts));
                     }
                 }
-                "_sum" => p.sum = Some(*value),
-                "_count" => p.count = Some(*value),
+                "_sum" => p.sum = Some(value),
+                "_count" => p.count = Some(value),
                 _ => {}
             },
             SUMMARY => match suffix {
-                "_sum" => p.sum = Some(*value),
-                "_count" => p.count = Some(*value),
+                "_sum" => p.sum = Some(value),
+                "_count" => p.count = Some(value),
                 _ => {
-                    if let Some(q) = labels
-                        .iter()
-                        .find(|(k, _)| k == "quantile")
-                        .and_then(|(_, v)| text::parse_float(v).ok())
-                    {
-                        p.quantiles.push((q, *value));
+                    if let Some(q) = bound {
+                        p.quantiles.push((q, value));
                     }
                 }
             },
             _ => {
-                p.value = *value;
-                if let Some(e) = ex {
-                    p.exemplars.push(exemplar_of(e, *ts));
+                p.value = value;
+                if let Some(e) = &ex {
+                    p.exemplars.push(exemplar_of(e, ts));
                 }
             }
         }
     }
-    let mut keys = Vec::new();
-    let metrics = families
-        .into_iter()
-        .map(|f| {
-            for attrs in f.points.keys() {
-                keys.push(SeriesKey {
-                    resource: resource.clone(),
-                    metric: f.name.clone(),
-                    kind: f.kind,
-                    attrs: attrs.clone(),
-                });
-            }
-            build(f)
-        })
-        .collect();
-    (metrics, target_info, keys)
+    (families, target_info)
 }
 
 /// otelcol's `trim_metric_suffixes`: a counter loses `_total`, any metric its unit suffix
@@ -257,14 +378,27 @@ fn flags_for(v: f64) -> u32 {
     }
 }
 
-fn build(f: Family) -> Metric {
+/// The metric of a family; each point's attributes move into its series key (pushed to `keys`).
+fn build(f: Family, resource: &Arc<(String, String)>, keys: &mut Vec<SeriesKey>) -> Metric {
+    let metric: Arc<str> = Arc::from(f.name.as_str());
+    let kind = f.kind;
+    let mut key = |attrs: Vec<(String, String)>| {
+        let kvs = attributes(&attrs);
+        keys.push(SeriesKey {
+            resource: resource.clone(),
+            metric: metric.clone(),
+            kind,
+            attrs,
+        });
+        kvs
+    };
     let data = match f.kind {
         SUM | GAUGE => {
             let points = f
                 .points
                 .into_iter()
                 .map(|(attrs, p)| NumberDataPoint {
-                    attributes: attributes(&attrs),
+                    attributes: key(attrs),
                     start_time_unix_nano: p.created.map(secs_to_nanos).unwrap_or(0),
                     time_unix_nano: nanos(p.ts_ms),
                     flags: flags_for(p.value),
@@ -321,7 +455,7 @@ fn build(f: Family) -> Metric {
                     let count = p.count.or(inf).unwrap_or(prev);
                     counts.push((inf.unwrap_or(count) - prev).max(0.0) as u64);
                     HistogramDataPoint {
-                        attributes: attributes(&attrs),
+                        attributes: key(attrs),
                         start_time_unix_nano: p.created.map(secs_to_nanos).unwrap_or(0),
                         time_unix_nano: nanos(p.ts_ms),
                         count: if stale != 0 { 0 } else { count.max(0.0) as u64 },
@@ -344,7 +478,7 @@ fn build(f: Family) -> Metric {
                     p.quantiles.sort_by(|a, b| a.0.total_cmp(&b.0));
                     let stale = p.count.map(flags_for).unwrap_or(0);
                     SummaryDataPoint {
-                        attributes: attributes(&attrs),
+                        attributes: key(attrs),
                         start_time_unix_nano: p.created.map(secs_to_nanos).unwrap_or(0),
                         time_unix_nano: nanos(p.ts_ms),
                         count: if stale != 0 {
@@ -385,7 +519,7 @@ fn build(f: Family) -> Metric {
 pub fn stale_metrics(gone: &[SeriesKey], ts_ms: i64) -> Vec<Metric> {
     let mut by_metric: BTreeMap<(&str, u8), Vec<&SeriesKey>> = BTreeMap::new();
     for k in gone {
-        by_metric.entry((&k.metric, k.kind)).or_default().push(k);
+        by_metric.entry((&*k.metric, k.kind)).or_default().push(k);
     }
     let flag = DataPointFlags::NoRecordedValueMask as u32;
     by_metric
@@ -473,9 +607,9 @@ mod tests {
         let samples: Vec<_> = e
             .samples
             .iter()
-            .map(|s| (s.labels.clone(), s.value, 1000, s.exemplar.as_ref()))
+            .map(|s| (s.labels.clone(), s.value, 1000, s.exemplar.clone()))
             .collect();
-        to_metrics(&Default::default(), false, &e, &samples).0
+        to_metrics(&Default::default(), false, &e, samples).0
     }
 
     #[test]
@@ -550,10 +684,10 @@ mod tests {
             .iter()
             .map(|s| (s.labels.clone(), s.value, 1, None))
             .collect();
-        let (m, _, keys) = to_metrics(&Default::default(), true, &e, &samples);
+        let (m, _, keys) = to_metrics(&Default::default(), true, &e, samples);
         let names: Vec<&str> = m.iter().map(|m| m.name.as_str()).collect();
         assert_eq!(names, ["a", "u"]);
-        assert_eq!(keys[0].metric, "a");
+        assert_eq!(&*keys[0].metric, "a");
     }
 
     #[test]
@@ -564,8 +698,47 @@ mod tests {
             .iter()
             .map(|s| (s.labels.clone(), s.value, 1, None))
             .collect();
-        let (m, ti, _) = to_metrics(&Default::default(), false, &e, &samples);
+        let (m, ti, _) = to_metrics(&Default::default(), false, &e, samples);
         assert_eq!(m.len(), 1);
         assert_eq!(ti, vec![("env".to_string(), "prod".to_string())]);
+    }
+
+    #[test]
+    fn encoded_metrics_are_what_prost_writes() {
+        use prost::Message;
+        let body = "# HELP c_total Requests.\n# TYPE c_total counter\nc_total{cpu=\"0\",mode=\"idle\"} 5\nc_total{cpu=\"1\",mode=\"\"} 0\n\
+             c_created{a=\"b\"} 1520430000.5\n# TYPE c counter\nc_total{a=\"b\"} 7\nc_created{a=\"b\"} 1520430000.5\n\
+             # TYPE h histogram\nh_bucket{le=\"1\"} 2\nh_bucket{le=\"+Inf\"} 4\nh_sum 9\nh_count 4\n\
+             # TYPE s summary\ns{quantile=\"0.5\"} 1\ns_sum 10\ns_count 5\n# UNIT g bytes\n# TYPE g gauge\ng 3\nuntyped{x=\"\"} -1.5\n";
+        let e = text::parse(body, false).unwrap();
+        let stale = f64::from_bits(crate::prom::otlp::STALE_NAN_BITS);
+        let samples = || -> Vec<ScrapedSample> {
+            let mut v: Vec<ScrapedSample> = e
+                .samples
+                .iter()
+                .map(|s| (s.labels.clone(), s.value, 1000, s.exemplar.clone()))
+                .collect();
+            v.push((
+                vec![("__name__".into(), "g".into()), ("k".into(), "v".into())],
+                stale,
+                0,
+                None,
+            ));
+            v
+        };
+        let res = ("job".to_string(), "inst".to_string());
+        let (metrics, ti, keys) = to_metrics(&res, false, &e, samples());
+        let mut got = Vec::new();
+        let (points, ti2, keys2) = to_encoded_metrics(&res, false, &e, samples(), &mut got);
+        let mut want = Vec::new();
+        for m in &metrics {
+            prost::encoding::message::encode(2, m, &mut want);
+        }
+        assert_eq!(got, want, "the same bytes as prost");
+        assert_eq!(points, metrics.iter().map(data_points).sum::<usize>());
+        assert_eq!((ti, keys), (ti2, keys2));
+        let decoded =
+            opentelemetry_proto::tonic::metrics::v1::ScopeMetrics::decode(&got[..]).unwrap();
+        assert_eq!(decoded.metrics, metrics);
     }
 }

@@ -16,8 +16,9 @@ use std::time::{Duration, Instant, SystemTime};
 
 use async_trait::async_trait;
 use opentelemetry_proto::tonic::common::v1::InstrumentationScope;
-use opentelemetry_proto::tonic::metrics::v1::{Metric, ResourceMetrics, ScopeMetrics};
+use opentelemetry_proto::tonic::metrics::v1::Metric;
 use opentelemetry_proto::tonic::resource::v1::Resource;
+use prost::Message;
 use serde_yaml::Value;
 use tokio::sync::watch;
 
@@ -28,7 +29,9 @@ use crate::component::{
 };
 use crate::config::ComponentId;
 use crate::pipeline::{AnyConsumer, Consumer};
+use crate::prom::fasthash::FastMap;
 use crate::prom::text;
+use crate::signal::pbwrite::{delimited, put_header};
 use crate::signal::{Batch, Metrics, SignalKind};
 use crate::telemetry::events;
 
@@ -409,7 +412,7 @@ async fn scrape_loop(ctx: Arc<JobCtx>, target: Target, mut stop: watch::Receiver
         let mut groups = Groups::new();
         let mut by: BTreeMap<(String, String), Vec<SeriesKey>> = BTreeMap::new();
         for k in previous {
-            by.entry(k.resource.clone()).or_default().push(k);
+            by.entry((*k.resource).clone()).or_default().push(k);
         }
         let ts = now_ms();
         for (res, keys) in by {
@@ -417,7 +420,7 @@ async fn scrape_loop(ctx: Arc<JobCtx>, target: Target, mut stop: watch::Receiver
                 res,
                 Group {
                     metrics: convert::stale_metrics(&keys, ts),
-                    target_info: vec![],
+                    ..Group::default()
                 },
             );
         }
@@ -531,7 +534,12 @@ async fn fetch(ctx: &JobCtx, target: &Target) -> Result<Scraped, String> {
 
 /// What one scrape produced for one `job`/`instance` pair (one OTLP resource; several when
 /// `honor_labels` lets the target name other jobs or instances, as otelcol groups them).
+#[derive(Default)]
 struct Group {
+    /// The scraped metrics, already encoded as `ScopeMetrics` `metrics` fields, and their points.
+    encoded: Vec<u8>,
+    points: usize,
+    /// Metrics added after conversion (stale markers, `up`, `scrape_*`), after the encoded ones.
     metrics: Vec<Metric>,
     target_info: Vec<(String, String)>,
 }
@@ -546,7 +554,7 @@ async fn scrape_once(ctx: &JobCtx, target: &Target, previous: Vec<SeriesKey>) ->
     let outcome = fetch(ctx, target)
         .await
         .and_then(|s| text::parse(&s.body, s.openmetrics).map_err(|e| format!("parse error: {e}")))
-        .and_then(|expo| process(ctx, target, &expo));
+        .and_then(|expo| process(ctx, target, expo));
     let (mut groups, keys, scraped, post, up) = match outcome {
         Ok((g, k, scraped, post)) => (g, k, scraped, post, true),
         Err(e) => {
@@ -554,28 +562,35 @@ async fn scrape_once(ctx: &JobCtx, target: &Target, previous: Vec<SeriesKey>) ->
             (Groups::new(), vec![], 0, 0, false)
         }
     };
-    let before: HashSet<&SeriesKey> = previous.iter().collect();
-    let added = keys.iter().filter(|k| !before.contains(k)).count();
-    let current: HashSet<&SeriesKey> = keys.iter().collect();
+    // One set of the previous scrape's series, marked as they are found again: series added are
+    // those not in it, series gone those left unmarked.
+    let mut before: FastMap<&SeriesKey, bool> =
+        FastMap::with_capacity_and_hasher(previous.len(), Default::default());
+    for k in &previous {
+        before.insert(k, false);
+    }
+    let mut added = 0usize;
+    for k in &keys {
+        match before.get_mut(k) {
+            Some(found) => *found = true,
+            None => added += 1,
+        }
+    }
     let mut gone: BTreeMap<(String, String), Vec<SeriesKey>> = BTreeMap::new();
-    for k in previous.iter().filter(|k| !current.contains(k)) {
-        gone.entry(k.resource.clone()).or_default().push(k.clone());
+    for k in previous.iter().filter(|k| before.get(k) == Some(&false)) {
+        gone.entry((*k.resource).clone())
+            .or_default()
+            .push(k.clone());
     }
     for (res, keys) in gone {
         groups
             .entry(res)
-            .or_insert_with(|| Group {
-                metrics: vec![],
-                target_info: vec![],
-            })
+            .or_default()
             .metrics
             .extend(convert::stale_metrics(&keys, ts));
     }
     let elapsed = started.elapsed().as_secs_f64();
-    let own = groups.entry(target.resource()).or_insert_with(|| Group {
-        metrics: vec![],
-        target_info: vec![],
-    });
+    let own = groups.entry(target.resource()).or_default();
     own.metrics
         .push(convert::gauge("up", if up { 1.0 } else { 0.0 }, ts));
     own.metrics
@@ -596,16 +611,32 @@ async fn scrape_once(ctx: &JobCtx, target: &Target, previous: Vec<SeriesKey>) ->
 fn process(
     ctx: &JobCtx,
     target: &Target,
-    expo: &text::Exposition,
+    mut expo: text::Exposition,
 ) -> Result<(Groups, Vec<SeriesKey>, usize, usize), String> {
     let job = &ctx.job;
     let ts = now_ms();
-    let mut by_resource: BTreeMap<(String, String), Vec<convert::ScrapedSample<'_>>> =
-        BTreeMap::new();
+    let scraped = expo.samples.len();
+    // Without metric_relabel_configs nothing reads a series' `job` and `instance` labels but the
+    // grouping into resources (conversion drops them from the attributes), so the target's are not
+    // copied into every series: they are counted for label_limit and used as the resource.
+    let implicit_ok = job.metric_relabel.is_empty();
+    let target_label = |k: &str| {
+        target
+            .labels
+            .iter()
+            .find(|(n, _)| n == k)
+            .map(|(_, v)| v.as_str())
+    };
+    let (target_job, target_instance) = (target_label("job"), target_label("instance"));
+    // Resources in the order first seen, and an index by (job, instance).
+    let mut resources: Vec<((String, String), Vec<convert::ScrapedSample>)> = Vec::new();
+    let mut resource_index: FastMap<(String, String), usize> = FastMap::default();
+    let mut last = usize::MAX;
     let mut post = 0usize;
-    for s in &expo.samples {
+    for s in std::mem::take(&mut expo.samples) {
         // Target labels win unless honor_labels; conflicting scraped labels become exported_<name>.
-        let mut labels = s.labels.clone();
+        let mut labels = s.labels;
+        let mut implicit = 0usize;
         for (k, v) in &target.labels {
             match labels.iter().position(|(n, _)| n == k) {
                 Some(_) if job.cfg.honor_labels => {}
@@ -615,17 +646,23 @@ fn process(
                         labels.push((format!("exported_{k}"), old));
                     }
                 }
+                None if implicit_ok && (k == "job" || k == "instance") => implicit += 1,
                 None => labels.push((k.clone(), v.clone())),
             }
         }
-        let Some(labels) = relabel::apply(&job.metric_relabel, labels) else {
-            continue;
+        let labels = if implicit_ok {
+            labels
+        } else {
+            match relabel::apply(&job.metric_relabel, labels) {
+                Some(l) => l,
+                None => continue,
+            }
         };
-        if job.cfg.label_limit > 0 && labels.len() > job.cfg.label_limit {
+        let label_count = labels.len() + implicit;
+        if job.cfg.label_limit > 0 && label_count > job.cfg.label_limit {
             return Err(format!(
                 "label_limit exceeded: a series has {} labels (limit {})",
-                labels.len(),
-                job.cfg.label_limit
+                label_count, job.cfg.label_limit
             ));
         }
         post += 1;
@@ -639,34 +676,62 @@ fn process(
             Some(t) if job.cfg.honor_timestamps => t,
             _ => ts,
         };
-        let get = |k: &str| {
-            labels
-                .iter()
-                .find(|(n, _)| n == k)
-                .map(|(_, v)| v.clone())
-                .unwrap_or_default()
+        let (implied_job, implied_instance) = if implicit_ok {
+            (target_job, target_instance)
+        } else {
+            (None, None)
         };
-        let res = (get("job"), get("instance"));
-        by_resource
-            .entry(res)
-            .or_default()
-            .push((labels, s.value, t, s.exemplar.as_ref()));
+        let rj = label_or(&labels, "job", implied_job);
+        let ri = label_or(&labels, "instance", implied_instance);
+        let same_as_last = resources
+            .get(last)
+            .is_some_and(|((j, i), _)| j == rj && i == ri);
+        let at = if same_as_last {
+            last
+        } else {
+            let res = (rj.to_string(), ri.to_string());
+            match resource_index.get(&res) {
+                Some(&i) => i,
+                None => {
+                    resource_index.insert(res.clone(), resources.len());
+                    resources.push((res, Vec::new()));
+                    resources.len() - 1
+                }
+            }
+        };
+        last = at;
+        if let Some((_, samples)) = resources.get_mut(at) {
+            samples.push((labels, s.value, t, s.exemplar));
+        }
     }
     let mut groups = Groups::new();
     let mut keys = Vec::new();
-    for (res, samples) in by_resource {
-        let (metrics, target_info, k) =
-            convert::to_metrics(&res, job.trim_suffixes, expo, &samples);
+    for (res, samples) in resources {
+        let mut encoded = Vec::new();
+        let (points, target_info, k) =
+            convert::to_encoded_metrics(&res, job.trim_suffixes, &expo, samples, &mut encoded);
         keys.extend(k);
         groups.insert(
             res,
             Group {
-                metrics,
+                encoded,
+                points,
+                metrics: vec![],
                 target_info,
             },
         );
     }
-    Ok((groups, keys, expo.samples.len(), post))
+    Ok((groups, keys, scraped, post))
+}
+
+/// A label's value, else `implied` (the target's, not copied into the series), else empty.
+fn label_or<'a>(labels: &'a [(String, String)], k: &str, implied: Option<&'a str>) -> &'a str {
+    labels
+        .iter()
+        .find(|(n, _)| n == k)
+        .map(|(_, v)| v.as_str())
+        .or(implied)
+        .unwrap_or("")
 }
 
 fn resource_attributes(
@@ -695,28 +760,41 @@ fn resource_attributes(
     attrs
 }
 
+/// Sends one scrape's groups as one request, encoded directly (see `convert::to_encoded_metrics`):
+/// a `ResourceMetrics` per group, with one `ScopeMetrics` of the receiver's scope.
 async fn send(ctx: &JobCtx, target: &Target, groups: Groups) {
-    let resources: Vec<ResourceMetrics> = groups
-        .into_iter()
-        .filter(|(_, g)| !g.metrics.is_empty())
-        .map(|((job, instance), g)| ResourceMetrics {
-            resource: Some(Resource {
-                attributes: resource_attributes(&job, &instance, &target.scheme, &g.target_info),
-                ..Default::default()
-            }),
-            scope_metrics: vec![ScopeMetrics {
-                scope: Some(InstrumentationScope {
-                    name: SCOPE_NAME.into(),
-                    version: env!("CARGO_PKG_VERSION").into(),
-                    ..Default::default()
-                }),
-                metrics: g.metrics,
-                schema_url: String::new(),
-            }],
-            schema_url: String::new(),
-        })
-        .collect();
-    let batch = Batch::<Metrics>::from_resources(resources);
+    let scope = InstrumentationScope {
+        name: SCOPE_NAME.into(),
+        version: env!("CARGO_PKG_VERSION").into(),
+        ..Default::default()
+    };
+    let mut out = Vec::new();
+    let mut points = 0usize;
+    for ((job, instance), g) in groups {
+        if g.encoded.is_empty() && g.metrics.is_empty() {
+            continue;
+        }
+        let resource = Resource {
+            attributes: resource_attributes(&job, &instance, &target.scheme, &g.target_info),
+            ..Default::default()
+        };
+        let mut metrics = g.encoded;
+        points += g.points;
+        for m in &g.metrics {
+            points += convert::data_points(m);
+            prost::encoding::message::encode(2, m, &mut metrics);
+        }
+        // ResourceMetrics: resource 1, scope_metrics 2; ScopeMetrics: scope 1, metrics 2.
+        let scope_metrics_len = 1 + delimited(scope.encoded_len()) + metrics.len();
+        let resource_metrics_len =
+            1 + delimited(resource.encoded_len()) + 1 + delimited(scope_metrics_len);
+        put_header(1, resource_metrics_len, &mut out);
+        prost::encoding::message::encode(1, &resource, &mut out);
+        put_header(2, scope_metrics_len, &mut out);
+        prost::encoding::message::encode(1, &scope, &mut out);
+        out.extend_from_slice(&metrics);
+    }
+    let batch = Batch::<Metrics>::from_own_encoding(out.into(), points);
     let n = batch.items();
     match ctx.next.consume(batch).await {
         Ok(()) => events::receiver_accepted(&ctx.receiver, "http", SignalKind::Metrics, n),

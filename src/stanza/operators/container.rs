@@ -12,7 +12,7 @@ use serde_yaml::Mapping;
 
 use super::recombine::Combiner;
 use super::{parse_cfg, BuildError, Operator};
-use crate::stanza::entry::{as_text, Entry, Field};
+use crate::stanza::entry::{as_text, Entry, Field, Root};
 use crate::stanza::time::{strptime, strptime_pieces, Piece};
 
 #[derive(Deserialize)]
@@ -103,28 +103,35 @@ impl Container {
     }
 
     fn metadata(&mut self, e: &mut Entry) -> Result<(), String> {
-        let Some(path) = e.attributes.get("log.file.path").map(as_text) else {
-            return Err(
-                "log.file.path is missing: set include_file_path: true for k8s metadata".into(),
-            );
+        let path: std::borrow::Cow<'_, str> = match e.attributes.get("log.file.path") {
+            Some(Value::String(s)) => std::borrow::Cow::Borrowed(s.as_str()),
+            Some(other) => std::borrow::Cow::Owned(as_text(other)),
+            None => {
+                return Err(
+                    "log.file.path is missing: set include_file_path: true for k8s metadata".into(),
+                )
+            }
         };
-        let meta = self
-            .paths
-            .entry(path.clone())
-            .or_insert_with(|| {
-                let c = path_re().captures(&path)?;
-                Some([
-                    ("k8s.namespace.name", c["namespace"].to_string()),
-                    ("k8s.pod.name", c["pod_name"].to_string()),
-                    ("k8s.pod.uid", c["uid"].to_string()),
-                    ("k8s.container.name", c["container_name"].to_string()),
-                    (
-                        "k8s.container.restart_count",
-                        c["restart_count"].to_string(),
-                    ),
-                ])
-            })
-            .clone();
+        let meta = match self.paths.get(path.as_ref()) {
+            Some(m) => m.clone(),
+            None => self
+                .paths
+                .entry(path.to_string())
+                .or_insert_with(|| {
+                    let c = path_re().captures(&path)?;
+                    Some([
+                        ("k8s.namespace.name", c["namespace"].to_string()),
+                        ("k8s.pod.name", c["pod_name"].to_string()),
+                        ("k8s.pod.uid", c["uid"].to_string()),
+                        ("k8s.container.name", c["container_name"].to_string()),
+                        (
+                            "k8s.container.restart_count",
+                            c["restart_count"].to_string(),
+                        ),
+                    ])
+                })
+                .clone(),
+        };
         if self.paths.len() > 10_000 {
             self.paths.clear();
         }
@@ -144,59 +151,112 @@ impl Operator for Container {
         mut e: Entry,
         out: &mut Vec<(usize, Entry)>,
     ) -> Result<(), (String, Entry)> {
-        let line = match e.get(&self.parse_from) {
-            Some(Value::String(l)) => l.clone(),
-            _ => return Err(("container: body is not a string".into(), e)),
+        // The line is taken out of the entry (not copied) when it is the whole body; on an error before
+        // the body is replaced it is put back, so the entry leaves as it came.
+        let whole_body = self.parse_from.root == Root::Body && self.parse_from.path.is_empty();
+        let line: String = if whole_body {
+            match std::mem::take(&mut e.body) {
+                Value::String(l) => l,
+                other => {
+                    e.body = other;
+                    return Err(("container: body is not a string".into(), e));
+                }
+            }
+        } else {
+            match e.get(&self.parse_from) {
+                Some(Value::String(l)) => l.clone(),
+                _ => return Err(("container: body is not a string".into(), e)),
+            }
         };
-        let line = line.as_str();
+        let restore = |mut e: Entry, line: String, msg: String| {
+            if whole_body {
+                e.body = Value::String(line);
+            }
+            (msg, e)
+        };
         let format = match self.format {
             Format::Auto if line.starts_with('{') => Format::Docker,
             Format::Auto => Format::Cri,
             f => f,
         };
-        let (log, stream, partial, ts) = match format {
+        let (log, stream, partial) = match format {
             Format::Docker => {
-                let Ok(Value::Object(mut m)) = serde_json::from_str::<Value>(line) else {
-                    return Err(("container: invalid docker JSON line".into(), e));
+                let Ok(Value::Object(mut m)) = serde_json::from_str::<Value>(&line) else {
+                    return Err(restore(
+                        e,
+                        line,
+                        "container: invalid docker JSON line".into(),
+                    ));
                 };
                 let log = match m.remove("log") {
                     Some(Value::String(s)) => s,
-                    _ => return Err(("container: docker line has no log field".into(), e)),
+                    _ => {
+                        return Err(restore(
+                            e,
+                            line,
+                            "container: docker line has no log field".into(),
+                        ))
+                    }
                 };
                 let stream = m.remove("stream").map(|v| as_text(&v)).unwrap_or_default();
                 let time = m.remove("time").map(|v| as_text(&v)).unwrap_or_default();
+                match self.parse_time(&time) {
+                    Ok(t) => e.timestamp = t,
+                    Err(m) => return Err(restore(e, line, format!("container: time: {m}"))),
+                }
                 let partial = !log.ends_with('\n');
                 let log = log.strip_suffix('\n').map(str::to_string).unwrap_or(log);
-                (log, stream, partial, time)
+                (log, stream, partial)
             }
             _ => {
-                // <time> <stream> <P|F> <log>
-                let mut it = line.splitn(4, ' ');
-                let (Some(t), Some(s), Some(tag)) = (it.next(), it.next(), it.next()) else {
-                    return Err((
-                        "container: not a CRI line (<time> <stream> <P|F> <log>)".into(),
+                // <time> <stream> <P|F> <log>: the pieces' ends, found without copying the line.
+                let cut = line.split_once(' ').and_then(|(t, r)| {
+                    let (s, r) = r.split_once(' ')?;
+                    let (tag, log) = r.split_once(' ').unwrap_or((r, ""));
+                    Some((t.len(), s.len(), tag.len(), line.len() - log.len()))
+                });
+                let Some((tl, sl, gl, log_start)) = cut else {
+                    return Err(restore(
                         e,
+                        line,
+                        "container: not a CRI line (<time> <stream> <P|F> <log>)".into(),
                     ));
                 };
-                let log = it.next().unwrap_or("").to_string();
+                let tag = &line[tl + sl + 2..tl + sl + 2 + gl];
+                let stream = line[tl + 1..tl + 1 + sl].to_string();
+                let partial = tag.starts_with('P');
                 e.attributes.insert("logtag".into(), Value::from(tag));
-                (log, s.to_string(), tag.starts_with('P'), t.to_string())
+                match self.parse_time(&line[..tl]) {
+                    Ok(t) => e.timestamp = t,
+                    Err(m) => return Err(restore(e, line, format!("container: time: {m}"))),
+                }
+                // The log is the end of the line: cut in place, in the line's own allocation.
+                let mut log = line;
+                log.drain(..log_start.min(log.len()));
+                (log, stream, partial)
             }
         };
-        match self.parse_time(&ts) {
-            Ok(t) => e.timestamp = t,
-            Err(m) => return Err((format!("container: time: {m}"), e)),
-        }
         e.body = Value::String(log);
+        // A complete line with no partial lines pending anywhere passes straight on: no key needed.
+        let straight = !partial && self.partial.batches.is_empty();
+        let key_stream = if straight {
+            String::new()
+        } else {
+            stream.clone()
+        };
         e.attributes
-            .insert("log.iostream".into(), Value::String(stream.clone()));
+            .insert("log.iostream".into(), Value::String(stream));
         if self.metadata {
             if let Err(m) = self.metadata(&mut e) {
                 return Err((format!("container: {m}"), e));
             }
         }
+        if straight {
+            out.push((0, e));
+            return Ok(());
+        }
         let key = format!(
-            "{}\u{0}{stream}",
+            "{}\u{0}{key_stream}",
             e.attributes
                 .get("log.file.path")
                 .map(as_text)

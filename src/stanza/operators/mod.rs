@@ -78,6 +78,8 @@ struct Node {
 pub struct Pipeline {
     nodes: Vec<Node>,
     scratch: Vec<(usize, Entry)>,
+    /// The work list of [`Pipeline::run`], kept so that running an entry allocates nothing.
+    work: Vec<(usize, Entry)>,
     pub errors: u64,
 }
 
@@ -349,6 +351,7 @@ impl Pipeline {
             Pipeline {
                 nodes,
                 scratch: Vec::new(),
+                work: Vec::new(),
                 errors: 0,
             },
             warnings,
@@ -369,7 +372,9 @@ impl Pipeline {
     }
 
     fn run(&mut self, start: usize, e: Entry, emitted: &mut Vec<Entry>) {
-        let mut work = vec![(start, e)];
+        let mut work = std::mem::take(&mut self.work);
+        work.clear();
+        work.push((start, e));
         while let Some((i, e)) = work.pop() {
             if i == END {
                 emitted.push(e);
@@ -413,6 +418,7 @@ impl Pipeline {
             }
             self.scratch = out;
         }
+        self.work = work;
     }
 
     /// Passes on entries that stateful operators (recombine, container partial lines) held longer than
