@@ -702,7 +702,15 @@ fn connection_limit_holds_new_connections_until_one_closes() {
         let mut buf = [0u8; 12];
         s.read_exact(&mut buf).is_ok() && buf.starts_with(b"HTTP/1.1 200")
     };
-    let connect = || std::net::TcpStream::connect(("127.0.0.1", h)).unwrap();
+    // Only the gRPC port was waited for: the HTTP listener may come up a moment later.
+    let connect = || {
+        let mut s = None;
+        wait_until(Duration::from_secs(10), || {
+            s = std::net::TcpStream::connect(("127.0.0.1", h)).ok();
+            s.is_some()
+        });
+        s.expect("the HTTP receiver never listened")
+    };
     let mut a = connect();
     assert!(wait_until(Duration::from_secs(10), || answered(&mut a)));
     let mut b = connect();
