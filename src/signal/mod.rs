@@ -238,6 +238,20 @@ impl<S: Signal> Clone for Data<S> {
     }
 }
 
+/// Encoded requests joined end to end, which is itself one valid request; a single segment is
+/// returned as it is, without copying.
+pub fn join_segments(mut segments: Vec<Bytes>) -> Bytes {
+    if segments.len() == 1 {
+        return segments.pop().unwrap_or_default();
+    }
+    let len = segments.iter().map(Bytes::len).sum();
+    let mut buf = BytesMut::with_capacity(len);
+    for s in segments {
+        buf.put(s);
+    }
+    buf.freeze()
+}
+
 /// One signal's data on its way through a pipeline, with its item count and client metadata.
 /// Cloning is cheap (reference counts); see the module docs for when data is copied.
 pub struct Batch<S: Signal> {
@@ -488,16 +502,7 @@ impl<S: Signal> Batch<S> {
 
     /// The encoded request as one contiguous buffer.
     pub fn encode_to_bytes(&self) -> Bytes {
-        let mut segments = self.encoded_segments();
-        if segments.len() == 1 {
-            return segments.pop().unwrap_or_default();
-        }
-        let len = segments.iter().map(Bytes::len).sum();
-        let mut buf = BytesMut::with_capacity(len);
-        for s in segments {
-            buf.put(s);
-        }
-        buf.freeze()
+        join_segments(self.encoded_segments())
     }
 
     /// The request in OTLP/JSON.

@@ -507,26 +507,17 @@ fn pack_segments(segments: Vec<Bytes>, max_bytes: usize) -> Option<Vec<Bytes>> {
     let mut out = Vec::new();
     let mut run: Vec<Bytes> = Vec::new();
     let mut run_len = 0usize;
-    let flush = |run: &mut Vec<Bytes>, out: &mut Vec<Bytes>| {
-        if run.len() == 1 {
-            out.extend(run.pop());
-        } else if !run.is_empty() {
-            let mut buf = bytes::BytesMut::with_capacity(run.iter().map(Bytes::len).sum());
-            for s in run.drain(..) {
-                buf.extend_from_slice(&s);
-            }
-            out.push(buf.freeze());
-        }
-    };
     for s in segments {
-        if run_len + s.len() > max_bytes {
-            flush(&mut run, &mut out);
+        if run_len + s.len() > max_bytes && !run.is_empty() {
+            out.push(crate::signal::join_segments(std::mem::take(&mut run)));
             run_len = 0;
         }
         run_len += s.len();
         run.push(s);
     }
-    flush(&mut run, &mut out);
+    if !run.is_empty() {
+        out.push(crate::signal::join_segments(run));
+    }
     Some(out)
 }
 
