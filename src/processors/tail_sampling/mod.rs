@@ -62,6 +62,9 @@ pub struct DecisionCache {
     pub non_sampled_cache_size: usize,
 }
 
+/// The most encoded bytes one request of decided traces carries (see `forward`).
+const FORWARD_CHUNK_BYTES: usize = 1 << 20;
+
 fn default_wait() -> Duration {
     Duration::from_secs(30)
 }
@@ -372,9 +375,27 @@ impl TailSampler {
         keep
     }
 
-    /// Passes decided traces on. They were acknowledged upstream already: a refusal is retried for a
-    /// while, then counted as lost.
+    /// Passes decided traces on, in requests of at most `FORWARD_CHUNK_BYTES` (a trace larger than
+    /// that goes alone): a tick or a shutdown that decides 100,000 traces at once must not become
+    /// one request over the 4 MiB a gRPC receiver (otelcol's or ferrotel's) takes by default.
     async fn forward(&self, out: Vec<Decided>) {
+        let mut chunk: Vec<Decided> = Vec::new();
+        let mut chunk_bytes = 0;
+        for d in out {
+            let bytes: usize = d.segments.iter().map(Bytes::len).sum();
+            if !chunk.is_empty() && chunk_bytes + bytes > FORWARD_CHUNK_BYTES {
+                self.forward_chunk(std::mem::take(&mut chunk)).await;
+                chunk_bytes = 0;
+            }
+            chunk_bytes += bytes;
+            chunk.push(d);
+        }
+        self.forward_chunk(chunk).await;
+    }
+
+    /// Passes one request of decided traces on. They were acknowledged upstream already: a refusal
+    /// is retried for a while, then counted as lost.
+    async fn forward_chunk(&self, out: Vec<Decided>) {
         if out.is_empty() {
             return;
         }
