@@ -153,7 +153,40 @@ fn main() -> ExitCode {
                 }
             }
         }
-        None => run(cli),
+        None => {
+            one_malloc_arena();
+            run(cli)
+        }
+    }
+}
+
+/// glibc's malloc gives threads that allocate at the same time arenas of their own (up to 8 per core)
+/// and each arena keeps what was freed in it; with tokio's workers and the blocking pool (where
+/// compression runs) that retention was 2.5–4 MiB of a 25–30 MiB peak RSS at 20,000 spans/s, for no
+/// measurable CPU gain (threads keep their small-allocation caches with one arena). The arena count
+/// is read from the environment only when the process starts, and the crate has no `unsafe` to call
+/// `mallopt`, so the collector runs itself again once with `MALLOC_ARENA_MAX=1` (same PID, same
+/// arguments). A `MALLOC_ARENA_MAX` set by the user is kept as it is, and if the exec fails the
+/// collector goes on with glibc's default.
+fn one_malloc_arena() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    {
+        use std::os::unix::process::CommandExt;
+        const VAR: &str = "MALLOC_ARENA_MAX";
+        if std::env::var_os(VAR).is_some() {
+            return;
+        }
+        let Ok(exe) = std::env::current_exe() else {
+            return;
+        };
+        let mut args = std::env::args_os();
+        let arg0 = args.next().unwrap_or_else(|| exe.clone().into_os_string());
+        // `exec` returns only when it failed.
+        let _ = std::process::Command::new(&exe)
+            .arg0(arg0)
+            .args(args)
+            .env(VAR, "1")
+            .exec();
     }
 }
 

@@ -525,3 +525,31 @@ service:
         "{err}"
     );
 }
+
+/// `ferrotel` (the run command) runs itself again once with `MALLOC_ARENA_MAX=1`: same PID, same
+/// arguments, the variable in its environment; a value the user set is kept (src/main.rs).
+#[cfg(all(target_os = "linux", target_env = "gnu"))]
+#[test]
+fn run_limits_malloc_arenas_in_place_unless_the_user_chose() {
+    use common::{free_port, Ferrotel};
+    let environ_of = |f: &Ferrotel| {
+        let raw = std::fs::read(format!("/proc/{}/environ", f.child.id())).unwrap();
+        raw.split(|b| *b == 0)
+            .map(|v| String::from_utf8_lossy(v).into_owned())
+            .find(|v| v.starts_with("MALLOC_ARENA_MAX="))
+    };
+    let yaml = |port: u16| GOOD.replace("127.0.0.1:14317", &format!("127.0.0.1:{port}"));
+    let port = free_port();
+    let f = Ferrotel::start(&yaml(port), &[port]);
+    assert_eq!(environ_of(&f).as_deref(), Some("MALLOC_ARENA_MAX=1"));
+    let cmdline = std::fs::read(format!("/proc/{}/cmdline", f.child.id())).unwrap();
+    assert!(
+        String::from_utf8_lossy(&cmdline).contains("--config"),
+        "arguments kept"
+    );
+    let port = free_port();
+    let g = Ferrotel::start_with(&yaml(port), &[port], &[], &[("MALLOC_ARENA_MAX", "4")]);
+    assert_eq!(environ_of(&g).as_deref(), Some("MALLOC_ARENA_MAX=4"));
+    assert!(f.stop(std::time::Duration::from_secs(10)).success());
+    assert!(g.stop(std::time::Duration::from_secs(10)).success());
+}

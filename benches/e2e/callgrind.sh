@@ -13,6 +13,9 @@
 # and `otlp_http` (compression none) to a python sink that counts the lines it receives.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
+# ferrotel runs itself again with MALLOC_ARENA_MAX=1 when it is unset (src/main.rs); under valgrind that
+# second exec would leave callgrind, so set it here.
+export MALLOC_ARENA_MAX=${MALLOC_ARENA_MAX:-1}
 what=${1:?prometheus or filelog}
 bin=${2:-${CARGO_TARGET_DIR:-target}/release/ferrotel}
 work=$(mktemp -d)
