@@ -14,7 +14,9 @@ use opentelemetry_proto::tonic::metrics::v1::{
     Metric, NumberDataPoint, Sum, Summary, SummaryDataPoint,
 };
 
-use crate::prom::fasthash::FastMap;
+use std::hash::{Hash, Hasher};
+
+use crate::prom::fasthash::{FastHasher, FastMap};
 use crate::prom::text::{self, Exposition, MetricType};
 use crate::signal::pbwrite::{
     bytes_len, delimited, kv_str_len, put_bytes, put_double, put_fixed64, put_header, put_kv_str,
@@ -32,14 +34,57 @@ pub fn kv(k: &str, v: &str) -> KeyValue {
 }
 
 /// What a stale marker needs to be re-created for a series that disappeared.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+///
+/// Its hash is computed once, when the series is converted, and is what `Hash` writes: the
+/// scrape compares every series with the previous scrape's (a set of them), and each key is then
+/// hashed twice (looked up, then inserted by the next scrape) without reading its strings again.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
 pub struct SeriesKey {
+    /// Of the fields below (first: unequal keys differ here, almost always).
+    hash: u64,
     /// The resource's `job` and `instance` (shared by every series of the resource).
     pub resource: Arc<(String, String)>,
     /// Shared by every series of the metric.
     pub metric: Arc<str>,
     pub kind: u8,
     pub attrs: Vec<(String, String)>,
+}
+
+impl std::hash::Hash for SeriesKey {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        state.write_u64(self.hash);
+    }
+}
+
+/// Hashes series keys of one metric: the resource, name and kind once, then each series' attributes.
+struct KeyHasher {
+    seed: FastHasher,
+}
+
+impl KeyHasher {
+    fn new(resource: &(String, String), metric: &str, kind: u8) -> Self {
+        let mut seed = FastHasher::default();
+        (resource, metric, kind).hash(&mut seed);
+        KeyHasher { seed }
+    }
+
+    fn key(
+        &self,
+        resource: &Arc<(String, String)>,
+        metric: &Arc<str>,
+        kind: u8,
+        attrs: Vec<(String, String)>,
+    ) -> SeriesKey {
+        let mut h = self.seed;
+        attrs.hash(&mut h);
+        SeriesKey {
+            hash: h.finish(),
+            resource: resource.clone(),
+            metric: metric.clone(),
+            kind,
+            attrs,
+        }
+    }
 }
 
 const GAUGE: u8 = 0;
@@ -186,6 +231,7 @@ fn encode_numbers(
     out: &mut Vec<u8>,
 ) -> usize {
     let metric: Arc<str> = Arc::from(f.name.as_str());
+    let hasher = KeyHasher::new(resource, &metric, f.kind);
     let n = f.points.len();
     // The points first: their size is the Gauge's or Sum's.
     let mut dps = Vec::with_capacity(n * 96);
@@ -218,12 +264,7 @@ fn encode_numbers(
         if flags != 0 {
             put_varint(8, flags as u64, &mut dps);
         }
-        keys.push(SeriesKey {
-            resource: resource.clone(),
-            metric: metric.clone(),
-            kind: f.kind,
-            attrs,
-        });
+        keys.push(hasher.key(resource, &metric, f.kind, attrs));
     }
     // Sum: aggregation_temporality 2 (cumulative), is_monotonic 3 (true).
     let data_len = dps.len() + if f.kind == SUM { 4 } else { 0 };
@@ -411,15 +452,11 @@ fn flags_for(v: f64) -> u32 {
 /// The metric of a family; each point's attributes move into its series key (pushed to `keys`).
 fn build(f: Family, resource: &Arc<(String, String)>, keys: &mut Vec<SeriesKey>) -> Metric {
     let metric: Arc<str> = Arc::from(f.name.as_str());
+    let hasher = KeyHasher::new(resource, &metric, f.kind);
     let kind = f.kind;
     let mut key = |attrs: Vec<(String, String)>| {
         let kvs = attributes(&attrs);
-        keys.push(SeriesKey {
-            resource: resource.clone(),
-            metric: metric.clone(),
-            kind,
-            attrs,
-        });
+        keys.push(hasher.key(resource, &metric, kind, attrs));
         kvs
     };
     let data = match f.kind {
