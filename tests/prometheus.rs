@@ -523,16 +523,35 @@ service:
 struct Target {
     port: u16,
     body: std::sync::Arc<std::sync::Mutex<String>>,
-    requests: std::sync::Arc<std::sync::Mutex<Vec<String>>>,
+    requests: Requests,
 }
 
 fn target(initial: &str) -> Target {
+    let body = std::sync::Arc::new(std::sync::Mutex::new(initial.to_string()));
+    let b = body.clone();
+    let (port, requests) = serve(move |_| {
+        (
+            "text/plain; version=0.0.4",
+            b.lock().unwrap().clone().into_bytes(),
+        )
+    });
+    Target {
+        port,
+        body,
+        requests,
+    }
+}
+
+type Requests = std::sync::Arc<std::sync::Mutex<Vec<String>>>;
+
+/// An HTTP/1.1 server on a free port answering each request with `respond(head)` (content type,
+/// body); returns the port and the heads of the requests it received.
+fn serve(respond: impl Fn(&str) -> (&'static str, Vec<u8>) + Send + 'static) -> (u16, Requests) {
     use std::io::{Read, Write};
     let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let port = l.local_addr().unwrap().port();
-    let body = std::sync::Arc::new(std::sync::Mutex::new(initial.to_string()));
-    let requests = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
-    let (b, r) = (body.clone(), requests.clone());
+    let requests = Requests::default();
+    let r = requests.clone();
     std::thread::spawn(move || {
         for s in l.incoming() {
             let Ok(mut s) = s else { continue };
@@ -544,22 +563,18 @@ fn target(initial: &str) -> Target {
                     Ok(n) => head.extend_from_slice(&buf[..n]),
                 }
             }
-            r.lock()
-                .unwrap()
-                .push(String::from_utf8_lossy(&head).into_owned());
-            let body = b.lock().unwrap().clone();
+            let head = String::from_utf8_lossy(&head).into_owned();
+            let (content_type, body) = respond(&head);
+            r.lock().unwrap().push(head);
             let _ = write!(
                 s,
-                "HTTP/1.1 200 OK\r\nContent-Type: text/plain; version=0.0.4\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+                "HTTP/1.1 200 OK\r\nContent-Type: {content_type}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
                 body.len()
             );
+            let _ = s.write_all(&body);
         }
     });
-    Target {
-        port,
-        body,
-        requests,
-    }
+    (port, requests)
 }
 
 fn gauge_points(rms: &[ResourceMetrics], job: &str, name: &str) -> Vec<(f64, u32)> {
@@ -710,6 +725,235 @@ service:
             gauge_points(&st().metrics, "small", "temp")
                 .iter()
                 .any(|p| p.1 & 1 == 1)
+        }),
+        "{}",
+        f.logs()
+    );
+    assert!(f.stop(Duration::from_secs(10)).success());
+}
+
+/// A target that negotiates like a client library: the protobuf format when the `Accept` header
+/// asks for it, else the text format. Records each request's head.
+struct NegotiatingTarget {
+    port: u16,
+    proto: std::sync::Arc<std::sync::Mutex<Vec<u8>>>,
+    requests: Requests,
+}
+
+fn negotiating_target(text: &str, proto: Vec<u8>) -> NegotiatingTarget {
+    let proto = std::sync::Arc::new(std::sync::Mutex::new(proto));
+    let (p, text) = (proto.clone(), text.to_string());
+    let (port, requests) = serve(move |head| {
+        let wants_proto = head.lines().any(|l| {
+            let l = l.to_ascii_lowercase();
+            l.starts_with("accept:") && l.contains("application/vnd.google.protobuf")
+        });
+        if wants_proto {
+            (
+                "application/vnd.google.protobuf; proto=io.prometheus.client.MetricFamily; encoding=delimited",
+                p.lock().unwrap().clone(),
+            )
+        } else {
+            ("text/plain; version=0.0.4", text.clone().into_bytes())
+        }
+    });
+    NegotiatingTarget {
+        port,
+        proto,
+        requests,
+    }
+}
+
+/// A counter with a created timestamp and a native histogram with positive, negative and zero
+/// buckets, as a client library encodes them.
+fn protobuf_body() -> Vec<u8> {
+    use ferrotel::prom::protobuf::client::{
+        BucketSpan, Counter, Histogram, LabelPair, Metric, MetricFamily, MetricType,
+    };
+    use prost::Message;
+    let label = |n: &str, v: &str| LabelPair {
+        name: Some(n.into()),
+        value: Some(v.into()),
+    };
+    let span = |offset: i32, length: u32| BucketSpan {
+        offset: Some(offset),
+        length: Some(length),
+    };
+    let families = [
+        MetricFamily {
+            name: Some("jobs_total".into()),
+            help: Some("Jobs run.".into()),
+            r#type: Some(MetricType::Counter as i32),
+            metric: vec![Metric {
+                label: vec![label("queue", "q1")],
+                counter: Some(Counter {
+                    value: Some(42.0),
+                    exemplar: None,
+                    created_timestamp: Some(prost_types::Timestamp {
+                        seconds: 1_700_000_000,
+                        nanos: 0,
+                    }),
+                }),
+                ..Default::default()
+            }],
+            unit: None,
+        },
+        MetricFamily {
+            name: Some("request_seconds".into()),
+            help: Some("Request latency.".into()),
+            r#type: Some(MetricType::Histogram as i32),
+            metric: vec![Metric {
+                label: vec![label("route", "/api")],
+                histogram: Some(Histogram {
+                    sample_count: Some(12),
+                    sample_sum: Some(3.25),
+                    schema: Some(3),
+                    zero_threshold: Some(1e-128),
+                    zero_count: Some(2),
+                    positive_span: vec![span(-2, 2), span(1, 2)],
+                    positive_delta: vec![1, 2, -1, 0],
+                    negative_span: vec![span(1, 1)],
+                    negative_delta: vec![3],
+                    ..Default::default()
+                }),
+                ..Default::default()
+            }],
+            unit: None,
+        },
+    ];
+    let mut out = Vec::new();
+    for f in &families {
+        f.encode_length_delimited(&mut out).unwrap();
+    }
+    out
+}
+
+#[test]
+fn receiver_negotiates_the_protobuf_format_and_native_histograms() {
+    use opentelemetry_proto::tonic::metrics::v1::exponential_histogram_data_point::Buckets;
+    let good = protobuf_body();
+    let t = negotiating_target("# TYPE only_text gauge\nonly_text 1\n", good.clone());
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let sink = Sink::start(&rt);
+    let yaml = format!(
+        r#"
+receivers:
+  prometheus:
+    config:
+      scrape_configs:
+        - job_name: proto
+          scrape_interval: 200ms
+          scrape_protocols: [PrometheusProto, OpenMetricsText1.0.0, PrometheusText0.0.4]
+          static_configs: [{{targets: ["127.0.0.1:{port}"]}}]
+        - job_name: text
+          scrape_interval: 200ms
+          static_configs: [{{targets: ["127.0.0.1:{port}"]}}]
+{exporters}
+service:
+  pipelines:
+    metrics: {{receivers: [prometheus], exporters: [otlp_grpc]}}
+"#,
+        port = t.port,
+        exporters = sink_yaml(&sink)
+    );
+    let f = Ferrotel::start(&yaml, &[]);
+    let st = || sink.state.lock().unwrap();
+    let has = |job: &str, name: &str| {
+        metrics_of(&st().metrics, job)
+            .iter()
+            .any(|m| m.name == name)
+    };
+    assert!(
+        wait_until(Duration::from_secs(20), || {
+            has("proto", "request_seconds") && has("text", "only_text")
+        }),
+        "{}",
+        f.logs()
+    );
+    {
+        let s = st();
+        let proto = metrics_of(&s.metrics, "proto");
+        assert!(proto.iter().all(|m| m.name != "only_text"));
+        assert!(metrics_of(&s.metrics, "text")
+            .iter()
+            .all(|m| m.name != "request_seconds"));
+        let counter = proto.iter().find(|m| m.name == "jobs_total").unwrap();
+        let Some(Data::Sum(c)) = &counter.data else {
+            panic!("{counter:?}")
+        };
+        assert!(c.is_monotonic);
+        assert_eq!(
+            c.aggregation_temporality,
+            AggregationTemporality::Cumulative as i32
+        );
+        assert_eq!(
+            c.data_points[0].start_time_unix_nano,
+            1_700_000_000_000_000_000
+        );
+        let h = proto.iter().find(|m| m.name == "request_seconds").unwrap();
+        assert_eq!(h.description, "Request latency.");
+        let Some(Data::ExponentialHistogram(x)) = &h.data else {
+            panic!("{h:?}")
+        };
+        let p = &x.data_points[0];
+        assert_eq!((p.scale, p.count, p.sum), (3, 12, Some(3.25)));
+        assert_eq!((p.zero_threshold, p.zero_count), (1e-128, 2));
+        // Spans (-2, 2) and (1, 2) with deltas 1, 2, -1, 0: counts 1, 3, [gap], 2, 2 from
+        // Prometheus index -2, which is OTLP offset -3.
+        assert_eq!(
+            p.positive,
+            Some(Buckets {
+                offset: -3,
+                bucket_counts: vec![1, 3, 0, 2, 2]
+            })
+        );
+        assert_eq!(
+            p.negative,
+            Some(Buckets {
+                offset: 0,
+                bucket_counts: vec![3]
+            })
+        );
+        assert_eq!(gauge_points(&s.metrics, "proto", "up")[0].0, 1.0);
+    }
+    // The Accept header Prometheus sends for these protocols, and its default one.
+    {
+        let reqs = t.requests.lock().unwrap();
+        let accepts: Vec<String> = reqs
+            .iter()
+            .flat_map(|r| r.lines().map(str::to_string).collect::<Vec<_>>())
+            .filter(|l| l.to_ascii_lowercase().starts_with("accept:"))
+            .map(|l| l["accept:".len()..].trim().to_string())
+            .collect();
+        for want in [
+            "application/vnd.google.protobuf;proto=io.prometheus.client.MetricFamily;encoding=delimited;q=0.6,\
+             application/openmetrics-text;version=1.0.0;q=0.5,text/plain;version=0.0.4;q=0.4,*/*;q=0.3",
+            "application/openmetrics-text;version=1.0.0;q=0.6,application/openmetrics-text;version=0.0.1;q=0.5,\
+             text/plain;version=0.0.4;q=0.4,*/*;q=0.3",
+        ] {
+            assert!(accepts.iter().any(|a| a == want), "{want} in {accepts:?}");
+        }
+    }
+    // A malformed protobuf body fails the scrape (up = 0), and the next good one recovers.
+    let cut = good[..good.len() - 5].to_vec();
+    *t.proto.lock().unwrap() = cut;
+    assert!(
+        wait_until(Duration::from_secs(20), || {
+            gauge_points(&st().metrics, "proto", "up")
+                .iter()
+                .any(|p| p.0 == 0.0)
+        }),
+        "{}",
+        f.logs()
+    );
+    assert!(f.logs().contains("parse error"), "{}", f.logs());
+    let seen = gauge_points(&st().metrics, "proto", "up").len();
+    *t.proto.lock().unwrap() = good;
+    assert!(
+        wait_until(Duration::from_secs(20), || {
+            gauge_points(&st().metrics, "proto", "up")[seen..]
+                .iter()
+                .any(|p| p.0 == 1.0)
         }),
         "{}",
         f.logs()

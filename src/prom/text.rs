@@ -78,6 +78,39 @@ pub struct Sample {
     pub value: f64,
     pub timestamp_ms: Option<i64>,
     pub exemplar: Option<Exemplar>,
+    /// What only the protobuf format carries (none for text samples).
+    pub extra: Option<Box<Extra>>,
+}
+
+/// A sample's data that the text formats express as separate samples or not at all.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct Extra {
+    /// The series' created timestamp, in seconds (the text formats' `_created` sample).
+    pub created: Option<f64>,
+    /// A native histogram: the sample is the whole histogram (its value is unused).
+    pub native: Option<NativeHistogram>,
+}
+
+/// A native (exponential) histogram, its buckets already in OTLP's form: `offset` is the index
+/// of the first bucket's lower boundary and `counts` are dense (gaps between Prometheus' spans
+/// filled with zeros).
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct NativeHistogram {
+    pub schema: i32,
+    pub count: u64,
+    pub sum: f64,
+    pub zero_threshold: f64,
+    pub zero_count: u64,
+    pub positive: Buckets,
+    pub negative: Buckets,
+    pub exemplars: Vec<Exemplar>,
+}
+
+/// One side of a [`NativeHistogram`].
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct Buckets {
+    pub offset: i32,
+    pub counts: Vec<u64>,
 }
 
 impl Sample {
@@ -423,6 +456,7 @@ fn parse_sample(line: &str, openmetrics: bool) -> Result<Sample, String> {
         value,
         timestamp_ms,
         exemplar,
+        extra: None,
     })
 }
 

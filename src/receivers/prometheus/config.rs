@@ -514,8 +514,6 @@ impl ReceiverConfig {
                             PROTOCOLS.join(", ")
                         ),
                     ));
-                } else if proto == "PrometheusProto" {
-                    warnings.push(format!("{p}::scrape_protocols::{j}: PrometheusProto (native histograms) is not implemented by ferrotel; not requested"));
                 }
             }
             for (key, set) in [

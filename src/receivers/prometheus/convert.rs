@@ -1,18 +1,22 @@
 //! One scrape's samples → OTLP metrics, as otelcol's prometheus receiver converts them: counters →
 //! cumulative monotonic sums, gauges and untyped → gauges, classic histograms and summaries with
-//! their `_sum`/`_count`/`_created`, exemplars, and stale series → points flagged `NoRecordedValue`.
+//! their `_sum`/`_count`/`_created`, native histograms (protobuf format) → exponential histograms,
+//! exemplars, and stale series → points flagged `NoRecordedValue`.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use opentelemetry_proto::tonic::common::v1::{any_value, AnyValue, KeyValue};
 use opentelemetry_proto::tonic::metrics::v1::{
-    exemplar, metric, number_data_point, summary_data_point::ValueAtQuantile,
-    AggregationTemporality, DataPointFlags, Exemplar, Gauge, Histogram, HistogramDataPoint, Metric,
-    NumberDataPoint, Sum, Summary, SummaryDataPoint,
+    exemplar, exponential_histogram_data_point, metric, number_data_point,
+    summary_data_point::ValueAtQuantile, AggregationTemporality, DataPointFlags, Exemplar,
+    ExponentialHistogram, ExponentialHistogramDataPoint, Gauge, Histogram, HistogramDataPoint,
+    Metric, NumberDataPoint, Sum, Summary, SummaryDataPoint,
 };
 
-use crate::prom::fasthash::FastMap;
+use std::hash::{Hash, Hasher};
+
+use crate::prom::fasthash::{FastHasher, FastMap};
 use crate::prom::text::{self, Exposition, MetricType};
 use crate::signal::pbwrite::{
     bytes_len, delimited, kv_str_len, put_bytes, put_double, put_fixed64, put_header, put_kv_str,
@@ -30,8 +34,14 @@ pub fn kv(k: &str, v: &str) -> KeyValue {
 }
 
 /// What a stale marker needs to be re-created for a series that disappeared.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+///
+/// Its hash is computed once, when the series is converted, and is what `Hash` writes: the
+/// scrape compares every series with the previous scrape's (a set of them), and each key is then
+/// hashed twice (looked up, then inserted by the next scrape) without reading its strings again.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
 pub struct SeriesKey {
+    /// Of the fields below (first: unequal keys differ here, almost always).
+    hash: u64,
     /// The resource's `job` and `instance` (shared by every series of the resource).
     pub resource: Arc<(String, String)>,
     /// Shared by every series of the metric.
@@ -40,10 +50,48 @@ pub struct SeriesKey {
     pub attrs: Vec<(String, String)>,
 }
 
+impl std::hash::Hash for SeriesKey {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        state.write_u64(self.hash);
+    }
+}
+
+/// Hashes series keys of one metric: the resource, name and kind once, then each series' attributes.
+struct KeyHasher {
+    seed: FastHasher,
+}
+
+impl KeyHasher {
+    fn new(resource: &(String, String), metric: &str, kind: u8) -> Self {
+        let mut seed = FastHasher::default();
+        (resource, metric, kind).hash(&mut seed);
+        KeyHasher { seed }
+    }
+
+    fn key(
+        &self,
+        resource: &Arc<(String, String)>,
+        metric: &Arc<str>,
+        kind: u8,
+        attrs: Vec<(String, String)>,
+    ) -> SeriesKey {
+        let mut h = self.seed;
+        attrs.hash(&mut h);
+        SeriesKey {
+            hash: h.finish(),
+            resource: resource.clone(),
+            metric: metric.clone(),
+            kind,
+            attrs,
+        }
+    }
+}
+
 const GAUGE: u8 = 0;
 const SUM: u8 = 1;
 const HIST: u8 = 2;
 const SUMMARY: u8 = 3;
+const EXP_HIST: u8 = 4;
 
 #[derive(Default)]
 struct Point {
@@ -55,6 +103,7 @@ struct Point {
     sum: Option<f64>,
     count: Option<f64>,
     exemplars: Vec<Exemplar>,
+    native: Option<text::NativeHistogram>,
 }
 
 struct Family {
@@ -103,8 +152,15 @@ fn secs_to_nanos(s: f64) -> u64 {
     }
 }
 
-/// A sample after relabeling: labels (with `__name__`), value, timestamp (ms), exemplar.
-pub type ScrapedSample = (Vec<(String, String)>, f64, i64, Option<text::Exemplar>);
+/// A sample after relabeling: labels (with `__name__`), value, timestamp (ms), exemplar, and what
+/// only the protobuf format carries (created timestamp, native histogram).
+pub type ScrapedSample = (
+    Vec<(String, String)>,
+    f64,
+    i64,
+    Option<text::Exemplar>,
+    Option<Box<text::Extra>>,
+);
 
 /// Converts samples that already went through relabeling. Each sample's labels include
 /// `__name__`; `job` and `instance` are removed (they are resource attributes). `target_info`
@@ -175,6 +231,7 @@ fn encode_numbers(
     out: &mut Vec<u8>,
 ) -> usize {
     let metric: Arc<str> = Arc::from(f.name.as_str());
+    let hasher = KeyHasher::new(resource, &metric, f.kind);
     let n = f.points.len();
     // The points first: their size is the Gauge's or Sum's.
     let mut dps = Vec::with_capacity(n * 96);
@@ -207,12 +264,7 @@ fn encode_numbers(
         if flags != 0 {
             put_varint(8, flags as u64, &mut dps);
         }
-        keys.push(SeriesKey {
-            resource: resource.clone(),
-            metric: metric.clone(),
-            kind: f.kind,
-            attrs,
-        });
+        keys.push(hasher.key(resource, &metric, f.kind, attrs));
     }
     // Sum: aggregation_temporality 2 (cumulative), is_monotonic 3 (true).
     let data_len = dps.len() + if f.kind == SUM { 4 } else { 0 };
@@ -243,7 +295,7 @@ fn group(
     let mut families: Vec<Family> = Vec::new();
     let mut index: FastMap<String, usize> = FastMap::default();
     let mut target_info = Vec::new();
-    for (mut labels, value, ts, ex) in samples {
+    for (mut labels, value, ts, ex, extra) in samples {
         let name = match labels.iter().position(|(k, _)| k == "__name__") {
             Some(i) => labels.remove(i).1,
             None => String::new(),
@@ -258,7 +310,9 @@ fn group(
             }
             continue;
         }
+        let is_native = extra.as_ref().is_some_and(|e| e.native.is_some());
         let kind = match mtype {
+            MetricType::Histogram if is_native => EXP_HIST,
             MetricType::Counter => SUM,
             MetricType::Histogram => HIST,
             MetricType::Summary => SUMMARY,
@@ -306,8 +360,25 @@ fn group(
         let Some(f) = families.get_mut(fi) else {
             continue;
         };
+        // A family's series are all native or all classic; a series of the other kind (a target
+        // mixing them in one family) has no place in the metric.
+        if (f.kind == EXP_HIST) != (kind == EXP_HIST) {
+            continue;
+        }
         let p = f.points.entry(attrs).or_default();
         p.ts_ms = p.ts_ms.max(ts);
+        if let Some(extra) = extra {
+            let text::Extra { created, native } = *extra;
+            if created.is_some() && kind != GAUGE {
+                p.created = created;
+            }
+            if let Some(n) = native {
+                p.exemplars
+                    .extend(n.exemplars.iter().map(|e| exemplar_of(e, ts)));
+                p.native = Some(n);
+                continue;
+            }
+        }
         if suffix == "_created" && kind != GAUGE {
             p.created = Some(value);
             continue;
@@ -381,15 +452,11 @@ fn flags_for(v: f64) -> u32 {
 /// The metric of a family; each point's attributes move into its series key (pushed to `keys`).
 fn build(f: Family, resource: &Arc<(String, String)>, keys: &mut Vec<SeriesKey>) -> Metric {
     let metric: Arc<str> = Arc::from(f.name.as_str());
+    let hasher = KeyHasher::new(resource, &metric, f.kind);
     let kind = f.kind;
     let mut key = |attrs: Vec<(String, String)>| {
         let kvs = attributes(&attrs);
-        keys.push(SeriesKey {
-            resource: resource.clone(),
-            metric: metric.clone(),
-            kind,
-            attrs,
-        });
+        keys.push(hasher.key(resource, &metric, kind, attrs));
         kvs
     };
     let data = match f.kind {
@@ -470,6 +537,43 @@ fn build(f: Family, resource: &Arc<(String, String)>, keys: &mut Vec<SeriesKey>)
                 })
                 .collect(),
         }),
+        EXP_HIST => metric::Data::ExponentialHistogram(ExponentialHistogram {
+            aggregation_temporality: AggregationTemporality::Cumulative as i32,
+            data_points: f
+                .points
+                .into_iter()
+                .map(|(attrs, p)| {
+                    let n = p.native.unwrap_or_default();
+                    let stale = flags_for(n.sum);
+                    let side = |b: text::Buckets| {
+                        (!b.counts.is_empty()).then_some(
+                            exponential_histogram_data_point::Buckets {
+                                offset: b.offset,
+                                bucket_counts: b.counts,
+                            },
+                        )
+                    };
+                    let mut point = ExponentialHistogramDataPoint {
+                        attributes: key(attrs),
+                        start_time_unix_nano: p.created.map(secs_to_nanos).unwrap_or(0),
+                        time_unix_nano: nanos(p.ts_ms),
+                        flags: stale,
+                        exemplars: p.exemplars,
+                        ..Default::default()
+                    };
+                    if stale == 0 {
+                        point.scale = n.schema;
+                        point.count = n.count;
+                        point.sum = Some(n.sum);
+                        point.zero_threshold = n.zero_threshold;
+                        point.zero_count = n.zero_count;
+                        point.positive = side(n.positive);
+                        point.negative = side(n.negative);
+                    }
+                    point
+                })
+                .collect(),
+        }),
         _ => metric::Data::Summary(Summary {
             data_points: f
                 .points
@@ -532,6 +636,18 @@ pub fn stale_metrics(gone: &[SeriesKey], ts_ms: i64) -> Vec<Metric> {
                     data_points: keys
                         .iter()
                         .map(|k| HistogramDataPoint {
+                            attributes: attributes(&k.attrs),
+                            time_unix_nano: t,
+                            flags: flag,
+                            ..Default::default()
+                        })
+                        .collect(),
+                }),
+                EXP_HIST => metric::Data::ExponentialHistogram(ExponentialHistogram {
+                    aggregation_temporality: AggregationTemporality::Cumulative as i32,
+                    data_points: keys
+                        .iter()
+                        .map(|k| ExponentialHistogramDataPoint {
                             attributes: attributes(&k.attrs),
                             time_unix_nano: t,
                             flags: flag,
@@ -602,14 +718,25 @@ pub fn gauge(name: &str, value: f64, ts_ms: i64) -> Metric {
 mod tests {
     use super::*;
 
+    /// The exposition's samples as the receiver hands them over, at time 1000.
+    fn scraped(e: &Exposition) -> Vec<ScrapedSample> {
+        e.samples
+            .iter()
+            .map(|s| {
+                (
+                    s.labels.clone(),
+                    s.value,
+                    1000,
+                    s.exemplar.clone(),
+                    s.extra.clone(),
+                )
+            })
+            .collect()
+    }
+
     fn convert(body: &str, om: bool) -> Vec<Metric> {
         let e = text::parse(body, om).unwrap();
-        let samples: Vec<_> = e
-            .samples
-            .iter()
-            .map(|s| (s.labels.clone(), s.value, 1000, s.exemplar.clone()))
-            .collect();
-        to_metrics(&Default::default(), false, &e, samples).0
+        to_metrics(&Default::default(), false, &e, scraped(&e)).0
     }
 
     #[test]
@@ -654,6 +781,87 @@ mod tests {
     }
 
     #[test]
+    fn protobuf_every_type_and_native_histogram() {
+        use crate::prom::protobuf::{self, tests as pb};
+        use opentelemetry_proto::tonic::metrics::v1::exponential_histogram_data_point::Buckets;
+        let e = protobuf::parse(&pb::body(&pb::every_type())).unwrap();
+        let (m, _, keys) = to_metrics(&Default::default(), false, &e, scraped(&e));
+        let names: Vec<_> = m.iter().map(|m| m.name.as_str()).collect();
+        assert_eq!(
+            names,
+            [
+                "requests_total",
+                "temperature",
+                "mystery",
+                "rpc_seconds",
+                "latency_seconds",
+                "native_seconds"
+            ]
+        );
+        let Some(metric::Data::Sum(c)) = &m[0].data else {
+            panic!("{:?}", m[0])
+        };
+        assert!(c.is_monotonic);
+        assert_eq!(
+            c.data_points[0].start_time_unix_nano,
+            1_700_000_000_000_000_000
+        );
+        assert_eq!(
+            c.data_points[0].exemplars[0].span_id,
+            [1, 2, 3, 4, 5, 6, 7, 8]
+        );
+        assert_eq!(m[0].description, "requests_total help");
+        assert!(matches!(m[1].data, Some(metric::Data::Gauge(_))));
+        assert!(matches!(m[2].data, Some(metric::Data::Gauge(_))));
+        let Some(metric::Data::Summary(s)) = &m[3].data else {
+            panic!()
+        };
+        assert_eq!((s.data_points[0].count, s.data_points[0].sum), (10, 4.5));
+        assert_eq!(s.data_points[0].quantile_values.len(), 2);
+        let Some(metric::Data::Histogram(h)) = &m[4].data else {
+            panic!()
+        };
+        assert_eq!(h.data_points[0].explicit_bounds, [1.0, 5.0]);
+        assert_eq!(h.data_points[0].bucket_counts, [2, 1, 1]);
+        let Some(metric::Data::ExponentialHistogram(x)) = &m[5].data else {
+            panic!("{:?}", m[5])
+        };
+        assert_eq!(
+            x.aggregation_temporality,
+            AggregationTemporality::Cumulative as i32
+        );
+        let p = &x.data_points[0];
+        assert_eq!((p.scale, p.count, p.sum), (1, 11, Some(-1.5)));
+        assert_eq!((p.zero_threshold, p.zero_count), (0.001, 4));
+        assert_eq!(
+            p.positive,
+            Some(Buckets {
+                offset: -1,
+                bucket_counts: vec![1, 2, 0, 0, 1]
+            })
+        );
+        assert_eq!(
+            p.negative,
+            Some(Buckets {
+                offset: -1,
+                bucket_counts: vec![3]
+            })
+        );
+        assert_eq!(p.start_time_unix_nano, 1_700_000_000_500_000_000);
+        assert_eq!((p.min, p.max), (None, None));
+        assert_eq!(p.exemplars[0].trace_id.len(), 16);
+        assert_eq!(p.attributes, vec![kv("path", "/")]);
+        // A native series that goes away ends with a NoRecordedValue exponential point.
+        let gone: Vec<SeriesKey> = keys.into_iter().filter(|k| k.kind == EXP_HIST).collect();
+        let stale = stale_metrics(&gone, 2000);
+        let Some(metric::Data::ExponentialHistogram(x)) = &stale[0].data else {
+            panic!()
+        };
+        assert_eq!(x.data_points[0].flags, 1);
+        assert_eq!(stale[0].name, "native_seconds");
+    }
+
+    #[test]
     fn openmetrics_created_and_exemplars() {
         let m = convert(
             "# TYPE foo counter\nfoo_total 17 # {trace_id=\"0102030405060708090a0b0c0d0e0f10\",x=\"y\"} 1\nfoo_created 1520430000.5\n# EOF\n",
@@ -682,7 +890,7 @@ mod tests {
         let samples: Vec<_> = e
             .samples
             .iter()
-            .map(|s| (s.labels.clone(), s.value, 1, None))
+            .map(|s| (s.labels.clone(), s.value, 1, None, None))
             .collect();
         let (m, _, keys) = to_metrics(&Default::default(), true, &e, samples);
         let names: Vec<&str> = m.iter().map(|m| m.name.as_str()).collect();
@@ -696,7 +904,7 @@ mod tests {
         let samples: Vec<_> = e
             .samples
             .iter()
-            .map(|s| (s.labels.clone(), s.value, 1, None))
+            .map(|s| (s.labels.clone(), s.value, 1, None, None))
             .collect();
         let (m, ti, _) = to_metrics(&Default::default(), false, &e, samples);
         assert_eq!(m.len(), 1);
@@ -713,15 +921,12 @@ mod tests {
         let e = text::parse(body, false).unwrap();
         let stale = f64::from_bits(crate::prom::otlp::STALE_NAN_BITS);
         let samples = || -> Vec<ScrapedSample> {
-            let mut v: Vec<ScrapedSample> = e
-                .samples
-                .iter()
-                .map(|s| (s.labels.clone(), s.value, 1000, s.exemplar.clone()))
-                .collect();
+            let mut v = scraped(&e);
             v.push((
                 vec![("__name__".into(), "g".into()), ("k".into(), "v".into())],
                 stale,
                 0,
+                None,
                 None,
             ));
             v

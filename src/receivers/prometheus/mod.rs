@@ -428,28 +428,56 @@ async fn scrape_loop(ctx: Arc<JobCtx>, target: Target, mut stop: watch::Receiver
     }
 }
 
+/// The `Accept` header Prometheus sends for `scrape_protocols`: each protocol's media type in
+/// order, weighted from `q=0.(N+1)` down, where N is the number of protocols Prometheus knows
+/// (five: ferrotel knows the same ones), then `*/*` with the next weight.
 fn accept_header(protocols: &[String]) -> String {
     let mut parts = Vec::new();
-    let mut q = 10usize;
+    let mut q = config::PROTOCOLS.len() + 1;
     for p in protocols {
         let media = match p.as_str() {
             "OpenMetricsText1.0.0" => "application/openmetrics-text;version=1.0.0",
             "OpenMetricsText0.0.1" => "application/openmetrics-text;version=0.0.1",
             "PrometheusText0.0.4" => "text/plain;version=0.0.4",
             "PrometheusText1.0.0" => "text/plain;version=1.0.0",
+            "PrometheusProto" => crate::prom::protobuf::MEDIA_TYPE,
             _ => continue,
         };
-        parts.push(format!("{media};q=0.{q}", q = q.saturating_sub(1).max(1)));
+        parts.push(format!("{media};q=0.{q}"));
         q = q.saturating_sub(1);
     }
-    parts.push("*/*;q=0.1".into());
+    parts.push(format!("*/*;q=0.{q}"));
     parts.join(",")
+}
+
+/// The exposition format of a scraped body, from its `Content-Type`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Format {
+    Text,
+    OpenMetrics,
+    Protobuf,
 }
 
 #[derive(Debug)]
 struct Scraped {
-    body: String,
-    openmetrics: bool,
+    body: Vec<u8>,
+    format: Format,
+}
+
+impl Scraped {
+    fn parse(self) -> Result<text::Exposition, String> {
+        match self.format {
+            Format::Protobuf => {
+                crate::prom::protobuf::parse(&self.body).map_err(|e| format!("parse error: {e}"))
+            }
+            Format::Text | Format::OpenMetrics => {
+                let body = String::from_utf8(self.body)
+                    .map_err(|_| "the body is not UTF-8".to_string())?;
+                text::parse(&body, self.format == Format::OpenMetrics)
+                    .map_err(|e| format!("parse error: {e}"))
+            }
+        }
+    }
 }
 
 async fn fetch(ctx: &JobCtx, target: &Target) -> Result<Scraped, String> {
@@ -511,11 +539,18 @@ async fn fetch(ctx: &JobCtx, target: &Target) -> Result<Scraped, String> {
         if !resp.status().is_success() {
             return Err(format!("server returned HTTP status {}", resp.status()));
         }
-        let openmetrics = resp
+        let content_type = resp
             .headers()
             .get("content-type")
             .and_then(|v| v.to_str().ok())
-            .is_some_and(|v| v.starts_with("application/openmetrics-text"));
+            .unwrap_or("");
+        let format = if content_type.starts_with("application/openmetrics-text") {
+            Format::OpenMetrics
+        } else if crate::prom::protobuf::is_protobuf(content_type) {
+            Format::Protobuf
+        } else {
+            Format::Text
+        };
         let limit = ctx.job.body_size_limit;
         let mut body = Vec::new();
         while let Some(chunk) = resp.chunk().await.map_err(|e| e.to_string())? {
@@ -524,8 +559,7 @@ async fn fetch(ctx: &JobCtx, target: &Target) -> Result<Scraped, String> {
                 return Err(format!("body size limit exceeded ({limit} bytes)"));
             }
         }
-        let body = String::from_utf8(body).map_err(|_| "the body is not UTF-8".to_string())?;
-        Ok(Scraped { body, openmetrics })
+        Ok(Scraped { body, format })
     };
     tokio::time::timeout(ctx.job.timeout, fut)
         .await
@@ -553,7 +587,7 @@ async fn scrape_once(ctx: &JobCtx, target: &Target, previous: Vec<SeriesKey>) ->
     let ts = now_ms();
     let outcome = fetch(ctx, target)
         .await
-        .and_then(|s| text::parse(&s.body, s.openmetrics).map_err(|e| format!("parse error: {e}")))
+        .and_then(Scraped::parse)
         .and_then(|expo| process(ctx, target, expo));
     let (mut groups, keys, scraped, post, up) = match outcome {
         Ok((g, k, scraped, post)) => (g, k, scraped, post, true),
@@ -701,7 +735,7 @@ fn process(
         };
         last = at;
         if let Some((_, samples)) = resources.get_mut(at) {
-            samples.push((labels, s.value, t, s.exemplar));
+            samples.push((labels, s.value, t, s.exemplar, s.extra));
         }
     }
     let mut groups = Groups::new();
@@ -855,6 +889,22 @@ config:
         assert!(t
             .labels
             .contains(&("instance".to_string(), "h:1".to_string())));
+    }
+
+    #[test]
+    fn accept_header_is_prometheus_one() {
+        let j = job("config: {scrape_configs: [{job_name: x}]}");
+        assert_eq!(
+            accept_header(&j.protocols),
+            "application/openmetrics-text;version=1.0.0;q=0.6,application/openmetrics-text;version=0.0.1;q=0.5,text/plain;version=0.0.4;q=0.4,*/*;q=0.3"
+        );
+        let all: Vec<String> = config::PROTOCOLS.iter().map(|p| p.to_string()).collect();
+        let h = accept_header(&all);
+        assert!(h.starts_with("application/openmetrics-text;version=1.0.0;q=0.6,"));
+        assert!(h.contains(
+            "application/vnd.google.protobuf;proto=io.prometheus.client.MetricFamily;encoding=delimited;q=0.2,"
+        ));
+        assert!(h.ends_with("*/*;q=0.1"));
     }
 
     #[test]
