@@ -813,3 +813,53 @@ fn header_metadata_is_added_to_every_record_of_its_file() {
         }
     }
 }
+
+/// Without operators, lines are encoded as they are read (no entry built): every record still gets
+/// the file's attributes and the receiver's `attributes`, the batch the receiver's `resource`, and the
+/// line trimmed and decoded as before (invalid UTF-8 replaced).
+#[test]
+fn lines_without_operators_carry_file_attributes_attributes_and_resource() {
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let sink = Sink::start(&rt);
+    let d = tempfile::tempdir().unwrap();
+    let log = d.path().join("direct.log");
+    let mut text = lines("direct-", 0, 3000).into_bytes();
+    text.extend_from_slice(b"  direct-3000 padded \t\r\ndirect-3001 bad \xff byte\n\n");
+    std::fs::write(&log, text).unwrap();
+    let f = Ferrotel::start(
+        &config(
+            &sink,
+            &receiver(
+                &format!("{}/*.log", d.path().display()),
+                "    poll_interval: 50ms\n    include_file_path: true\n    attributes: {team: logs}\n    resource: {host.name: h1}\n",
+            ),
+            "",
+        ),
+        &[],
+    );
+    wait_all(&sink, "direct-", 3002);
+    assert_exact(&sink, "direct-", 3002, &f);
+    let path = log.display().to_string();
+    for (key, want) in [
+        ("log.file.name", "direct.log"),
+        ("log.file.path", path.as_str()),
+        ("team", "logs"),
+    ] {
+        let got = attr_of(&sink, key);
+        assert_eq!(got.len(), 3002, "{key}");
+        assert!(
+            got.values().all(|v| v.as_deref() == Some(want)),
+            "{key}: {got:?}"
+        );
+    }
+    let b = bodies(&sink);
+    assert!(b.contains(&"direct-3000 padded".to_string()), "{b:?}");
+    assert!(b.contains(&"direct-3001 bad \u{FFFD} byte".to_string()));
+    let st = sink.state.lock().unwrap();
+    for r in &st.logs {
+        let res = r.resource.as_ref().expect("resource");
+        assert_eq!(res.attributes.len(), 1);
+        assert_eq!(res.attributes[0].key, "host.name");
+        assert!(r.scope_logs.iter().all(|s| s.scope.is_none()));
+    }
+}

@@ -484,13 +484,79 @@ pub mod encode {
         put_fixed64(11, e.observed_timestamp, out);
     }
 
+    /// Log records of one resource and no scope name, encoded as they arrive: what a `filelog`
+    /// receiver without operators sends (its records all have the receiver's `resource`). A line
+    /// with the same attributes for every record of a file is written from the text and the
+    /// attributes encoded once ([`attributes`]), without building an [`Entry`].
+    #[derive(Default)]
+    pub struct Records {
+        records: Vec<u8>,
+        n: usize,
+    }
+
+    impl Records {
+        pub fn len(&self) -> usize {
+            self.n
+        }
+
+        pub fn is_empty(&self) -> bool {
+            self.n == 0
+        }
+
+        pub fn push_entry(&mut self, e: &Entry) {
+            put_record(e, &mut self.records);
+            self.n += 1;
+        }
+
+        /// The record of `Entry { body: line, attributes, observed_timestamp }`, where `attributes`
+        /// is [`attributes`] of the entry's map.
+        pub fn push_line(&mut self, line: &str, attributes: &[u8], observed_timestamp: u64) {
+            let body = 1 + delimited(line.len());
+            let mut len = 1 + delimited(body) + attributes.len();
+            if observed_timestamp != 0 {
+                len += 1 + 8;
+            }
+            let out = &mut self.records;
+            put_header(2, len, out);
+            put_header(5, body, out);
+            put_header(1, line.len(), out);
+            out.extend_from_slice(line.as_bytes());
+            out.extend_from_slice(attributes);
+            put_fixed64(11, observed_timestamp, out);
+            self.n += 1;
+        }
+
+        /// The `ExportLogsServiceRequest` of the records so far (then empty): the bytes
+        /// [`logs_request`] writes for the same entries with this resource.
+        pub fn take_request(&mut self, resource: &Map<String, Value>) -> Vec<u8> {
+            if self.n == 0 {
+                return Vec::new();
+            }
+            let mut out = Vec::with_capacity(self.records.len() + 64);
+            write_group(resource, &[("", &self.records)], &mut out);
+            // The buffer is kept for the next batch (one batch's worth, not one per file).
+            self.records.clear();
+            self.n = 0;
+            out
+        }
+    }
+
+    /// A log record's `attributes` fields (tag 6) as [`Records::push_line`] takes them.
+    pub fn attributes(m: &Map<String, Value>) -> Vec<u8> {
+        let mut out = Vec::new();
+        put_kvs(6, m, &mut out);
+        out
+    }
+
+    type Group = (Map<String, Value>, BTreeMap<String, Vec<u8>>);
+
     /// Encodes the entries as an `ExportLogsServiceRequest`, grouped as `to_resource_logs` groups
     /// them: by resource in the order first seen, then by scope name, records in order.
-    pub fn logs_request(entries: Vec<Entry>) -> Vec<u8> {
+    pub fn logs_request(entries: impl IntoIterator<Item = Entry>) -> Vec<u8> {
         // Resources are few per batch and compared as maps (no copy, no serialization per entry).
-        type Group = (Map<String, Value>, BTreeMap<String, Vec<u8>>);
         let mut groups: Vec<Group> = Vec::new();
-        let mut body_bytes = 0usize;
+        let entries = entries.into_iter();
+        let count = entries.size_hint().0;
         for mut e in entries {
             let gi = match groups.iter().position(|g| g.0 == e.resource) {
                 Some(i) => i,
@@ -503,38 +569,56 @@ pub mod encode {
                 continue;
             };
             let records = g.1.entry(std::mem::take(&mut e.scope_name)).or_default();
-            let before = records.len();
-            put_record(&e, records);
-            body_bytes += records.len() - before;
-        }
-        let mut out = Vec::with_capacity(body_bytes + 64 * groups.len() + 16);
-        for (res, scopes) in &groups {
-            let scope_len = |name: &str, records: &[u8]| {
-                let scope = if name.is_empty() {
-                    0
-                } else {
-                    1 + delimited(1 + delimited(name.len()))
-                };
-                scope + records.len()
-            };
-            let resource_len = 1 + delimited(kvs_len(res));
-            let scopes_len: usize = scopes
-                .iter()
-                .map(|(name, records)| 1 + delimited(scope_len(name, records)))
-                .sum();
-            put_header(1, resource_len + scopes_len, &mut out);
-            put_header(1, kvs_len(res), &mut out);
-            put_kvs(1, res, &mut out);
-            for (name, records) in scopes {
-                put_header(2, scope_len(name, records), &mut out);
-                if !name.is_empty() {
-                    put_header(1, 1 + delimited(name.len()), &mut out);
-                    put_bytes(1, name.as_bytes(), &mut out);
-                }
-                out.extend_from_slice(records);
+            if records.is_empty() {
+                // Room for the batch at the first record's size (up to 1 MiB), instead of
+                // growing by doubling.
+                let guess = count.saturating_mul(1 + delimited(record_len(&e)));
+                records.reserve(guess.min(1 << 20));
             }
+            put_record(&e, records);
+        }
+        write_groups(&groups)
+    }
+
+    fn write_groups(groups: &[Group]) -> Vec<u8> {
+        let body_bytes: usize = groups.iter().flat_map(|g| g.1.values()).map(Vec::len).sum();
+        let mut out = Vec::with_capacity(body_bytes + 64 * groups.len() + 16);
+        for (res, scopes) in groups {
+            let scopes: Vec<(&str, &[u8])> = scopes
+                .iter()
+                .map(|(name, records)| (name.as_str(), records.as_slice()))
+                .collect();
+            write_group(res, &scopes, &mut out);
         }
         out
+    }
+
+    /// One `ResourceLogs` (tag 1) with its `ScopeLogs` of encoded records.
+    fn write_group(res: &Map<String, Value>, scopes: &[(&str, &[u8])], out: &mut Vec<u8>) {
+        let scope_len = |name: &str, records: &[u8]| {
+            let scope = if name.is_empty() {
+                0
+            } else {
+                1 + delimited(1 + delimited(name.len()))
+            };
+            scope + records.len()
+        };
+        let resource_len = 1 + delimited(kvs_len(res));
+        let scopes_len: usize = scopes
+            .iter()
+            .map(|(name, records)| 1 + delimited(scope_len(name, records)))
+            .sum();
+        put_header(1, resource_len + scopes_len, out);
+        put_header(1, kvs_len(res), out);
+        put_kvs(1, res, out);
+        for (name, records) in scopes {
+            put_header(2, scope_len(name, records), out);
+            if !name.is_empty() {
+                put_header(1, 1 + delimited(name.len()), out);
+                put_bytes(1, name.as_bytes(), out);
+            }
+            out.extend_from_slice(records);
+        }
     }
 }
 
@@ -602,5 +686,46 @@ mod tests {
         assert_eq!(ExportLogsServiceRequest::decode(&got[..]).unwrap(), want);
         assert_eq!(got, want.encode_to_vec(), "the same bytes as prost");
         assert!(encode::logs_request(vec![]).is_empty());
+    }
+
+    #[test]
+    fn records_written_from_lines_are_what_entries_encode() {
+        let mut attrs = Map::new();
+        attrs.insert("log.file.name".into(), Value::from("app.log"));
+        attrs.insert("n".into(), Value::from(7));
+        let mut resource = Map::new();
+        resource.insert("host".into(), Value::from("h"));
+        for (resource, attrs, observed) in [
+            (Map::new(), Map::new(), 0),
+            (resource.clone(), attrs.clone(), 1_700_000_000_000_000_000),
+            (Map::new(), attrs, 5),
+        ] {
+            let mut entries = Vec::new();
+            let mut records = encode::Records::default();
+            let pb = encode::attributes(&attrs);
+            for (i, line) in ["a line", "", "ünïcode ☃", &"x".repeat(300)]
+                .iter()
+                .enumerate()
+            {
+                let mut e = Entry::new(Value::String(line.to_string()));
+                e.attributes = attrs.clone();
+                e.observed_timestamp = observed;
+                e.resource = resource.clone();
+                // Both ways of adding a record give the same bytes.
+                if i % 2 == 0 {
+                    records.push_line(line, &pb, observed);
+                } else {
+                    records.push_entry(&e);
+                }
+                entries.push(e);
+            }
+            assert_eq!(records.len(), 4);
+            assert_eq!(
+                records.take_request(&resource),
+                encode::logs_request(entries)
+            );
+            assert!(records.is_empty());
+            assert!(records.take_request(&resource).is_empty());
+        }
     }
 }

@@ -63,6 +63,12 @@ pub struct Counts {
     pub gaps: u64,
     pub first_received_unix_ms: Option<u64>,
     pub last_received_unix_ms: Option<u64>,
+    /// Items of the first and of the last request, and when the request before the last arrived:
+    /// the rate between the first and the last request leaves out start-up and the last, partial
+    /// batch (sent on a timeout), which a short run would otherwise count as fixed latency.
+    pub first_request_items: u64,
+    pub last_request_items: u64,
+    pub previous_received_unix_ms: Option<u64>,
     /// Set when the query gives a range `from..to`: how many of it were never seen.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub missing_in_range: Option<u64>,
@@ -80,8 +86,13 @@ impl Stats {
         let (set, c) = &mut *guard;
         c.requests += 1;
         c.items += seqs.len() as u64;
-        c.first_received_unix_ms.get_or_insert(now);
+        if c.first_received_unix_ms.is_none() {
+            c.first_received_unix_ms = Some(now);
+            c.first_request_items = seqs.len() as u64;
+        }
+        c.previous_received_unix_ms = c.last_received_unix_ms;
         c.last_received_unix_ms = Some(now);
+        c.last_request_items = seqs.len() as u64;
         for s in seqs {
             match s {
                 Some(s) if *s <= MAX_TRACKED_SEQ => {

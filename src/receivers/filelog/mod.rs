@@ -35,6 +35,7 @@ use crate::component::{
 use crate::config::ComponentId;
 use crate::pipeline::{AnyConsumer, Consumer};
 use crate::signal::{Batch, Logs, SignalKind};
+use crate::stanza::entry::encode::{self, Records};
 use crate::stanza::{Entry, Pipeline};
 use crate::telemetry::events;
 
@@ -226,6 +227,9 @@ struct Tailer {
     last_save: Instant,
     dirty: bool,
     out: Vec<Entry>,
+    /// Without operators, records are encoded as they are cut (all have `resource` and no scope).
+    direct: bool,
+    records: Records,
     /// Per reader id: (offset, record count) to commit when the batch in `out` is accepted.
     commits: HashMap<u64, (u64, u64)>,
     users: Option<HashMap<u32, String>>,
@@ -255,6 +259,8 @@ impl Tailer {
                 trailing: cfg.preserve_trailing_whitespaces,
                 force_flush: cfg.force_flush_period,
             },
+            direct: pipeline.is_empty(),
+            records: Records::default(),
             cfg,
             res,
             readers: Vec::new(),
@@ -557,6 +563,12 @@ impl Tailer {
             }
         }
         let r = &mut self.readers[idx];
+        // What every record of the file carries when no per-record attribute is added.
+        let mut all = m.clone();
+        for (k, v) in &self.cfg.attributes {
+            all.insert(k.clone(), v.clone());
+        }
+        r.attrs_pb = encode::attributes(&all);
         r.attrs = m;
         r.attrs_path = path;
     }
@@ -572,7 +584,7 @@ impl Tailer {
                 return;
             }
             let mut tokens = std::mem::take(&mut self.tokens);
-            let limit = BATCH.saturating_sub(self.out.len()).max(1);
+            let limit = BATCH.saturating_sub(self.pending()).max(1);
             let eof = self.readers[idx].read_tokens(&self.res, &self.trim, limit, &mut tokens);
             let now = SystemTime::now()
                 .duration_since(SystemTime::UNIX_EPOCH)
@@ -581,8 +593,17 @@ impl Tailer {
             let mut header = self.readers[idx].header.take();
             let r = &self.readers[idx];
             let mut rec = r.cut_records - tokens.len() as u64;
+            // Without operators, a header or per-record attributes, a line is encoded as it is.
+            let plain = self.direct
+                && header.is_none()
+                && !self.cfg.include_file_record_number
+                && !self.cfg.include_file_record_offset;
             for t in tokens.drain(..) {
                 rec += 1;
+                if plain {
+                    self.records.push_line(&t.text, &r.attrs_pb, now);
+                    continue;
+                }
                 if let Some(h) = header.as_mut() {
                     if h.take(&t.text, t.start) {
                         continue;
@@ -610,13 +631,17 @@ impl Tailer {
                     e.resource = self.cfg.resource.clone();
                 }
                 e.origin = Some((r.id, t.start));
-                self.pipeline.process(e, &mut self.out);
+                if self.direct {
+                    self.records.push_entry(&e);
+                } else {
+                    self.pipeline.process(e, &mut self.out);
+                }
             }
             self.tokens = tokens;
             self.readers[idx].header = header;
             let r = &self.readers[idx];
             self.commits.insert(r.id, (r.buf_start, r.cut_records));
-            if self.out.len() >= BATCH {
+            if self.pending() >= BATCH {
                 if !self.send() {
                     return;
                 }
@@ -635,18 +660,25 @@ impl Tailer {
     /// then moves the offsets of the files it came from. Returns false when stopping with the batch
     /// not accepted (its offsets stay where they were, so it is read again after a restart).
     fn send(&mut self) -> bool {
-        if self.out.is_empty() {
+        if self.direct {
+            for e in self.out.drain(..) {
+                self.records.push_entry(&e);
+            }
+        }
+        let n = self.pending();
+        if n == 0 {
             self.commit();
             return true;
         }
-        let entries = std::mem::take(&mut self.out);
-        let n = entries.len();
         // Encoded directly: no OTLP messages are built, and the batch processor joins encoded
         // requests without decoding them.
-        let batch = Batch::<Logs>::from_own_encoding(
-            crate::stanza::entry::encode::logs_request(entries).into(),
-            n,
-        );
+        let encoded = if self.direct {
+            self.records.take_request(&self.cfg.resource)
+        } else {
+            // Drained, so the batch's vector is kept for the next one.
+            encode::logs_request(self.out.drain(..))
+        };
+        let batch = Batch::<Logs>::from_own_encoding(encoded.into(), n);
         let retry = &self.cfg.retry_on_failure;
         let mut backoff = retry.initial_interval;
         let started = Instant::now();
@@ -688,6 +720,11 @@ impl Tailer {
         }
         self.commit();
         true
+    }
+
+    /// Records cut and not yet sent.
+    fn pending(&self) -> usize {
+        self.out.len() + self.records.len()
     }
 
     fn commit(&mut self) {

@@ -116,6 +116,8 @@ pub struct Reader {
     pub last_seen: u64,
     /// Per-file attributes (`log.file.name`, …), computed when the path changes.
     pub attrs: serde_json::Map<String, serde_json::Value>,
+    /// `attrs` with the receiver's `attributes`, encoded as a log record's attributes.
+    pub attrs_pb: Vec<u8>,
     pub attrs_path: PathBuf,
     /// Read to its end in the last poll (for `delete_after_read` and closing lost files).
     pub at_eof: bool,
@@ -148,6 +150,7 @@ impl Reader {
             last_growth: Instant::now(),
             last_seen: 0,
             attrs: Default::default(),
+            attrs_pb: Vec::new(),
             attrs_path: PathBuf::new(),
             at_eof: false,
             header: None,
@@ -461,6 +464,12 @@ fn decode_line(b: &[u8], enc: Encoding) -> std::borrow::Cow<'_, str> {
 
 /// Decodes a record's bytes; invalid sequences become U+FFFD, as Go's decoders do.
 pub fn decode(b: &[u8], enc: Encoding, trim: &Trim) -> String {
+    if matches!(enc, Encoding::Utf8 | Encoding::Nop) {
+        // Valid UTF-8 (nearly every line): validated, trimmed in place, and copied once.
+        if let Ok(s) = std::str::from_utf8(b) {
+            return s[trimmed(s, trim)].to_owned();
+        }
+    }
     let mut s = match enc {
         Encoding::Utf8 | Encoding::Nop => String::from_utf8_lossy(b).into_owned(),
         Encoding::Ascii => b
@@ -480,17 +489,61 @@ pub fn decode(b: &[u8], enc: Encoding, trim: &Trim) -> String {
                 .collect()
         }
     };
-    if !trim.trailing {
-        let t = s.trim_end().len();
-        s.truncate(t);
-    } else if s.ends_with('\r') {
-        s.pop();
-    }
-    if !trim.leading {
-        let skip = s.len() - s.trim_start().len();
-        if skip > 0 {
-            s.drain(..skip);
-        }
-    }
+    let keep = trimmed(&s, trim);
+    s.truncate(keep.end);
+    s.drain(..keep.start);
     s
+}
+
+/// The part of a record that `preserve_leading_whitespaces` / `preserve_trailing_whitespaces` keep:
+/// surrounding whitespace trimmed unless preserved; a preserved end still loses a `\r` (CRLF ends).
+fn trimmed(s: &str, trim: &Trim) -> std::ops::Range<usize> {
+    let end = if !trim.trailing {
+        s.trim_end().len()
+    } else {
+        s.strip_suffix('\r').unwrap_or(s).len()
+    };
+    let start = if !trim.leading {
+        end - s[..end].trim_start().len()
+    } else {
+        0
+    };
+    start..end
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn decode_trims_as_configured_and_replaces_invalid_utf8() {
+        let trim = |leading, trailing| Trim {
+            leading,
+            trailing,
+            force_flush: Duration::ZERO,
+        };
+        let cases: [(&[u8], bool, bool, &str); 8] = [
+            (b"  a line \t\r", false, false, "a line"),
+            (b"  a line \t\r", true, false, "  a line"),
+            (b"  a line \t\r", false, true, "a line \t"),
+            (b"  a line \t\r", true, true, "  a line \t"),
+            (b" \t ", false, false, ""),
+            (
+                b"\xe2\x80\x83em space\xe2\x80\x83",
+                false,
+                false,
+                "em space",
+            ),
+            (b" bad \xff byte ", false, false, "bad \u{FFFD} byte"),
+            (b" cut \xe2\x98", true, true, " cut \u{FFFD}"),
+        ];
+        for (bytes, leading, trailing, want) in cases {
+            let got = decode(bytes, Encoding::Utf8, &trim(leading, trailing));
+            assert_eq!(got, want, "{bytes:?} leading={leading} trailing={trailing}");
+        }
+        assert_eq!(
+            decode(b" caf\xc3\xa9 ", Encoding::Ascii, &trim(false, false)),
+            "caf\u{FFFD}\u{FFFD}"
+        );
+    }
 }

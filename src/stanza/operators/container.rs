@@ -13,7 +13,7 @@ use serde_yaml::Mapping;
 use super::recombine::Combiner;
 use super::{parse_cfg, BuildError, Operator};
 use crate::stanza::entry::{as_text, Entry, Field, Root};
-use crate::stanza::time::{strptime, strptime_pieces, Piece};
+use crate::stanza::time::{rfc3339_utc, strptime, strptime_pieces, Piece};
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -98,6 +98,9 @@ fn path_re() -> &'static Regex {
 
 impl Container {
     fn parse_time(&self, s: &str) -> Result<u64, String> {
+        if let Some(t) = rfc3339_utc(s) {
+            return Ok(t);
+        }
         strptime(&self.time, s)
             .or_else(|_| strptime(&strptime_pieces("%Y-%m-%dT%H:%M:%S%z").expect("valid"), s))
     }
