@@ -94,6 +94,8 @@ fn cases() -> Vec<Case> {
         (Exporter, "otlp", "{endpoint: 'localhost:4317', retry_on_failure: {multiplier: 0}}", "traces", Valid, "configretry: multiplier 0"),
         (Exporter, "otlp", "{endpoint: 'localhost:4317', retry_on_failure: {randomization_factor: 2}}", "traces", Invalid("exporters::otlp::retry_on_failure::randomization_factor"), "configretry: factor > 1"),
         (Exporter, "otlp", "{endpoint: 'localhost:4317', sending_queue: {queue_size: 0}}", "traces", Invalid("exporters::otlp::sending_queue::queue_size"), "queue_size 0"),
+        (Exporter, "otlp", "{endpoint: 'localhost:4317', compression: snappy}", "traces", Valid, "configgrpc: snappy"),
+        (Exporter, "otlp", "{endpoint: 'localhost:4317', compression: lz4}", "traces", Invalid("exporters::otlp::compression"), "configgrpc: no lz4"),
         // exporter/otlphttpexporter testdata/config.yaml, bad_invalid_encoding.yaml, bad_empty_config.
         (Exporter, "otlphttp", "{endpoint: 'https://1.2.3.4:1234', tls: {ca_file: /var/lib/mycert.pem}, compression: gzip, encoding: json, timeout: 10s, headers: {'can you have a . here?': 'F0000000-0000-0000-0000-000000000000', header1: '234'}, read_buffer_size: 123, write_buffer_size: 345, sending_queue: {enabled: true, num_consumers: 2, queue_size: 10}, retry_on_failure: {enabled: true, initial_interval: 10s, randomization_factor: 0.7, multiplier: 1.3, max_interval: 60s, max_elapsed_time: 10m}}", "traces", Valid, "config.yaml (buffer and header warnings)"),
         (Exporter, "otlphttp", "{endpoint: 'https://1.2.3.4:1234', profiles_endpoint: 'https://1.2.3.4:1234/v1development/profiles'}", "traces", Valid, "recent otelcol: profiles_endpoint"),

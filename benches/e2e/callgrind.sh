@@ -5,6 +5,8 @@
 #   bash benches/e2e/callgrind.sh prometheus [BIN] [SERIES] [SCRAPES]   (defaults: 10000 series, 4 scrapes)
 #   bash benches/e2e/callgrind.sh filelog [BIN] [LINES] [MODE]          (defaults: 200000 lines, plain)
 #
+#   bash benches/e2e/callgrind.sh grpc [BIN] [SPANS] [COMPRESSION]      (defaults: 200000 spans, none)
+#
 # BIN defaults to $CARGO_TARGET_DIR/release/ferrotel. Prints the total instructions of the process and
 # the inclusive instructions of the scrape (`scrape_once`) or of the filelog reading thread (`Tailer::run`),
 # per series scraped or per line read. The prometheus target is the 10k-series page of prometheus.sh,
@@ -145,6 +147,47 @@ YAML
   run_callgrind "$work/c.yaml" "n=\$(cat \"$work/count\" 2>/dev/null || true); [ \"\${n:-0}\" -ge $lines ]"
   echo "lines received by the sink: $(cat "$work/count" 2>/dev/null || echo 0) of $lines"
   report 'Tailer::run' "$lines" line
+  ;;
+grpc)
+  # The OTLP/gRPC pass-through: otlp (gRPC) -> batch -> otlp_grpc with COMPRESSION to ferrotel-loadgen's
+  # sink; SPANS spans of the load generator (100 per request, 10 attributes) at a fixed rate. Reports
+  # the whole process per span (the receiver, the batch, the exporter and the runtime).
+  spans=${3:-200000} compression=${4:-none}
+  loadgen=$(dirname "$bin")/ferrotel-loadgen
+  sg=$(port) st=$(port) gin=$(port)
+  "$loadgen" --threads 1 sink --grpc "127.0.0.1:$sg" --stats "127.0.0.1:$st" >/dev/null 2>&1 &
+  pids+=($!)
+  cat > "$work/c.yaml" <<YAML
+receivers:
+  otlp:
+    protocols:
+      grpc: {endpoint: "127.0.0.1:$gin"}
+processors:
+  batch: {send_batch_size: 8192, timeout: 200ms}
+exporters:
+  otlp_grpc:
+    endpoint: "127.0.0.1:$sg"
+    tls: {insecure: true}
+    compression: $compression
+service:
+  telemetry: {logs: {level: warn}, metrics: {level: none}}
+  pipelines:
+    traces: {receivers: [otlp], processors: [batch], exporters: [otlp_grpc]}
+YAML
+  (
+    until (echo >"/dev/tcp/127.0.0.1/$gin") 2>/dev/null; do sleep 0.5; done
+    "$loadgen" --threads 1 send --signal traces --protocol grpc --endpoint "127.0.0.1:$gin" \
+      --items-per-request 100 --attributes 10 --connections 4 --rate 20000 --count "$spans" \
+      --retry --json >"$work/send.json" 2>/dev/null
+    "$loadgen" stats --sink "127.0.0.1:$st" --expect "$spans" --settle 20s --timeout 600s \
+      >"$work/stats.json" 2>/dev/null
+    touch "$work/done"
+  ) &
+  pids+=($!)
+  run_callgrind "$work/c.yaml" "[ -e \"$work/done\" ]"
+  got=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["unique"])' "$work/stats.json")
+  echo "spans received by the sink: $got of $spans (compression $compression)"
+  report 'tokio::runtime::task::raw::poll' "$spans" span
   ;;
 *) echo "unknown workload $what" >&2; exit 2 ;;
 esac

@@ -28,6 +28,7 @@ SCENARIOS = {
     "c-snappy": "c otlp_http snappy",
     "c-x-snappy-framed": "c otlp_http x-snappy-framed",
     "c-lz4": "c otlp_http lz4",
+    "cg-snappy": "cg otlp_grpc snappy",
     "lat": "lat traces gRPC→gRPC, no batching, exporter defaults",
     "p-pass": "p pass-through (batch only)",
     "p-attributes": "p attributes (insert + delete)",
@@ -37,10 +38,10 @@ SCENARIOS = {
     "p-json": "p OTLP/HTTP JSON in → otlp_http JSON out",
 }
 ORDER = ["1", "2", "3", "4", "d1", "d2", "d3", "lat", "c-none", "c-gzip1", "c-gzip6", "c-gzip9",
-         "c-zstd", "c-snappy", "c-x-snappy-framed", "c-lz4", "p-pass", "p-attributes", "p-resource",
+         "c-zstd", "c-snappy", "c-x-snappy-framed", "c-lz4", "cg-snappy", "p-pass", "p-attributes", "p-resource",
          "p-resourcedetection", "p-pq", "p-json"]
 # The row a ferrotel-only scenario's CPU per item is compared with.
-BASELINE = {"c-": "c-none", "p-": "p-pass", "p-json": "c-none"}
+BASELINE = {"c-": "c-none", "cg": "p-pass", "p-": "p-pass", "p-json": "c-none"}
 
 
 def baseline_of(sc):

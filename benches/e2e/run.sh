@@ -9,7 +9,7 @@
 #     --rate ITEMS/S     fixed rate of scenarios 1, 2 and 4 (default 50000)
 #     --latency-rate R   fixed rate of the latency scenario (default 20000)
 #     --scenarios LIST   comma-separated subset of the scenarios below (default: 1,2,3,4,d1,d2,d3,
-#                        every c-*, lat, every p-*, idle)
+#                        every c-*, cg-snappy, lat, every p-*, idle)
 #     --collectors LIST  comma-separated subset of: ferrotel,rotel,otelcol (default all)
 #     --no-build         use target/release as it is
 #     --no-readme        do not write the table into README.md
@@ -24,6 +24,8 @@
 #   d1 as 1, d2 as 2, d3 as 3
 # Compression (ferrotel only, traces HTTP -> batch -> otlp_http with that compression):
 #   c-none c-gzip1 c-gzip6 c-gzip9 c-zstd c-snappy c-x-snappy-framed c-lz4
+# gRPC compression (ferrotel only, traces gRPC -> batch -> otlp_grpc with that compression; against p-pass):
+#   cg-snappy
 # Latency: lat  traces gRPC -> gRPC without batching at --latency-rate, exporter defaults; the sender's
 #   p50/p99 through each collector and sent straight to the sink ("direct")
 # Decoding components (ferrotel only, traces gRPC -> batch -> gRPC, no compression), CPU per item
@@ -38,7 +40,7 @@ cd "$(dirname "$0")/../.."
 repo=$PWD
 
 repeats=3 duration=20 max_duration=15 rate=50000 latency_rate=20000 collectors=ferrotel,rotel,otelcol
-scenarios=1,2,3,4,d1,d2,d3,c-none,c-gzip1,c-gzip6,c-gzip9,c-zstd,c-snappy,c-x-snappy-framed,c-lz4,lat
+scenarios=1,2,3,4,d1,d2,d3,c-none,c-gzip1,c-gzip6,c-gzip9,c-zstd,c-snappy,c-x-snappy-framed,c-lz4,cg-snappy,lat
 scenarios+=,p-pass,p-attributes,p-resource,p-resourcedetection,p-pq,p-json,idle
 build=1 readme=1
 while [[ $# -gt 0 ]]; do
@@ -122,13 +124,14 @@ compression_of() {
     d1|d2|d3|lat) echo default ;;
     c-gzip1|c-gzip6|c-gzip9) echo gzip ;;
     c-*) echo "${1#c-}" ;;
+    cg-*) echo "${1#cg-}" ;;
     *) echo none ;;
   esac
 }
 batches() { [[ $has_ferrotel_batch == 1 && $1 != lat ]]; }
 collectors_of() { # which collectors take part in scenario $1
   case $1 in
-    c-*|p-*) echo ferrotel ;;
+    c-*|cg-*|p-*) echo ferrotel ;;
     lat) echo "ferrotel rotel direct" ;;
     *) echo "ferrotel rotel otelcol" ;;
   esac

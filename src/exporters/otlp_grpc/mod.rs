@@ -106,7 +106,7 @@ impl ExporterFactory for Factory {
             errors.push(ConfigError::new(
                 format!("{path}::compression"),
                 format!(
-                    "unsupported compression {:?} (gzip, zstd, deflate, none)",
+                    "unsupported compression {:?} (gzip, zstd, deflate, snappy, none)",
                     c.compression
                 ),
             ));
@@ -251,14 +251,18 @@ impl Config {
     }
 }
 
-/// The compressor and `grpc-encoding` for `compression` (gzip, zstd, and zlib sent as `deflate`;
-/// `none` sends plain). Level: gzip at 6 and zstd at 3, the defaults of otelcol's gRPC client, which
-/// has no level key.
+/// The compressor and `grpc-encoding` for `compression` (gzip, zstd, snappy, and zlib sent as
+/// `deflate`; `none` sends plain). Level: gzip at 6 and zstd at 3, the defaults of otelcol's gRPC
+/// client, which has no level key. gRPC's `snappy` is the snappy framing format, not a raw block:
+/// what otelcol's configgrpc registers under that name (golang/snappy's buffered writer).
 fn grpc_compression(name: &str) -> Result<Option<(Encoder, &'static str)>, ()> {
     match Algorithm::from_config(name) {
         Some(Algorithm::None) => Ok(None),
         Some(Algorithm::Gzip) => Ok(Some((Encoder::new(Algorithm::Gzip, 0), "gzip"))),
         Some(Algorithm::Zstd) => Ok(Some((Encoder::new(Algorithm::Zstd, 0), "zstd"))),
+        Some(Algorithm::Snappy) if name == "snappy" => {
+            Ok(Some((Encoder::new(Algorithm::SnappyFramed, 0), "snappy")))
+        }
         Some(Algorithm::Zlib) if name == "deflate" => {
             Ok(Some((Encoder::new(Algorithm::Zlib, 0), "deflate")))
         }
@@ -538,6 +542,24 @@ mod tests {
         let h2: h2::Error = h2::Reason::INTERNAL_ERROR.into();
         let s = tonic::Status::from_error(Box::new(h2));
         assert!(classify(&s).retryable, "{:?}", classify(&s));
+    }
+
+    #[test]
+    fn snappy_is_the_framing_format_as_otelcols_grpc_snappy() {
+        let prep = |c: &str| {
+            let cfg: Value =
+                serde_yaml::from_str(&format!("{{endpoint: localhost:4317, compression: {c}}}"))
+                    .unwrap();
+            Factory.prepare(&cfg, "exporters::otlp").map(drop)
+        };
+        assert!(prep("snappy").is_ok());
+        for refused in ["lz4", "x-snappy-framed", "zlib"] {
+            let e = prep(refused).unwrap_err();
+            assert!(e[0].to_string().contains("snappy"), "{e:?}");
+        }
+        let (encoder, name) = grpc_compression("snappy").unwrap().unwrap();
+        assert_eq!(name, "snappy");
+        assert_eq!(encoder.algorithm, Algorithm::SnappyFramed);
     }
 
     #[test]

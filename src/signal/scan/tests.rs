@@ -622,3 +622,124 @@ fn scan_accepts_only_what_prost_decodes() {
     // The mutations must exercise both sides.
     assert!(accepted > 1000 && refused > 1000, "{accepted} / {refused}");
 }
+
+/// The word-at-a-time UTF-8 check agrees with `str::from_utf8` on strings of every length up to 40
+/// with a bad (or good multi-byte) sequence at every position: after long ASCII prefixes, at the
+/// end, across word boundaries.
+#[test]
+fn utf8_check_agrees_with_std_at_every_position() {
+    let inserts: [&[u8]; 8] = [
+        b"\xff",
+        b"\x80",
+        b"\xc3",
+        b"\xc3\xa9",
+        b"\xe2\x82\xac",
+        b"\xe2\x82",
+        b"\xf0\x9f\x98\x80",
+        b"\xed\xa0\x80",
+    ];
+    for len in 0..40 {
+        let ascii = vec![b'a'; len];
+        assert!(utf8(&ascii));
+        for at in 0..=len {
+            for ins in inserts {
+                let mut s = ascii.clone();
+                s.splice(at..at, ins.iter().copied());
+                assert_eq!(
+                    utf8(&s),
+                    std::str::from_utf8(&s).is_ok(),
+                    "{s:?} (len {len}, at {at})"
+                );
+            }
+        }
+    }
+    let mut rng = StdRng::seed_from_u64(11);
+    for _ in 0..20_000 {
+        let n = rng.random_range(0..48);
+        let s: Vec<u8> = (0..n)
+            .map(|_| {
+                if rng.random_bool(0.9) {
+                    rng.random_range(0x20..0x7f)
+                } else {
+                    rng.random()
+                }
+            })
+            .collect();
+        assert_eq!(utf8(&s), std::str::from_utf8(&s).is_ok(), "{s:?}");
+    }
+}
+
+/// The unrolled `KeyValue` / `AnyValue` walks refuse invalid UTF-8 after a long ASCII prefix and at
+/// the very end of keys and string values, also nested in arrays and lists, naming the field as the
+/// table walk does; and they refuse a wrong wire type on their fields as prost does.
+#[test]
+fn key_value_fast_path_refuses_what_prost_refuses() {
+    let long = "x".repeat(61);
+    let mut req = spans(2);
+    let span = &mut req.resource_spans[0].scope_spans[0].spans[1];
+    span.attributes.push(kv(&format!("{long}KEYEND"), s("ok")));
+    span.attributes.push(kv("k", s(&format!("{long}VALEND"))));
+    span.attributes.push(kv(
+        "nested",
+        AnyValue {
+            value: Some(any_value::Value::ArrayValue(ArrayValue {
+                values: vec![AnyValue {
+                    value: Some(any_value::Value::KvlistValue(KeyValueList {
+                        values: vec![kv("inner", s(&format!("{long}NESTED")))],
+                    })),
+                }],
+            })),
+        },
+    ));
+    let good = req.encode_to_vec();
+    assert_eq!(traces_scan(&good).unwrap(), 2);
+    let base = "resource_spans[0].scope_spans[0].spans[1]";
+    let n = spans(2).resource_spans[0].scope_spans[0].spans[1]
+        .attributes
+        .len();
+    for (from, to, path) in [
+        (&b"KEYEND"[..], &b"KEYEN\xc3"[..], format!("attributes[{n}].key")),
+        (
+            b"VALEND",
+            b"VAL\xe2\x82D",
+            format!("attributes[{}].value.string_value", n + 1),
+        ),
+        (
+            b"NESTED",
+            b"NESTE\xff",
+            format!(
+                "attributes[{}].value.array_value.values[0].kvlist_value.values[0].value.string_value",
+                n + 2
+            ),
+        ),
+    ] {
+        let mut b = good.clone();
+        patch(&mut b, from, to);
+        assert!(ExportTraceServiceRequest::decode(&b[..]).is_err());
+        let err = traces_scan(&b).unwrap_err();
+        assert_eq!(err.to_string(), format!("{base}.{path}: invalid UTF-8"));
+        assert_eq!(err.items(), 2);
+    }
+    // `key` sent as a varint, `string_value` as fixed32: wrong wire types for the unrolled walks.
+    for (kv_bytes, what) in [
+        (&b"\x08\x01"[..], "key: wrong wire type"),
+        (
+            b"\x12\x05\x0d\x00\x00\x00\x00",
+            "value.string_value: wrong wire type",
+        ),
+    ] {
+        let mut span = Vec::new();
+        prost::encoding::bytes::encode(1, &vec![1u8; 16], &mut span);
+        prost::encoding::bytes::encode(2, &vec![1u8; 8], &mut span);
+        prost::encoding::bytes::encode(9, &kv_bytes.to_vec(), &mut span);
+        let b = wrap(&[2, 2, 1], span);
+        assert!(ExportTraceServiceRequest::decode(&b[..]).is_err());
+        let err = traces_scan(&b).unwrap_err().to_string();
+        assert!(
+            err.starts_with(&format!(
+                "resource_spans[0].scope_spans[0].spans[0].attributes[0].{what}"
+            )),
+            "{err}"
+        );
+    }
+}
