@@ -10,6 +10,7 @@ pub mod codec;
 pub mod pbwrite;
 pub mod resource_edit;
 pub mod scan;
+pub mod split;
 
 pub use scan::DecodeError;
 
