@@ -299,11 +299,53 @@ fn bench_loadbalancing(c: &mut Criterion) {
     g.finish();
 }
 
+/// `filter` with one span attribute equality (drops half the spans) on a 100-span encoded request:
+/// the encoded path (decodes each span's `attributes` only, copies the kept spans' bytes) against
+/// the decoded path (decode, run, encode). Both end with the request encoded.
+fn bench_filter_span_attribute(c: &mut Criterion) {
+    use ferrotel::processors::filter;
+    let bytes = request_100();
+    let rules = Arc::new(
+        filter::Rules::prepare(
+            &serde_yaml::from_str(
+                r#"{trace_conditions: ['span.attributes["cache.hit"] == true']}"#,
+            )
+            .unwrap(),
+            "processors::filter",
+        )
+        .unwrap(),
+    );
+    let f = filter::FilterProcessor::<Traces>::new(rules, "filter", Arc::new(Discard));
+    let mut g = c.benchmark_group("filter span attribute");
+    g.throughput(Throughput::Elements(100));
+    g.measurement_time(Duration::from_secs(5));
+    for (name, decoded) in [
+        ("encoded path, 100 spans", false),
+        ("decoded path (decode, run, encode), 100 spans", true),
+    ] {
+        g.bench_function(name, |b| {
+            b.iter_batched(
+                || Batch::<Traces>::from_encoded(bytes.clone()).unwrap(),
+                |mut batch| {
+                    if decoded {
+                        batch.resources_mut().unwrap();
+                    }
+                    assert_eq!(f.process(&mut batch).unwrap(), 50);
+                    batch.encode_to_bytes()
+                },
+                BatchSize::SmallInput,
+            )
+        });
+    }
+    g.finish();
+}
+
 criterion_group!(
     benches,
     bench_batch,
     bench_attributes,
     bench_resource_only_ottl,
-    bench_loadbalancing
+    bench_loadbalancing,
+    bench_filter_span_attribute
 );
 criterion_main!(benches);

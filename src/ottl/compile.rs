@@ -209,6 +209,32 @@ impl CExpr {
             _ => None,
         }
     }
+
+    /// Adds to `out` the fields the expression reads through its paths (computed keys included);
+    /// `false` when it calls a converter, whose reads are not known from outside (it may read the
+    /// item directly, as `IsRootSpan` does).
+    pub fn fields_read(&self, out: &mut Vec<Field>) -> bool {
+        let keys = |keys: &[CKey], out: &mut Vec<Field>| {
+            keys.iter().all(|k| match k {
+                CKey::Lit(_) => true,
+                CKey::Expr(e) => e.fields_read(out),
+            })
+        };
+        match self {
+            CExpr::Lit(_) => true,
+            CExpr::Path(p) => {
+                out.push(p.field);
+                keys(&p.keys, out)
+            }
+            CExpr::Conv(..) => false,
+            CExpr::List(items) => items.iter().all(|e| e.fields_read(out)),
+            CExpr::Map(entries) => entries.iter().all(|(_, e)| e.fields_read(out)),
+            CExpr::Math(_, a, b) | CExpr::Cmp(_, a, b) | CExpr::And(a, b) | CExpr::Or(a, b) => {
+                a.fields_read(out) && b.fields_read(out)
+            }
+            CExpr::Not(a) => a.fields_read(out),
+        }
+    }
 }
 
 fn math(op: MathOp, a: Value, b: Value) -> Result<Owned, String> {
