@@ -25,7 +25,10 @@
 
 use std::ops::Range;
 
-use prost::encoding::{decode_key, encode_varint, encoded_len_varint, skip_field, DecodeContext};
+use prost::encoding::{
+    decode_key, decode_varint, encode_varint, encoded_len_varint, skip_field, DecodeContext,
+    WireType,
+};
 use prost::Message;
 
 use super::resource_edit::{next_field, slice, FIELD_1_LEN, FIELD_2_LEN};
@@ -125,6 +128,39 @@ pub fn merge_fields<M: Message>(
         } else {
             skip_field(wire, tag, &mut msg, DecodeContext::default())?;
         }
+    }
+    Ok(())
+}
+
+/// [`merge_fields`], and of the length-delimited fields it wants, only the occurrences whose payload
+/// `keep(field number, payload)` accepts (the attributes a condition reads, picked by their key
+/// without decoding the others).
+pub fn merge_fields_where<M: Message>(
+    into: &mut M,
+    mut msg: &[u8],
+    wanted: &dyn Fn(u32) -> bool,
+    keep: &dyn Fn(u32, &[u8]) -> bool,
+) -> Result<(), DecodeError> {
+    while !msg.is_empty() {
+        let (tag, wire) = decode_key(&mut msg)?;
+        if !wanted(tag) {
+            skip_field(wire, tag, &mut msg, DecodeContext::default())?;
+            continue;
+        }
+        if wire == WireType::LengthDelimited {
+            let at = msg;
+            let len = usize::try_from(decode_varint(&mut msg)?).unwrap_or(usize::MAX);
+            let payload = msg
+                .get(..len)
+                .ok_or_else(|| DecodeError::new("a field runs past the end of its message"))?;
+            msg = msg.get(len..).unwrap_or_default();
+            if keep(tag, payload) {
+                let mut field = at;
+                into.merge_field(tag, wire, &mut field, DecodeContext::default())?;
+            }
+            continue;
+        }
+        into.merge_field(tag, wire, &mut msg, DecodeContext::default())?;
     }
     Ok(())
 }

@@ -14,6 +14,7 @@ use opentelemetry_proto::tonic::trace::v1::Span;
 use prost::Message;
 
 use super::{any_true, Filterable, Group};
+use crate::ottl::context::Field;
 use crate::ottl::{ContextKind, Ctx, ErrorMode};
 use crate::signal::split::{self, Container, Route, Router};
 use crate::signal::{Batch, DecodeError, Logs, Traces};
@@ -31,12 +32,17 @@ pub enum ItemFields {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Plan {
     pub item_fields: ItemFields,
+    /// The item attributes the conditions read, when each is named by a literal key
+    /// (`attributes["x"]`): only those entries are decoded; `None` decodes them all.
+    pub attribute_keys: Option<Vec<String>>,
 }
 
 /// Spans and log records: the item message and how conditions see it.
 pub trait EncodedItems: Filterable {
     type Item: Message + Default;
     const ITEM_CONTEXT: ContextKind;
+    /// The item's `attributes` path.
+    const ATTRIBUTES: Field;
     fn ctx<'x>(
         resource: &'x mut Option<Resource>,
         resource_url: &'x mut String,
@@ -49,6 +55,7 @@ pub trait EncodedItems: Filterable {
 impl EncodedItems for Traces {
     type Item = Span;
     const ITEM_CONTEXT: ContextKind = ContextKind::Span;
+    const ATTRIBUTES: Field = Field::SpanAttributes;
     fn ctx<'x>(
         resource: &'x mut Option<Resource>,
         resource_url: &'x mut String,
@@ -70,6 +77,7 @@ impl EncodedItems for Traces {
 impl EncodedItems for Logs {
     type Item = LogRecord;
     const ITEM_CONTEXT: ContextKind = ContextKind::Log;
+    const ATTRIBUTES: Field = Field::LogAttributes;
     fn ctx<'x>(
         resource: &'x mut Option<Resource>,
         resource_url: &'x mut String,
@@ -92,7 +100,8 @@ impl EncodedItems for Logs {
 /// run decoded: a group in another context (span events, metrics), only resource conditions (the
 /// encoded-resource path does those), or `propagate` groups beside `ignore` ones (a failure falls
 /// back to the decoded path, which would log the `ignore` groups' warnings a second time).
-pub fn plan(groups: &[Group], item_context: ContextKind) -> Option<Plan> {
+pub fn plan<S: EncodedItems>(groups: &[Group]) -> Option<Plan> {
+    let item_context = S::ITEM_CONTEXT;
     use ContextKind::{Resource, Scope};
     if groups.iter().all(|g| g.context == Resource)
         || groups
@@ -107,11 +116,16 @@ pub fn plan(groups: &[Group], item_context: ContextKind) -> Option<Plan> {
     }
     let mut fields = Vec::new();
     let mut all = false;
+    let mut keys = Vec::new();
+    let mut literal_keys = true;
     for g in groups.iter().filter(|g| g.context == item_context) {
         for c in &g.conditions {
             all |= !c.expr.fields_read(&mut fields);
+            literal_keys &= c.expr.literal_keys_of(S::ATTRIBUTES, &mut keys);
         }
     }
+    keys.sort();
+    keys.dedup();
     let mut mask = 0u64;
     for f in fields {
         match f.owner() {
@@ -129,6 +143,7 @@ pub fn plan(groups: &[Group], item_context: ContextKind) -> Option<Plan> {
         } else {
             ItemFields::Only(mask)
         },
+        attribute_keys: literal_keys.then_some(keys),
     })
 }
 
@@ -148,6 +163,9 @@ impl From<DecodeError> for Stop {
 struct Keep<'a, S: EncodedItems> {
     groups: &'a [Group],
     fields: ItemFields,
+    /// The attributes to decode (see [`Plan::attribute_keys`]) and the attributes' field number.
+    attribute_keys: Option<&'a [String]>,
+    attributes_number: u32,
     id: &'a str,
     resource: Option<Resource>,
     resource_url: String,
@@ -204,7 +222,20 @@ impl<S: EncodedItems> Router for Keep<'_, S> {
         match self.fields {
             ItemFields::All => self.item.merge(bytes).map_err(DecodeError::from)?,
             ItemFields::Only(mask) => {
-                split::merge_fields(&mut self.item, bytes, &|n| n < 64 && (mask >> n) & 1 == 1)?
+                let wanted = |n: u32| n < 64 && (mask >> n) & 1 == 1;
+                match self.attribute_keys {
+                    None => split::merge_fields(&mut self.item, bytes, &wanted)?,
+                    Some(keys) => {
+                        let attrs = self.attributes_number;
+                        // A `KeyValue`'s key is its field 1.
+                        let keep = |n: u32, kv: &[u8]| {
+                            n != attrs
+                                || split::last_bytes_field(kv, 1)
+                                    .map_or(true, |k| keys.iter().any(|w| w.as_bytes() == k))
+                        };
+                        split::merge_fields_where(&mut self.item, bytes, &wanted, &keep)?
+                    }
+                }
             }
         }
         let ctx = S::ctx(
@@ -237,6 +268,8 @@ pub fn run<S: EncodedItems>(
     let mut keep = Keep::<S> {
         groups,
         fields: plan.item_fields,
+        attribute_keys: plan.attribute_keys.as_deref(),
+        attributes_number: S::ATTRIBUTES.item_field_number().unwrap_or_default(),
         id,
         resource: None,
         resource_url: String::new(),

@@ -351,8 +351,8 @@ impl Rules {
         for g in [&mut rules.traces, &mut rules.metrics, &mut rules.logs] {
             g.sort_by_key(|g| g.context.depth());
         }
-        rules.encoded_traces = encoded::plan(&rules.traces, ContextKind::Span);
-        rules.encoded_logs = encoded::plan(&rules.logs, ContextKind::Log);
+        rules.encoded_traces = encoded::plan::<Traces>(&rules.traces);
+        rules.encoded_logs = encoded::plan::<Logs>(&rules.logs);
         Ok(rules)
     }
 

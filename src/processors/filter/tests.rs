@@ -680,6 +680,29 @@ fn encoded_plan_decodes_only_the_fields_conditions_read() {
         logs.encoded_logs.as_ref().map(|p| p.item_fields),
         Some(Only(1 << 5 | 1 << 2))
     );
+    // Attributes named by literal keys: only those entries are decoded.
+    let keys = |yaml: &str| {
+        rules(yaml)
+            .encoded_traces
+            .as_ref()
+            .unwrap()
+            .attribute_keys
+            .clone()
+    };
+    assert_eq!(
+        keys(
+            r#"{trace_conditions: ['span.attributes["b"] == "y" or span.attributes["a"]["k"] != nil', 'resource.attributes["r"] == "x"']}"#
+        ),
+        Some(vec!["a".to_string(), "b".to_string()])
+    );
+    assert_eq!(
+        keys(r#"{trace_conditions: ['span.attributes == {}']}"#),
+        None
+    );
+    assert_eq!(
+        keys(r#"{trace_conditions: ['span.attributes[span.name] != nil']}"#),
+        None
+    );
 }
 
 /// Span, scope and resource conditions together on the encoded request: the same result as the
@@ -704,11 +727,31 @@ fn span_conditions_run_on_the_encoded_request_with_the_same_result() {
         with_ns(Some("y"), empty_scope, "drop-me"),
         with_ns(Some("keep"), ResourceSpans::default(), ""),
         with_ns(Some("x"), t[0].clone(), ""),
+        // A repeated key: only the `container.name` entries are decoded, in their order.
+        with_ns(
+            Some("z"),
+            ResourceSpans {
+                scope_spans: vec![ScopeSpans {
+                    spans: vec![sp(
+                        "dup",
+                        vec![
+                            kv("a", "1"),
+                            kv("container.name", "app_container_1"),
+                            kv("container.name", "x"),
+                        ],
+                        vec![],
+                    )],
+                    ..Default::default()
+                }],
+                ..Default::default()
+            },
+            "",
+        ),
     ];
     for (yaml, dropped) in [
         (
             r#"{trace_conditions: ['span.attributes["container.name"] == "app_container_1"']}"#,
-            2,
+            3,
         ),
         (
             r#"{trace_conditions: ['span.name == "app_3" or span.name == "x"']}"#,
@@ -722,7 +765,7 @@ fn span_conditions_run_on_the_encoded_request_with_the_same_result() {
             r#"{trace_conditions: ['resource.attributes["k8s.namespace.name"] == "x"', 'span.attributes["http.route"] != nil and resource.schema_url == "https://s"']}"#,
             7,
         ),
-        (r#"{trace_conditions: ['span.name != ""']}"#, 13),
+        (r#"{trace_conditions: ['span.name != ""']}"#, 14),
         (
             r#"{trace_conditions: ['IsMatch(span.name, "^app_.*")']}"#,
             8,
