@@ -264,10 +264,88 @@ fn bench_resource_only_ottl(c: &mut Criterion) {
     g.finish();
 }
 
+/// The first 100 spans of [`request`] (100 traces), as one encoded request.
+fn request_100() -> bytes::Bytes {
+    let mut b = Batch::<Traces>::from_encoded(request()).unwrap();
+    let mut r = b.resources().unwrap().to_vec();
+    r[0].scope_spans[0].spans.truncate(100);
+    Batch::<Traces>::from_resources(r).encode_to_bytes()
+}
+
+/// `loadbalancing` by trace id over three backends, a 100-span request: the split on the encoded
+/// request (copies the resource, scope and span bytes) against the decoded routing it replaced
+/// (decode, clone into fragments, encode each part). Both end with each part encoded.
+fn bench_loadbalancing(c: &mut Criterion) {
+    use ferrotel::exporters::loadbalancing::bench_split_by_trace_id as split;
+    let bytes = request_100();
+    let eps: Vec<String> = ["gw-0:4317", "gw-1:4317", "gw-2:4317"]
+        .map(String::from)
+        .to_vec();
+    let mut g = c.benchmark_group("loadbalancing");
+    g.throughput(Throughput::Elements(100));
+    g.measurement_time(Duration::from_secs(5));
+    for (name, decoded) in [
+        ("split by traceID, encoded, 100 spans", false),
+        ("split by traceID, decoded (old), 100 spans", true),
+    ] {
+        g.bench_function(name, |b| {
+            b.iter_batched(
+                || Batch::<Traces>::from_encoded(bytes.clone()).unwrap(),
+                |batch| split(&batch, &eps, decoded),
+                BatchSize::SmallInput,
+            )
+        });
+    }
+    g.finish();
+}
+
+/// `filter` with one span attribute equality (drops half the spans) on a 100-span encoded request:
+/// the encoded path (decodes each span's `attributes` only, copies the kept spans' bytes) against
+/// the decoded path (decode, run, encode). Both end with the request encoded.
+fn bench_filter_span_attribute(c: &mut Criterion) {
+    use ferrotel::processors::filter;
+    let bytes = request_100();
+    let rules = Arc::new(
+        filter::Rules::prepare(
+            &serde_yaml::from_str(
+                r#"{trace_conditions: ['span.attributes["cache.hit"] == true']}"#,
+            )
+            .unwrap(),
+            "processors::filter",
+        )
+        .unwrap(),
+    );
+    let f = filter::FilterProcessor::<Traces>::new(rules, "filter", Arc::new(Discard));
+    let mut g = c.benchmark_group("filter span attribute");
+    g.throughput(Throughput::Elements(100));
+    g.measurement_time(Duration::from_secs(5));
+    for (name, decoded) in [
+        ("encoded path, 100 spans", false),
+        ("decoded path (decode, run, encode), 100 spans", true),
+    ] {
+        g.bench_function(name, |b| {
+            b.iter_batched(
+                || Batch::<Traces>::from_encoded(bytes.clone()).unwrap(),
+                |mut batch| {
+                    if decoded {
+                        batch.resources_mut().unwrap();
+                    }
+                    assert_eq!(f.process(&mut batch).unwrap(), 50);
+                    batch.encode_to_bytes()
+                },
+                BatchSize::SmallInput,
+            )
+        });
+    }
+    g.finish();
+}
+
 criterion_group!(
     benches,
     bench_batch,
     bench_attributes,
-    bench_resource_only_ottl
+    bench_resource_only_ottl,
+    bench_loadbalancing,
+    bench_filter_span_attribute
 );
 criterion_main!(benches);

@@ -209,6 +209,63 @@ impl CExpr {
             _ => None,
         }
     }
+
+    /// Adds to `out` the first key of every path on `field` (`attributes["k"]` → `k`); `false` when
+    /// one of them is not a literal string (the whole map, or a computed key) or a converter is
+    /// called, so that every key may be read.
+    pub fn literal_keys_of(&self, field: Field, out: &mut Vec<String>) -> bool {
+        let keys = |keys: &[CKey], out: &mut Vec<String>| {
+            keys.iter().all(|k| match k {
+                CKey::Lit(_) => true,
+                CKey::Expr(e) => e.literal_keys_of(field, out),
+            })
+        };
+        match self {
+            CExpr::Lit(_) => true,
+            CExpr::Path(p) => {
+                if p.field == field {
+                    match p.keys.first() {
+                        Some(CKey::Lit(KeyRef::Str(k))) => out.push(k.to_string()),
+                        _ => return false,
+                    }
+                }
+                keys(&p.keys, out)
+            }
+            CExpr::Conv(..) => false,
+            CExpr::List(items) => items.iter().all(|e| e.literal_keys_of(field, out)),
+            CExpr::Map(entries) => entries.iter().all(|(_, e)| e.literal_keys_of(field, out)),
+            CExpr::Math(_, a, b) | CExpr::Cmp(_, a, b) | CExpr::And(a, b) | CExpr::Or(a, b) => {
+                a.literal_keys_of(field, out) && b.literal_keys_of(field, out)
+            }
+            CExpr::Not(a) => a.literal_keys_of(field, out),
+        }
+    }
+
+    /// Adds to `out` the fields the expression reads through its paths (computed keys included);
+    /// `false` when it calls a converter, whose reads are not known from outside (it may read the
+    /// item directly, as `IsRootSpan` does).
+    pub fn fields_read(&self, out: &mut Vec<Field>) -> bool {
+        let keys = |keys: &[CKey], out: &mut Vec<Field>| {
+            keys.iter().all(|k| match k {
+                CKey::Lit(_) => true,
+                CKey::Expr(e) => e.fields_read(out),
+            })
+        };
+        match self {
+            CExpr::Lit(_) => true,
+            CExpr::Path(p) => {
+                out.push(p.field);
+                keys(&p.keys, out)
+            }
+            CExpr::Conv(..) => false,
+            CExpr::List(items) => items.iter().all(|e| e.fields_read(out)),
+            CExpr::Map(entries) => entries.iter().all(|(_, e)| e.fields_read(out)),
+            CExpr::Math(_, a, b) | CExpr::Cmp(_, a, b) | CExpr::And(a, b) | CExpr::Or(a, b) => {
+                a.fields_read(out) && b.fields_read(out)
+            }
+            CExpr::Not(a) => a.fields_read(out),
+        }
+    }
 }
 
 fn math(op: MathOp, a: Value, b: Value) -> Result<Owned, String> {

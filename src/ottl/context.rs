@@ -199,6 +199,40 @@ impl Field {
         }
     }
 
+    /// The number of the `Span` or `LogRecord` protobuf field the path reads (for decoding only
+    /// what conditions read); `None` for fields of other messages.
+    pub fn item_field_number(self) -> Option<u32> {
+        use Field::*;
+        Some(match self {
+            SpanTraceId | SpanTraceIdString => 1,
+            SpanSpanId | SpanSpanIdString => 2,
+            SpanTraceState | SpanTraceStateKey => 3,
+            SpanParentSpanId | SpanParentSpanIdString => 4,
+            SpanName => 5,
+            SpanKind | SpanKindString | SpanKindDeprecatedString => 6,
+            SpanStartTimeUnixNano | SpanStartTime => 7,
+            SpanEndTimeUnixNano | SpanEndTime => 8,
+            SpanAttributes => 9,
+            SpanDroppedAttributesCount => 10,
+            SpanDroppedEventsCount => 12,
+            SpanDroppedLinksCount => 14,
+            SpanStatusCode | SpanStatusMessage => 15,
+            SpanFlags => 16,
+            LogTimeUnixNano | LogTime => 1,
+            LogSeverityNumber => 2,
+            LogSeverityText => 3,
+            LogBody | LogBodyString => 5,
+            LogAttributes => 6,
+            LogDroppedAttributesCount => 7,
+            LogFlags => 8,
+            LogTraceId | LogTraceIdString => 9,
+            LogSpanId | LogSpanIdString => 10,
+            LogObservedTimeUnixNano | LogObservedTime => 11,
+            LogEventName => 12,
+            _ => return None,
+        })
+    }
+
     /// Whether the field holds a map that keys index (`attributes["k"]`) or an any-value (`body`).
     pub fn indexable(self) -> bool {
         use Field::*;

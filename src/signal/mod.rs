@@ -10,6 +10,7 @@ pub mod codec;
 pub mod pbwrite;
 pub mod resource_edit;
 pub mod scan;
+pub mod split;
 
 pub use scan::DecodeError;
 
@@ -408,6 +409,30 @@ impl<S: Signal> Batch<S> {
             }
             self.items = items;
         }
+        Ok(true)
+    }
+
+    /// For components that keep some items of an encoded batch (`filter`): while the batch is still
+    /// encoded, splits each segment with `router` (see [`split`]), keeps what it sends to destination
+    /// 0 and counts those items, and returns `true`. The batch is unchanged when `router` fails, and
+    /// `false` (nothing done) when the batch is decoded.
+    pub fn retain_encoded<R: split::Router>(&mut self, router: &mut R) -> Result<bool, R::Error> {
+        let Data::Encoded(segments) = &self.data else {
+            return Ok(false);
+        };
+        let mut kept = Vec::with_capacity(segments.len());
+        let mut items = 0usize;
+        let mut parts = Vec::new();
+        for s in segments {
+            parts.clear();
+            split::split(s, router, &mut parts)?;
+            if let Some(p) = parts.drain(..).next().filter(|p| !p.bytes.is_empty()) {
+                items = items.saturating_add(p.items);
+                kept.push(Bytes::from(p.bytes));
+            }
+        }
+        self.data = Data::Encoded(kept);
+        self.items = items;
         Ok(true)
     }
 

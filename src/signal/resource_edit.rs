@@ -25,10 +25,10 @@ use super::DecodeError;
 const LEN: u64 = 2;
 /// The key of field 1, length-delimited: the resource messages of a request, and the `resource` of
 /// each of them.
-const FIELD_1_LEN: u64 = (1 << 3) | LEN;
+pub(super) const FIELD_1_LEN: u64 = (1 << 3) | LEN;
 /// Field 2, length-delimited: the scope messages of a resource message, and the items (spans, log
 /// records, metrics) of a scope message.
-const FIELD_2_LEN: u64 = (2 << 3) | LEN;
+pub(super) const FIELD_2_LEN: u64 = (2 << 3) | LEN;
 /// Field 3, length-delimited: the `schema_url` of a resource message.
 const FIELD_3_LEN: u64 = (3 << 3) | LEN;
 
@@ -59,10 +59,10 @@ pub struct Edited {
 }
 
 /// A field of a message: its key, and where its whole encoding and its payload are.
-struct Field {
-    key: u64,
-    whole: Range<usize>,
-    payload: Range<usize>,
+pub(super) struct Field {
+    pub(super) key: u64,
+    pub(super) whole: Range<usize>,
+    pub(super) payload: Range<usize>,
 }
 
 fn varint(buf: &[u8], pos: &mut usize) -> Result<u64, DecodeError> {
@@ -74,7 +74,7 @@ fn varint(buf: &[u8], pos: &mut usize) -> Result<u64, DecodeError> {
 }
 
 /// The field starting at `*pos`, moving `*pos` past it.
-fn next_field(buf: &[u8], pos: &mut usize) -> Result<Field, DecodeError> {
+pub(super) fn next_field(buf: &[u8], pos: &mut usize) -> Result<Field, DecodeError> {
     let start = *pos;
     let key = varint(buf, pos)?;
     let skip = match key & 7 {
@@ -100,7 +100,7 @@ fn next_field(buf: &[u8], pos: &mut usize) -> Result<Field, DecodeError> {
     })
 }
 
-fn slice(buf: &[u8], r: Range<usize>) -> &[u8] {
+pub(super) fn slice(buf: &[u8], r: Range<usize>) -> &[u8] {
     buf.get(r).unwrap_or_default()
 }
 

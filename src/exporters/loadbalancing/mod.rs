@@ -5,9 +5,15 @@
 //! sending and are then shut down; a batch a backend could not take fails the attempt, and the
 //! top-level `retry_on_failure` routes it again through the ring as it is then.
 //!
+//! Spans and log records are split on the encoded request ([`split_by_key`], with
+//! `signal::split`): each backend's request is built from the byte ranges of its items and of their
+//! resource and scope messages; only what the key needs is read or decoded. Metrics are routed on
+//! decoded data.
+//!
 //! The backend protocol is injected by the registry (`Factory::new(otlp_grpc factory)`), so this
 //! component does not import another one.
 
+mod decoded;
 mod dns;
 pub mod resolver;
 pub mod ring;
@@ -17,10 +23,13 @@ use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
 use async_trait::async_trait;
+use bytes::Bytes;
 use opentelemetry_proto::tonic::common::v1::{any_value::Value as V, KeyValue};
-use opentelemetry_proto::tonic::logs::v1::{ResourceLogs, ScopeLogs};
+use opentelemetry_proto::tonic::logs::v1::LogRecord;
 use opentelemetry_proto::tonic::metrics::v1::{metric, Metric, ResourceMetrics, ScopeMetrics};
-use opentelemetry_proto::tonic::trace::v1::{ResourceSpans, ScopeSpans};
+use opentelemetry_proto::tonic::resource::v1::Resource;
+use opentelemetry_proto::tonic::trace::v1::Span;
+use prost::Message;
 use serde::Deserialize;
 use serde_yaml::Value;
 
@@ -31,7 +40,8 @@ use crate::config::{duration, ComponentId, ConfigError};
 use crate::exporters::helper::settings::default_timeout;
 use crate::exporters::helper::{self, Accepted, ExportError, QueueSettings, RetrySettings, Sender};
 use crate::pipeline::{AnyConsumer, SignalConsumer};
-use crate::signal::{Batch, Logs, Metrics, SignalKind, Traces};
+use crate::signal::split::{self, Route};
+use crate::signal::{Batch, DecodeError, Logs, Metrics, Signal, SignalKind, Traces};
 use crate::telemetry::events;
 use resolver::ResolverConfig;
 use ring::Ring;
@@ -387,7 +397,173 @@ fn attrs_key(attrs: &[KeyValue]) -> Vec<u8> {
         .collect()
 }
 
-/// Routing on decoded resources: `route(resource attrs, item)` gives each item's key.
+/// Spans and log records: what routing reads from an encoded item.
+trait Routed: Signal {
+    type Item: Message + Default;
+    /// The item's `trace_id` field.
+    const TRACE_ID: u32;
+    /// The item's `attributes` field.
+    const ATTRIBUTES: u32;
+    /// Whether a resource routed by `service` or `resource` goes whole, empty scopes included (spans,
+    /// as otelcol's traces exporter), or record by record (logs, where otelcol keys each record).
+    const WHOLE_RESOURCES: bool;
+    fn attributes(item: &Self::Item) -> &[KeyValue];
+}
+
+impl Routed for Traces {
+    type Item = Span;
+    const TRACE_ID: u32 = 1;
+    const ATTRIBUTES: u32 = 9;
+    const WHOLE_RESOURCES: bool = true;
+    fn attributes(item: &Span) -> &[KeyValue] {
+        &item.attributes
+    }
+}
+
+impl Routed for Logs {
+    type Item = LogRecord;
+    const TRACE_ID: u32 = 9;
+    const ATTRIBUTES: u32 = 6;
+    const WHOLE_RESOURCES: bool = false;
+    fn attributes(item: &LogRecord) -> &[KeyValue] {
+        &item.attributes
+    }
+}
+
+/// Picks the ring position of each resource or item of an encoded request: the trace id is read in
+/// place; for `service`/`resource` only the resource is decoded; for `attributes` the resource and
+/// each item's attributes (nothing else of the item).
+struct KeyRouter<'a, S: Routed> {
+    ring: &'a Ring,
+    key: RoutingKey,
+    attributes: &'a [String],
+    resource_attrs: Vec<KeyValue>,
+    /// The destination of every item of the current resource, when the key is the resource's.
+    resource_dest: Option<usize>,
+    item: S::Item,
+}
+
+impl<S: Routed> split::Router for KeyRouter<'_, S> {
+    type Error = DecodeError;
+
+    fn resource(&mut self, msg: &split::Container<'_>) -> Result<Route, DecodeError> {
+        self.resource_dest = None;
+        if self.key == RoutingKey::TraceId {
+            return Ok(Route::PerItem);
+        }
+        self.resource_attrs = msg
+            .head::<Resource>()?
+            .map(|r| r.attributes)
+            .unwrap_or_default();
+        let rattrs = &self.resource_attrs;
+        let key = match self.key {
+            RoutingKey::Service => attr_str(rattrs, "service.name")
+                .unwrap_or_default()
+                .into_bytes(),
+            RoutingKey::Resource => attrs_key(rattrs),
+            _ => return Ok(Route::PerItem),
+        };
+        let d = self.ring.index_for(&key).unwrap_or_default();
+        if S::WHOLE_RESOURCES {
+            return Ok(Route::Whole(d));
+        }
+        self.resource_dest = Some(d);
+        Ok(Route::PerItem)
+    }
+
+    fn scope(&mut self, _: &split::Container<'_>) -> Result<bool, DecodeError> {
+        Ok(true)
+    }
+
+    fn item(&mut self, item: &[u8]) -> Result<Option<usize>, DecodeError> {
+        if let Some(d) = self.resource_dest {
+            return Ok(Some(d));
+        }
+        let d = if self.key == RoutingKey::Attributes {
+            self.item = S::Item::default();
+            split::merge_fields(&mut self.item, item, &|t| t == S::ATTRIBUTES)?;
+            let attrs = S::attributes(&self.item);
+            let key: Vec<u8> = self
+                .attributes
+                .iter()
+                .flat_map(|a| {
+                    attr_str(attrs, a)
+                        .or_else(|| attr_str(&self.resource_attrs, a))
+                        .unwrap_or_default()
+                        .into_bytes()
+                })
+                .collect();
+            self.ring.index_for(&key)
+        } else {
+            self.ring
+                .index_for(split::last_bytes_field(item, S::TRACE_ID)?)
+        };
+        Ok(Some(d.unwrap_or_default()))
+    }
+}
+
+/// `batch` split by `key` between the endpoints of `ring`, working on the encoded request (a decoded
+/// batch is encoded once first): each part holds the resource and scope fields of its items as they
+/// were, and the items' bytes.
+fn split_by_key<S: Routed>(
+    batch: &Batch<S>,
+    ring: &Ring,
+    key: RoutingKey,
+    attributes: &[String],
+) -> Result<Vec<(String, Batch<S>)>, DecodeError> {
+    let mut router = KeyRouter::<S> {
+        ring,
+        key,
+        attributes,
+        resource_attrs: Vec::new(),
+        resource_dest: None,
+        item: S::Item::default(),
+    };
+    let mut parts = Vec::new();
+    for segment in batch.encoded_segments() {
+        split::split(&segment, &mut router, &mut parts)?;
+    }
+    Ok(parts
+        .into_iter()
+        .enumerate()
+        .filter(|(_, p)| !p.bytes.is_empty())
+        .map(|(i, p)| {
+            let ep = ring.endpoints.get(i).cloned().unwrap_or_default();
+            let part = Batch::<S>::from_own_encoding(Bytes::from(p.bytes), p.items)
+                .with_metadata(batch.metadata.clone());
+            (ep, part)
+        })
+        .collect())
+}
+
+/// The split of a batch of spans by trace id over `endpoints`, each part encoded as a backend sends
+/// it: on the encoded request as the exporter does, or (`decoded`) as it did before, on decoded
+/// resources. For `benches/processors.rs`.
+#[doc(hidden)]
+pub fn bench_split_by_trace_id(
+    batch: &Batch<Traces>,
+    endpoints: &[String],
+    decoded: bool,
+) -> Vec<(String, Bytes)> {
+    let ring = Ring::new(endpoints);
+    if !decoded {
+        return split_by_key(batch, &ring, RoutingKey::TraceId, &[])
+            .unwrap_or_default()
+            .into_iter()
+            .map(|(ep, part)| (ep, part.encode_to_bytes()))
+            .collect();
+    }
+    let mut batch = batch.clone();
+    let Ok(resources) = batch.resources() else {
+        return Vec::new();
+    };
+    decoded::decoded_traces(resources, &ring, RoutingKey::TraceId, &[])
+        .into_iter()
+        .map(|(ep, res)| (ep, Batch::<Traces>::from_resources(res).encode_to_bytes()))
+        .collect()
+}
+
+/// Routing on decoded resources (metrics): `route(resource attrs, item)` gives each item's key.
 struct Parts<R> {
     by_backend: BTreeMap<String, Vec<R>>,
 }
@@ -405,13 +581,11 @@ struct LbSender(Arc<Balancer>);
 impl LbSender {
     async fn send_parts<S: SignalConsumer>(
         &self,
-        parts: BTreeMap<String, Vec<S::Resource>>,
+        parts: Vec<(String, Batch<S>)>,
         backends: &BTreeMap<String, AnyConsumer>,
-        metadata: Option<Arc<crate::signal::ClientMetadata>>,
     ) -> Result<Accepted, ExportError> {
-        let sends = parts.into_iter().map(|(ep, res)| {
+        let sends = parts.into_iter().map(|(ep, part)| {
             let consumer = backends.get(&ep).and_then(AnyConsumer::typed::<S>);
-            let metadata = metadata.clone();
             let id = self.0.id.clone();
             async move {
                 let Some(c) = consumer else {
@@ -421,9 +595,7 @@ impl LbSender {
                     ));
                 };
                 let started = std::time::Instant::now();
-                let r = c
-                    .consume(Batch::<S>::from_resources(res).with_metadata(metadata))
-                    .await;
+                let r = c.consume(part).await;
                 events::loadbalancer_backend_outcome(&id, &ep, r.is_ok(), started.elapsed());
                 r.map_err(|e| {
                     // A connection broken mid-request reaches us as a permanent "gRPC Unknown:
@@ -444,6 +616,21 @@ impl LbSender {
             .unwrap_or(Ok(()))
             .map(|()| Accepted::ALL)
     }
+
+    /// Spans and log records: split on the encoded request (see [`split_by_key`]).
+    async fn send_routed<S: Routed + SignalConsumer>(
+        &self,
+        batch: &Batch<S>,
+    ) -> Result<Accepted, ExportError> {
+        let b = &self.0;
+        let (ring, backends) = b.snapshot();
+        if ring.endpoints.is_empty() {
+            return Err(no_backends());
+        }
+        let parts = split_by_key(batch, &ring, b.key, &b.attributes)
+            .map_err(|e| ExportError::permanent(e.to_string()))?;
+        self.send_parts(parts, &backends).await
+    }
 }
 
 fn no_backends() -> ExportError {
@@ -453,145 +640,14 @@ fn no_backends() -> ExportError {
 #[async_trait]
 impl Sender<Traces> for LbSender {
     async fn send(&self, batch: &Batch<Traces>) -> Result<Accepted, ExportError> {
-        let b = &self.0;
-        let (ring, backends) = b.snapshot();
-        if ring.endpoints.is_empty() {
-            return Err(no_backends());
-        }
-        let mut batch = batch.clone();
-        let metadata = batch.metadata.clone();
-        let resources = batch
-            .resources()
-            .map_err(|e| ExportError::permanent(e.to_string()))?;
-        let mut parts: Parts<ResourceSpans> = Parts::new();
-        for rs in resources {
-            let rattrs = rs
-                .resource
-                .as_ref()
-                .map(|r| r.attributes.as_slice())
-                .unwrap_or(&[]);
-            let whole_key = match b.key {
-                RoutingKey::Service => Some(
-                    attr_str(rattrs, "service.name")
-                        .unwrap_or_default()
-                        .into_bytes(),
-                ),
-                RoutingKey::Resource => Some(attrs_key(rattrs)),
-                _ => None,
-            };
-            if let Some(k) = whole_key {
-                let ep = ring.endpoint_for(&k).unwrap_or_default().to_string();
-                parts.by_backend.entry(ep).or_default().push(rs.clone());
-                continue;
-            }
-            // Per span: fragments of this resource per backend.
-            let mut frags: BTreeMap<String, ResourceSpans> = BTreeMap::new();
-            for ss in &rs.scope_spans {
-                for span in &ss.spans {
-                    let k: Vec<u8> = if b.key == RoutingKey::Attributes {
-                        b.attributes
-                            .iter()
-                            .flat_map(|a| {
-                                attr_str(&span.attributes, a)
-                                    .or_else(|| attr_str(rattrs, a))
-                                    .unwrap_or_default()
-                                    .into_bytes()
-                            })
-                            .collect()
-                    } else {
-                        span.trace_id.clone()
-                    };
-                    let ep = ring.endpoint_for(&k).unwrap_or_default().to_string();
-                    let f = frags.entry(ep).or_insert_with(|| ResourceSpans {
-                        resource: rs.resource.clone(),
-                        scope_spans: vec![],
-                        schema_url: rs.schema_url.clone(),
-                    });
-                    if f.scope_spans.last().is_none_or(|l| l.scope != ss.scope) {
-                        f.scope_spans.push(ScopeSpans {
-                            scope: ss.scope.clone(),
-                            spans: vec![],
-                            schema_url: ss.schema_url.clone(),
-                        });
-                    }
-                    if let Some(l) = f.scope_spans.last_mut() {
-                        l.spans.push(span.clone());
-                    }
-                }
-            }
-            for (ep, f) in frags {
-                parts.by_backend.entry(ep).or_default().push(f);
-            }
-        }
-        self.send_parts::<Traces>(parts.by_backend, &backends, metadata)
-            .await
+        self.send_routed(batch).await
     }
 }
 
 #[async_trait]
 impl Sender<Logs> for LbSender {
     async fn send(&self, batch: &Batch<Logs>) -> Result<Accepted, ExportError> {
-        let b = &self.0;
-        let (ring, backends) = b.snapshot();
-        if ring.endpoints.is_empty() {
-            return Err(no_backends());
-        }
-        let mut batch = batch.clone();
-        let metadata = batch.metadata.clone();
-        let resources = batch
-            .resources()
-            .map_err(|e| ExportError::permanent(e.to_string()))?;
-        let mut parts: Parts<ResourceLogs> = Parts::new();
-        for rl in resources {
-            let rattrs = rl
-                .resource
-                .as_ref()
-                .map(|r| r.attributes.as_slice())
-                .unwrap_or(&[]);
-            let mut frags: BTreeMap<String, ResourceLogs> = BTreeMap::new();
-            for sl in &rl.scope_logs {
-                for rec in &sl.log_records {
-                    let k: Vec<u8> = match b.key {
-                        RoutingKey::Service => attr_str(rattrs, "service.name")
-                            .unwrap_or_default()
-                            .into_bytes(),
-                        RoutingKey::Resource => attrs_key(rattrs),
-                        RoutingKey::Attributes => b
-                            .attributes
-                            .iter()
-                            .flat_map(|a| {
-                                attr_str(&rec.attributes, a)
-                                    .or_else(|| attr_str(rattrs, a))
-                                    .unwrap_or_default()
-                                    .into_bytes()
-                            })
-                            .collect(),
-                        _ => rec.trace_id.clone(),
-                    };
-                    let ep = ring.endpoint_for(&k).unwrap_or_default().to_string();
-                    let f = frags.entry(ep).or_insert_with(|| ResourceLogs {
-                        resource: rl.resource.clone(),
-                        scope_logs: vec![],
-                        schema_url: rl.schema_url.clone(),
-                    });
-                    if f.scope_logs.last().is_none_or(|l| l.scope != sl.scope) {
-                        f.scope_logs.push(ScopeLogs {
-                            scope: sl.scope.clone(),
-                            log_records: vec![],
-                            schema_url: sl.schema_url.clone(),
-                        });
-                    }
-                    if let Some(l) = f.scope_logs.last_mut() {
-                        l.log_records.push(rec.clone());
-                    }
-                }
-            }
-            for (ep, f) in frags {
-                parts.by_backend.entry(ep).or_default().push(f);
-            }
-        }
-        self.send_parts::<Logs>(parts.by_backend, &backends, metadata)
-            .await
+        self.send_routed(batch).await
     }
 }
 
@@ -704,8 +760,15 @@ impl Sender<Metrics> for LbSender {
                 parts.by_backend.entry(ep).or_default().push(f);
             }
         }
-        self.send_parts::<Metrics>(parts.by_backend, &backends, metadata)
-            .await
+        let parts = parts
+            .by_backend
+            .into_iter()
+            .map(|(ep, res)| {
+                let part = Batch::<Metrics>::from_resources(res).with_metadata(metadata.clone());
+                (ep, part)
+            })
+            .collect();
+        self.send_parts::<Metrics>(parts, &backends).await
     }
 }
 

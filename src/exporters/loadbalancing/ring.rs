@@ -34,11 +34,16 @@ impl Ring {
     }
 
     pub fn endpoint_for(&self, key: &[u8]) -> Option<&str> {
+        self.endpoints.get(self.index_for(key)?).map(String::as_str)
+    }
+
+    /// The index in `endpoints` of the key's endpoint.
+    pub fn index_for(&self, key: &[u8]) -> Option<usize> {
         let pos = crc32fast::hash(key) % MAX_POSITIONS;
         let i = self.items.partition_point(|(p, _)| *p < pos);
         // Past the last position the ring wraps to the first; an empty ring has no endpoint.
         let (_, ep) = self.items.get(i).or_else(|| self.items.first())?;
-        self.endpoints.get(*ep).map(String::as_str)
+        Some(*ep)
     }
 }
 

@@ -4,7 +4,7 @@ use std::sync::Mutex;
 use super::*;
 use crate::component::ConfigResult;
 use crate::pipeline::{ConsumeError, Consumer};
-use opentelemetry_proto::tonic::trace::v1::Span;
+use opentelemetry_proto::tonic::trace::v1::{ResourceSpans, ScopeSpans, Span};
 
 /// Backends recorded by endpoint: what each received, whether it refuses, whether it was shut down.
 #[derive(Default)]
@@ -297,4 +297,304 @@ async fn k8s_resolver_lists_then_follows_the_watch() {
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     panic!("watch never applied: {:?}", b.snapshot().0.endpoints);
+}
+
+mod split_encoded {
+    use super::*;
+    use crate::exporters::loadbalancing::decoded::{decoded_logs, decoded_traces};
+    use opentelemetry_proto::tonic::collector::logs::v1::ExportLogsServiceRequest;
+    use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
+    use opentelemetry_proto::tonic::common::v1::{AnyValue, InstrumentationScope};
+    use opentelemetry_proto::tonic::logs::v1::{ResourceLogs, ScopeLogs};
+    use opentelemetry_proto::tonic::trace::v1::{ResourceSpans, ScopeSpans};
+    use prost::encoding::{decode_key, decode_varint, encode_key, encode_varint, WireType};
+
+    /// `msg` with an unknown varint field (100) added to every resource, scope and item message, as
+    /// a newer sender's would be; the split must carry them and decoders ignore them.
+    fn with_unknowns(msg: &[u8], depth: usize) -> Vec<u8> {
+        let mut out = Vec::new();
+        let mut b = msg;
+        while !b.is_empty() {
+            let (tag, wire) = decode_key(&mut b).unwrap();
+            encode_key(tag, wire, &mut out);
+            match wire {
+                WireType::LengthDelimited => {
+                    let len = decode_varint(&mut b).unwrap() as usize;
+                    let (payload, rest) = b.split_at(len);
+                    b = rest;
+                    let nested = (depth == 0 && tag == 1) || ((1..3).contains(&depth) && tag == 2);
+                    let payload = if nested {
+                        with_unknowns(payload, depth + 1)
+                    } else {
+                        payload.to_vec()
+                    };
+                    encode_varint(payload.len() as u64, &mut out);
+                    out.extend(payload);
+                }
+                WireType::Varint => encode_varint(decode_varint(&mut b).unwrap(), &mut out),
+                WireType::SixtyFourBit => {
+                    out.extend(&b[..8]);
+                    b = &b[8..];
+                }
+                WireType::ThirtyTwoBit => {
+                    out.extend(&b[..4]);
+                    b = &b[4..];
+                }
+                w => panic!("unexpected wire type {w:?}"),
+            }
+        }
+        if depth > 0 {
+            encode_key(100, WireType::Varint, &mut out);
+            encode_varint(7, &mut out);
+        }
+        out
+    }
+
+    fn kv(k: &str, v: &str) -> KeyValue {
+        KeyValue {
+            key: k.into(),
+            value: Some(AnyValue {
+                value: Some(V::StringValue(v.into())),
+            }),
+            ..Default::default()
+        }
+    }
+
+    fn resource(attrs: Vec<KeyValue>) -> Option<Resource> {
+        Some(Resource {
+            attributes: attrs,
+            ..Default::default()
+        })
+    }
+
+    fn scope(name: &str) -> Option<InstrumentationScope> {
+        Some(InstrumentationScope {
+            name: name.into(),
+            ..Default::default()
+        })
+    }
+
+    fn trace_id(t: u32) -> Vec<u8> {
+        let mut id = [0u8; 16];
+        id[..4].copy_from_slice(&t.wrapping_mul(2654435761).to_be_bytes());
+        id[12..].copy_from_slice(&t.to_be_bytes());
+        id.to_vec()
+    }
+
+    fn spans(from: u32, n: u32) -> Vec<Span> {
+        (from..from + n)
+            .map(|i| Span {
+                trace_id: trace_id(i % 23),
+                span_id: i.to_be_bytes().repeat(2),
+                name: format!("s{i}"),
+                attributes: if i % 3 == 0 {
+                    vec![kv("k", &format!("{}", i % 5))]
+                } else {
+                    vec![]
+                },
+                ..Default::default()
+            })
+            .collect()
+    }
+
+    /// Several resources (with and without a resource, one with only an empty scope), scopes (one
+    /// empty, one with a `schema_url`), spans of many traces.
+    fn trace_request() -> ExportTraceServiceRequest {
+        ExportTraceServiceRequest {
+            resource_spans: vec![
+                ResourceSpans {
+                    resource: resource(vec![kv("service.name", "a"), kv("k", "r")]),
+                    scope_spans: vec![
+                        ScopeSpans {
+                            scope: scope("s1"),
+                            spans: spans(0, 40),
+                            ..Default::default()
+                        },
+                        ScopeSpans {
+                            scope: scope("empty"),
+                            ..Default::default()
+                        },
+                        ScopeSpans {
+                            scope: scope("s3"),
+                            spans: spans(40, 25),
+                            schema_url: "https://scope".into(),
+                        },
+                    ],
+                    schema_url: "https://resource".into(),
+                },
+                ResourceSpans {
+                    resource: None,
+                    scope_spans: vec![ScopeSpans {
+                        spans: spans(65, 30),
+                        ..Default::default()
+                    }],
+                    ..Default::default()
+                },
+                ResourceSpans {
+                    resource: resource(vec![kv("service.name", "b")]),
+                    scope_spans: vec![ScopeSpans::default()],
+                    ..Default::default()
+                },
+                ResourceSpans {
+                    resource: resource(vec![kv("service.name", "c"), kv("x", "y")]),
+                    scope_spans: vec![ScopeSpans {
+                        scope: scope("s4"),
+                        spans: spans(95, 10),
+                        ..Default::default()
+                    }],
+                    ..Default::default()
+                },
+            ],
+        }
+    }
+
+    fn log_request() -> ExportLogsServiceRequest {
+        let t = trace_request();
+        ExportLogsServiceRequest {
+            resource_logs: t
+                .resource_spans
+                .into_iter()
+                .map(|rs| ResourceLogs {
+                    resource: rs.resource,
+                    scope_logs: rs
+                        .scope_spans
+                        .into_iter()
+                        .map(|ss| ScopeLogs {
+                            scope: ss.scope,
+                            log_records: ss
+                                .spans
+                                .into_iter()
+                                .map(|s| LogRecord {
+                                    trace_id: s.trace_id,
+                                    attributes: s.attributes,
+                                    severity_text: s.name,
+                                    ..Default::default()
+                                })
+                                .collect(),
+                            schema_url: ss.schema_url,
+                        })
+                        .collect(),
+                    schema_url: rs.schema_url,
+                })
+                .collect(),
+        }
+    }
+
+    const KEYS: [RoutingKey; 4] = [
+        RoutingKey::TraceId,
+        RoutingKey::Service,
+        RoutingKey::Resource,
+        RoutingKey::Attributes,
+    ];
+
+    fn ring() -> Ring {
+        Ring::new(&["a:4317".into(), "b:4317".into(), "c:4317".into()])
+    }
+
+    fn split_decoded<S: Routed>(
+        batch: &Batch<S>,
+        key: RoutingKey,
+    ) -> BTreeMap<String, Vec<S::Resource>> {
+        split_by_key(batch, &ring(), key, &["k".to_string()])
+            .unwrap()
+            .into_iter()
+            .map(|(ep, mut part)| {
+                let res = part.resources().unwrap().to_vec();
+                assert_eq!(part.items(), S::count(&res), "{key:?} {ep}");
+                (ep, res)
+            })
+            .collect()
+    }
+
+    #[test]
+    fn trace_split_decodes_to_what_the_decoded_routing_produced() {
+        let req = trace_request();
+        let plain = Bytes::from(req.encode_to_vec());
+        let unknown = Bytes::from(with_unknowns(&plain, 0));
+        assert_ne!(plain, unknown);
+        let attrs = ["k".to_string()];
+        for key in KEYS {
+            let want = decoded_traces(&req.resource_spans, &ring(), key, &attrs);
+            assert!(want.len() > 1, "{key:?} routes to one backend only");
+            for bytes in [&plain, &unknown] {
+                let batch = Batch::<Traces>::from_encoded(bytes.clone()).unwrap();
+                assert_eq!(split_decoded(&batch, key), want, "{key:?}");
+            }
+            let decoded = Batch::<Traces>::from_resources(req.resource_spans.clone());
+            assert_eq!(split_decoded(&decoded, key), want, "{key:?} (decoded)");
+            // Two segments (two requests joined) split as their concatenation.
+            let mut joined = Batch::<Traces>::from_encoded(plain.clone()).unwrap();
+            joined
+                .append(Batch::from_encoded(unknown.clone()).unwrap())
+                .unwrap();
+            let twice = decoded_traces(
+                &[req.resource_spans.clone(), req.resource_spans.clone()].concat(),
+                &ring(),
+                key,
+                &attrs,
+            );
+            assert_eq!(split_decoded(&joined, key), twice, "{key:?} (joined)");
+        }
+    }
+
+    #[test]
+    fn log_split_decodes_to_what_the_decoded_routing_produced() {
+        let req = log_request();
+        let plain = Bytes::from(req.encode_to_vec());
+        let unknown = Bytes::from(with_unknowns(&plain, 0));
+        for key in KEYS {
+            let want = decoded_logs(&req.resource_logs, &ring(), key, &["k".to_string()]);
+            assert!(want.len() > 1, "{key:?} routes to one backend only");
+            for bytes in [&plain, &unknown] {
+                let batch = Batch::<Logs>::from_encoded(bytes.clone()).unwrap();
+                assert_eq!(split_decoded(&batch, key), want, "{key:?}");
+            }
+        }
+    }
+
+    #[test]
+    fn unknown_fields_travel_with_the_bytes_they_belong_to() {
+        let plain = trace_request().encode_to_vec();
+        let unknown = Bytes::from(with_unknowns(&plain, 0));
+        let batch = Batch::<Traces>::from_encoded(unknown).unwrap();
+        let parts = split_by_key(&batch, &ring(), RoutingKey::TraceId, &[]).unwrap();
+        // Every part: each resource, scope and span message still carries field 100.
+        for (_, mut part) in parts {
+            let bytes = part.encode_to_bytes();
+            let marks = bytes
+                .windows(3)
+                .filter(|w| *w == [0xa0, 0x06, 0x07])
+                .count();
+            let res = part.resources().unwrap();
+            let scopes: usize = res.iter().map(|r| r.scope_spans.len()).sum();
+            assert_eq!(marks, res.len() + scopes + part.items());
+        }
+    }
+
+    /// Adjacent scope messages with the same scope stay two scope messages, each with its own
+    /// `schema_url` (the decoded routing merged them and kept the first one's).
+    #[test]
+    fn adjacent_scopes_with_the_same_scope_stay_apart() {
+        let req = ExportTraceServiceRequest {
+            resource_spans: vec![ResourceSpans {
+                scope_spans: vec![
+                    ScopeSpans {
+                        scope: scope("s"),
+                        spans: spans(0, 1),
+                        schema_url: "u1".into(),
+                    },
+                    ScopeSpans {
+                        scope: scope("s"),
+                        spans: spans(0, 1),
+                        schema_url: "u2".into(),
+                    },
+                ],
+                ..Default::default()
+            }],
+        };
+        let batch = Batch::<Traces>::from_encoded(req.encode_to_vec().into()).unwrap();
+        let got = split_decoded(&batch, RoutingKey::TraceId);
+        let only: Vec<&Vec<ResourceSpans>> = got.values().collect();
+        assert_eq!(only, [&req.resource_spans]);
+    }
 }

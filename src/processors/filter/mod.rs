@@ -3,6 +3,7 @@
 //! Containers left empty are removed, and a request left empty is not passed on.
 
 pub mod config;
+pub mod encoded;
 
 use std::sync::Arc;
 
@@ -45,6 +46,9 @@ pub struct Rules {
     pub traces: Vec<Group>,
     pub metrics: Vec<Group>,
     pub logs: Vec<Group>,
+    /// How trace and log conditions run on encoded requests, when they can (see [`encoded`]).
+    pub encoded_traces: Option<encoded::Plan>,
+    pub encoded_logs: Option<encoded::Plan>,
 }
 
 /// `HasAttrOnDatapoint(key, value)` and `HasAttrKeyOnDatapoint(key)`: filter-only converters.
@@ -347,6 +351,8 @@ impl Rules {
         for g in [&mut rules.traces, &mut rules.metrics, &mut rules.logs] {
             g.sort_by_key(|g| g.context.depth());
         }
+        rules.encoded_traces = encoded::plan::<Traces>(&rules.traces);
+        rules.encoded_logs = encoded::plan::<Logs>(&rules.logs);
         Ok(rules)
     }
 
@@ -413,11 +419,19 @@ impl<S: Filterable> BuildFor<S> for Build {
 pub trait Filterable: Signal {
     fn walk(resources: &mut Vec<Self::Resource>, g: &Group, id: &str) -> Result<(), String>;
     fn prune(resources: &mut Vec<Self::Resource>, metric_points_filtered: bool);
+    /// The path on encoded data ([`encoded`]): `Some(items dropped)` when it ran, `None` (the batch
+    /// untouched) when the decoded path must run.
+    fn filter_encoded(_batch: &mut Batch<Self>, _rules: &Rules, _id: &str) -> Option<usize> {
+        None
+    }
 }
 
 impl Filterable for Traces {
     fn walk(resources: &mut Vec<Self::Resource>, g: &Group, id: &str) -> Result<(), String> {
         exec::traces(resources, g.context, &mut |ctx| any_true(g, ctx, id))
+    }
+    fn filter_encoded(batch: &mut Batch<Self>, rules: &Rules, id: &str) -> Option<usize> {
+        encoded::run(batch, &rules.traces, rules.encoded_traces.as_ref()?, id)
     }
     fn prune(resources: &mut Vec<Self::Resource>, _: bool) {
         for rs in resources.iter_mut() {
@@ -430,6 +444,9 @@ impl Filterable for Traces {
 impl Filterable for Logs {
     fn walk(resources: &mut Vec<Self::Resource>, g: &Group, id: &str) -> Result<(), String> {
         exec::logs(resources, g.context, &mut |ctx| any_true(g, ctx, id))
+    }
+    fn filter_encoded(batch: &mut Batch<Self>, rules: &Rules, id: &str) -> Option<usize> {
+        encoded::run(batch, &rules.logs, rules.encoded_logs.as_ref()?, id)
     }
     fn prune(resources: &mut Vec<Self::Resource>, _: bool) {
         for rl in resources.iter_mut() {
@@ -501,6 +518,9 @@ impl<S: Filterable> FilterProcessor<S> {
                 .edit_encoded_resource_messages(true, &mut drops)
                 .map_err(|e| ConsumeError::from_edit(id, e))?;
             return Ok(before.saturating_sub(batch.items()));
+        }
+        if let Some(dropped) = S::filter_encoded(batch, &self.rules, &self.id) {
+            return Ok(dropped);
         }
         let resources = batch.resources_mut()?;
         for g in groups {

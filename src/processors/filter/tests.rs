@@ -132,11 +132,53 @@ fn names(rs: &[ResourceSpans]) -> Vec<String> {
         .collect()
 }
 
+/// `data` with the ids the receivers' scan requires (16-byte trace ids, 8-byte span ids).
+fn with_ids(mut data: Vec<ResourceSpans>) -> Vec<ResourceSpans> {
+    for s in data
+        .iter_mut()
+        .flat_map(|r| &mut r.scope_spans)
+        .flat_map(|s| &mut s.spans)
+    {
+        s.trace_id = vec![1; 16];
+        s.span_id = vec![2; 8];
+    }
+    data
+}
+
+/// Runs `r` on `data` decoded, and on the same data encoded as a receiver passes it on: both must
+/// give the same result and count; the encoded batch stays encoded when the rules have an encoded
+/// plan (or only resource conditions).
+fn run_both<S: Filterable>(
+    r: &Arc<Rules>,
+    data: Vec<S::Resource>,
+    encoded_plan: bool,
+) -> Result<(Vec<S::Resource>, usize), String> {
+    let p = FilterProcessor::<S>::new(r.clone(), "filter", Arc::new(Capture::default()));
+    let mut b = Batch::<S>::from_resources(data);
+    let mut e = Batch::<S>::from_encoded(b.encode_to_bytes()).unwrap();
+    let decoded = p.process(&mut b).map_err(|e| e.to_string());
+    let encoded = p.process(&mut e).map_err(|e| e.to_string());
+    assert_eq!(
+        decoded.is_err(),
+        encoded.is_err(),
+        "{decoded:?} {encoded:?}"
+    );
+    if let (Err(d), Err(e)) = (&decoded, &encoded) {
+        assert_eq!(d, e);
+        return Err(d.clone());
+    }
+    if encoded_plan {
+        assert!(e.is_encoded(), "the encoded path was not taken");
+    }
+    assert_eq!(decoded, encoded, "dropped");
+    assert_eq!(b.items(), e.items(), "items");
+    let out = b.into_resources().unwrap();
+    assert_eq!(out, e.into_resources().unwrap());
+    Ok((out, decoded.unwrap_or_default()))
+}
+
 fn run_traces(r: &Arc<Rules>, data: Vec<ResourceSpans>) -> (Vec<ResourceSpans>, usize) {
-    let p = FilterProcessor::<Traces>::new(r.clone(), "filter", Arc::new(Capture::default()));
-    let mut b = Batch::from_resources(data);
-    let n = p.process(&mut b).unwrap();
-    (b.into_resources().unwrap(), n)
+    run_both::<Traces>(r, with_ids(data), r.encoded_traces.is_some()).unwrap()
 }
 
 /// The filterprocessor README's OTTL example (traces part), verbatim.
@@ -276,11 +318,9 @@ fn logs() -> Vec<ResourceLogs> {
 }
 
 fn run_logs(r: &Arc<Rules>) -> Vec<String> {
-    let p = FilterProcessor::<Logs>::new(r.clone(), "filter", Arc::new(Capture::default()));
-    let mut b = Batch::from_resources(logs());
-    p.process(&mut b).unwrap();
-    b.into_resources()
+    run_both::<Logs>(r, logs(), r.encoded_logs.is_some())
         .unwrap()
+        .0
         .iter()
         .flat_map(|r| &r.scope_logs)
         .flat_map(|s| &s.log_records)
@@ -464,10 +504,9 @@ fn error_mode_propagate_fails_the_request_and_ignore_keeps_the_item() {
     let bad = |mode: &str| {
         rules(&format!("error_mode: {mode}\ntraces: {{span: ['Substring(name, 3, 10) == \"x\"', 'name == \"keep\"']}}"))
     };
-    let p =
-        FilterProcessor::<Traces>::new(bad("propagate"), "filter", Arc::new(Capture::default()));
-    let e = p.process(&mut Batch::from_resources(traces())).unwrap_err();
-    assert!(e.to_string().contains("Substring"), "{e}");
+    let r = bad("propagate");
+    let e = run_both::<Traces>(&r, with_ids(traces()), false).unwrap_err();
+    assert!(e.contains("Substring"), "{e}");
     for mode in ["ignore", "silent"] {
         let (out, _) = run_traces(&bad(mode), traces());
         assert_eq!(names(&out).len(), 5, "{mode}");
@@ -592,4 +631,149 @@ traces:
         ..Default::default()
     });
     assert_eq!(both_paths::<Metrics>(&r, m), 8);
+}
+
+/// Which span fields the encoded path decodes, and when it does not run.
+#[test]
+fn encoded_plan_decodes_only_the_fields_conditions_read() {
+    use encoded::ItemFields::{All, Only};
+    let plan = |yaml: &str| rules(yaml).encoded_traces.as_ref().map(|p| p.item_fields);
+    assert_eq!(
+        plan(r#"{trace_conditions: ['span.attributes["x"] == "y"']}"#),
+        Some(Only(1 << 9))
+    );
+    assert_eq!(
+        plan(
+            r#"{trace_conditions: ['span.name == "a" and span.status.code == 2 or resource.attributes["a"] == scope.name']}"#
+        ),
+        Some(Only(1 << 5 | 1 << 15))
+    );
+    assert_eq!(
+        plan(r#"{trace_conditions: ['span.attributes[span.name] != nil', 'scope.name == "x"']}"#),
+        Some(Only(1 << 5 | 1 << 9))
+    );
+    assert_eq!(
+        plan(r#"{trace_conditions: ['scope.name == "x"']}"#),
+        Some(Only(0))
+    );
+    assert_eq!(
+        plan(r#"{trace_conditions: ['IsMatch(span.name, "a.*")']}"#),
+        Some(All)
+    );
+    // Span events, resource-only conditions, and propagate beside ignore stay decoded.
+    assert_eq!(
+        plan(r#"{trace_conditions: ['spanevent.name == "x"']}"#),
+        None
+    );
+    assert_eq!(
+        plan(r#"{trace_conditions: ['resource.attributes["a"] == "x"']}"#),
+        None
+    );
+    assert_eq!(
+        plan(
+            r#"{error_mode: ignore, trace_conditions: ['span.name == "x"', {error_mode: propagate, conditions: ['span.kind == 1']}]}"#
+        ),
+        None
+    );
+    let logs = rules(r#"{log_conditions: ['log.body == "x"', 'log.severity_number < 9']}"#);
+    assert_eq!(
+        logs.encoded_logs.as_ref().map(|p| p.item_fields),
+        Some(Only(1 << 5 | 1 << 2))
+    );
+    // Attributes named by literal keys: only those entries are decoded.
+    let keys = |yaml: &str| {
+        rules(yaml)
+            .encoded_traces
+            .as_ref()
+            .unwrap()
+            .attribute_keys
+            .clone()
+    };
+    assert_eq!(
+        keys(
+            r#"{trace_conditions: ['span.attributes["b"] == "y" or span.attributes["a"]["k"] != nil', 'resource.attributes["r"] == "x"']}"#
+        ),
+        Some(vec!["a".to_string(), "b".to_string()])
+    );
+    assert_eq!(
+        keys(r#"{trace_conditions: ['span.attributes == {}']}"#),
+        None
+    );
+    assert_eq!(
+        keys(r#"{trace_conditions: ['span.attributes[span.name] != nil']}"#),
+        None
+    );
+}
+
+/// Span, scope and resource conditions together on the encoded request: the same result as the
+/// decoded path, empty scopes and resources removed, unknown order of groups irrelevant.
+#[test]
+fn span_conditions_run_on_the_encoded_request_with_the_same_result() {
+    let t = traces();
+    let empty_scope = ResourceSpans {
+        scope_spans: vec![
+            ScopeSpans::default(),
+            ScopeSpans {
+                spans: vec![sp("x", vec![], vec![])],
+                ..Default::default()
+            },
+        ],
+        ..Default::default()
+    };
+    let data = vec![
+        with_ns(Some("x"), t[1].clone(), ""),
+        with_ns(Some("keep"), t[1].clone(), "https://s"),
+        with_ns(None, t[0].clone(), ""),
+        with_ns(Some("y"), empty_scope, "drop-me"),
+        with_ns(Some("keep"), ResourceSpans::default(), ""),
+        with_ns(Some("x"), t[0].clone(), ""),
+        // A repeated key: only the `container.name` entries are decoded, in their order.
+        with_ns(
+            Some("z"),
+            ResourceSpans {
+                scope_spans: vec![ScopeSpans {
+                    spans: vec![sp(
+                        "dup",
+                        vec![
+                            kv("a", "1"),
+                            kv("container.name", "app_container_1"),
+                            kv("container.name", "x"),
+                        ],
+                        vec![],
+                    )],
+                    ..Default::default()
+                }],
+                ..Default::default()
+            },
+            "",
+        ),
+    ];
+    for (yaml, dropped) in [
+        (
+            r#"{trace_conditions: ['span.attributes["container.name"] == "app_container_1"']}"#,
+            3,
+        ),
+        (
+            r#"{trace_conditions: ['span.name == "app_3" or span.name == "x"']}"#,
+            5,
+        ),
+        (
+            r#"{trace_conditions: ['scope.name == "lib"', 'span.name == "a"']}"#,
+            10,
+        ),
+        (
+            r#"{trace_conditions: ['resource.attributes["k8s.namespace.name"] == "x"', 'span.attributes["http.route"] != nil and resource.schema_url == "https://s"']}"#,
+            7,
+        ),
+        (r#"{trace_conditions: ['span.name != ""']}"#, 14),
+        (
+            r#"{trace_conditions: ['IsMatch(span.name, "^app_.*")']}"#,
+            8,
+        ),
+    ] {
+        let r = rules(yaml);
+        assert!(r.encoded_traces.is_some(), "{yaml}");
+        let (_, n) = run_both::<Traces>(&r, data.clone(), true).unwrap();
+        assert_eq!(n, dropped, "{yaml}");
+    }
 }
