@@ -104,6 +104,16 @@ pub struct Msg {
     holds_items: bool,
 }
 
+impl Msg {
+    /// How field `tag` decodes (`Unknown` for a field the message does not have).
+    #[inline(always)]
+    fn kind(&self, tag: u32) -> Kind {
+        self.fields
+            .get(tag as usize)
+            .map_or(Kind::Unknown, |f| f.kind)
+    }
+}
+
 const fn f(name: &'static str, kind: Kind) -> Field {
     Field {
         name,
@@ -608,10 +618,7 @@ fn walk(msg: &'static Msg, body: &[u8], depth: u32) -> Res<usize> {
     while !buf.is_empty() {
         let at = body.len() - buf.len();
         let (tag, wt) = key(&mut buf)?;
-        let kind = msg
-            .fields
-            .get(tag as usize)
-            .map_or(Kind::Unknown, |f| f.kind);
+        let kind = msg.kind(tag);
         match field(kind, tag, wt, &mut buf, depth) {
             Ok(n) if matches!(kind, Kind::OneofMessage(_)) => {
                 if tag != oneof_tag {
@@ -749,20 +756,20 @@ fn walk_key_value(body: &[u8], depth: u32) -> Res<()> {
                 buf = rest;
                 delimited(&mut buf).and_then(|sub| walk_any_value(sub, depth - 1))
             }
-            _ => {
-                let (tag, wt) = key(&mut buf)?;
-                let kind = KEY_VALUE
-                    .fields
-                    .get(tag as usize)
-                    .map_or(Kind::Unknown, |f| f.kind);
-                field(kind, tag, wt, &mut buf, depth).map(drop)
-            }
+            _ => table_field(&KEY_VALUE, &mut buf, depth),
         };
         if let Err(fault) = res {
             return Err(at_key(fault, &KEY_VALUE, body, at));
         }
     }
     Ok(())
+}
+
+/// One field of `msg` checked through its table entry, as [`walk`] does: the fast paths' fallback.
+#[inline(always)]
+fn table_field(msg: &Msg, buf: &mut &[u8], depth: u32) -> Res<()> {
+    let (tag, wt) = key(buf)?;
+    field(msg.kind(tag), tag, wt, buf, depth).map(drop)
 }
 
 /// [`walk_key_value`] for `AnyValue`.
@@ -801,14 +808,7 @@ fn walk_any_value(body: &[u8], depth: u32) -> Res<()> {
                 };
                 delimited(&mut buf).and_then(|sub| walk(child, sub, depth - 1).map(drop))
             }
-            _ => {
-                let (tag, wt) = key(&mut buf)?;
-                let kind = ANY_VALUE
-                    .fields
-                    .get(tag as usize)
-                    .map_or(Kind::Unknown, |f| f.kind);
-                field(kind, tag, wt, &mut buf, depth).map(drop)
-            }
+            _ => table_field(&ANY_VALUE, &mut buf, depth),
         };
         if let Err(fault) = res {
             return Err(at_key(fault, &ANY_VALUE, body, at));

@@ -574,10 +574,9 @@ fn with_ns(ns: Option<&str>, mut rs: ResourceSpans, url: &str) -> ResourceSpans 
     }
 }
 
-/// Conditions only on `resource.*` run on each resource message's decoded `Resource` only: the same
-/// result as decoding everything, including removing scopes and resources left without items.
-#[test]
-fn resource_only_conditions_run_on_the_encoded_resources_with_the_same_result() {
+/// Resources in namespaces `x`, `keep`, none and `y` (whose only non-empty scope follows an empty
+/// one, schema `drop-me`), one `keep` without scopes, and schema URLs on some.
+fn namespaced_resources() -> Vec<ResourceSpans> {
     let t = traces();
     let empty_scope = ResourceSpans {
         scope_spans: vec![
@@ -589,14 +588,21 @@ fn resource_only_conditions_run_on_the_encoded_resources_with_the_same_result() 
         ],
         ..Default::default()
     };
-    let data = vec![
+    vec![
         with_ns(Some("x"), t[1].clone(), ""),
         with_ns(Some("keep"), t[1].clone(), "https://s"),
         with_ns(None, t[0].clone(), ""),
         with_ns(Some("y"), empty_scope, "drop-me"),
         with_ns(Some("keep"), ResourceSpans::default(), ""),
         with_ns(Some("x"), t[0].clone(), ""),
-    ];
+    ]
+}
+
+/// Conditions only on `resource.*` run on each resource message's decoded `Resource` only: the same
+/// result as decoding everything, including removing scopes and resources left without items.
+#[test]
+fn resource_only_conditions_run_on_the_encoded_resources_with_the_same_result() {
+    let data = namespaced_resources();
     let by_ns =
         rules(r#"{trace_conditions: ['resource.attributes["k8s.namespace.name"] == "x"']}"#);
     assert_eq!(both_paths::<Traces>(&by_ns, data.clone()), 6);
@@ -709,24 +715,8 @@ fn encoded_plan_decodes_only_the_fields_conditions_read() {
 /// decoded path, empty scopes and resources removed, unknown order of groups irrelevant.
 #[test]
 fn span_conditions_run_on_the_encoded_request_with_the_same_result() {
-    let t = traces();
-    let empty_scope = ResourceSpans {
-        scope_spans: vec![
-            ScopeSpans::default(),
-            ScopeSpans {
-                spans: vec![sp("x", vec![], vec![])],
-                ..Default::default()
-            },
-        ],
-        ..Default::default()
-    };
-    let data = vec![
-        with_ns(Some("x"), t[1].clone(), ""),
-        with_ns(Some("keep"), t[1].clone(), "https://s"),
-        with_ns(None, t[0].clone(), ""),
-        with_ns(Some("y"), empty_scope, "drop-me"),
-        with_ns(Some("keep"), ResourceSpans::default(), ""),
-        with_ns(Some("x"), t[0].clone(), ""),
+    let mut data = namespaced_resources();
+    data.extend([
         // A repeated key: only the `container.name` entries are decoded, in their order.
         with_ns(
             Some("z"),
@@ -747,7 +737,7 @@ fn span_conditions_run_on_the_encoded_request_with_the_same_result() {
             },
             "",
         ),
-    ];
+    ]);
     for (yaml, dropped) in [
         (
             r#"{trace_conditions: ['span.attributes["container.name"] == "app_container_1"']}"#,
