@@ -553,3 +553,31 @@ fn run_limits_malloc_arenas_in_place_unless_the_user_chose() {
     assert!(f.stop(std::time::Duration::from_secs(10)).success());
     assert!(g.stop(std::time::Duration::from_secs(10)).success());
 }
+
+/// `layout/ferrotel.order`, the code layout build.rs hands the linker: one symbol name per line, each
+/// once, no bare addresses (callgrind names a function without a symbol by its address), the header
+/// saying how to regenerate it, and the functions of the shipped configs' paths. The linker skips a name
+/// it does not know without a word, so a broken generator would only show as a larger RSS: this says so.
+#[test]
+fn link_layout_lists_each_executed_function_once() {
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("layout/ferrotel.order");
+    let text = std::fs::read_to_string(&path).expect("layout/ferrotel.order");
+    assert!(text.starts_with('#') && text.contains("layout/generate.sh"));
+    let names: Vec<&str> = text.lines().filter(|l| !l.starts_with('#')).collect();
+    assert!(names.len() > 1000, "{} names", names.len());
+    let mut seen = std::collections::HashSet::new();
+    for n in &names {
+        assert!(!n.is_empty() && !n.contains(char::is_whitespace), "{n:?}");
+        assert!(!n.starts_with("0x") && !n.ends_with('\''), "{n:?}");
+        assert!(seen.insert(*n), "{n} twice");
+    }
+    for part in [
+        "filelog",
+        "otlp_http",
+        "batch",
+        "otlp_grpc",
+        "memory_limiter",
+    ] {
+        assert!(names.iter().any(|n| n.contains(part)), "nothing of {part}");
+    }
+}

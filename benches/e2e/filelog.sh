@@ -18,6 +18,7 @@
 # latencies the same for both collectors, which in a run of a second or two would weigh on the faster
 # one. The last column is the rate from the collector's start to the last line at the sink (the
 # sink's own clock, not the 0.1 s polling of this script).
+# PROFILE=dist measures the binary the container image ships (default: release).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 rate=10000 duration=20 full_lines=2000000 modes=plain,json,container collectors=ferrotel,otelcol build=1
@@ -34,8 +35,8 @@ while [[ $# -gt 0 ]]; do
   esac
 done
 target=${CARGO_TARGET_DIR:-target}
-[[ $build == 1 ]] && cargo build --release --bins >&2
-ferrotel=$target/release/ferrotel loadgen=$target/release/ferrotel-loadgen
+[[ $build == 1 ]] && cargo build --profile "${PROFILE:-release}" --bins >&2
+ferrotel=$target/${PROFILE:-release}/ferrotel loadgen=$target/${PROFILE:-release}/ferrotel-loadgen
 peers=$(bash "${PEERS_INSTALL:-../shared/peers/install.sh}" 2>/dev/null || bash /work/shared/peers/install.sh)
 otelcol=$peers/otelcol
 work=$(mktemp -d)

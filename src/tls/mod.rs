@@ -557,7 +557,12 @@ impl ClientTls {
         https: bool,
         alpn: &[&[u8]],
     ) -> Result<reqwest::ClientBuilder, String> {
-        if !https || self.insecure {
+        if !https {
+            // A plain-text client never verifies a certificate: without this, building it would
+            // read and parse the system's whole CA bundle (about 150 certificates) for nothing.
+            return Ok(builder.tls_built_in_root_certs(false));
+        }
+        if self.insecure {
             return Ok(builder);
         }
         Ok(builder.use_preconfigured_tls((*self.load(alpn)?).clone()))
