@@ -181,58 +181,104 @@ pub struct ParseError {
 /// Parses a whole exposition. `openmetrics` selects OpenMetrics rules (seconds timestamps,
 /// exemplars, `# EOF`).
 pub fn parse(body: &str, openmetrics: bool) -> Result<Exposition, ParseError> {
+    let lines = split_lines(body, openmetrics);
     let mut out = Exposition::default();
+    let meta_error = parse_metadata(&lines.comments, openmetrics, &mut out.metadata).err();
+    let stop = meta_error.as_ref().map_or(usize::MAX, |e| e.line);
+    for &(line_no, line) in lines.samples.iter().take_while(|(n, _)| *n < stop) {
+        out.samples
+            .push(parse_sample(line, openmetrics).map_err(|m| ParseError {
+                line: line_no,
+                message: m,
+            })?);
+    }
+    match meta_error.or(lines.end_error) {
+        Some(e) => Err(e),
+        None => Ok(out),
+    }
+}
+
+/// A body cut into lines: comments and samples with their line numbers (blank lines and the
+/// OpenMetrics `# EOF` left out), and the error of a body that does not end as its format
+/// requires (content after `# EOF`, or no `# EOF`), found on the last line kept or after it.
+#[derive(Debug, Default)]
+pub struct Lines<'a> {
+    pub comments: Vec<(usize, &'a str)>,
+    pub samples: Vec<(usize, &'a str)>,
+    pub end_error: Option<ParseError>,
+}
+
+pub fn split_lines(body: &str, openmetrics: bool) -> Lines<'_> {
+    let mut out = Lines::default();
     let mut saw_eof = false;
+    let mut count = 0;
     for (i, raw) in body.lines().enumerate() {
-        let line_no = i + 1;
-        let err = |m: String| ParseError {
-            line: line_no,
-            message: m,
-        };
+        count = i + 1;
         if saw_eof {
             if raw.trim().is_empty() {
                 continue;
             }
-            return Err(err("content after # EOF".into()));
+            out.end_error = Some(ParseError {
+                line: i + 1,
+                message: "content after # EOF".into(),
+            });
+            return out;
         }
         let line = if openmetrics { raw } else { raw.trim_start() };
         if line.trim().is_empty() {
             continue;
         }
         if let Some(rest) = line.strip_prefix('#') {
-            let rest = rest.trim_start();
-            if rest == "EOF" && openmetrics {
+            if openmetrics && rest.trim_start() == "EOF" {
                 saw_eof = true;
-                continue;
-            }
-            let mut parts = rest.splitn(3, [' ', '\t']);
-            let keyword = parts.next().unwrap_or("");
-            let name = parts.next().unwrap_or("");
-            let text = parts.next().unwrap_or("").trim_start();
-            match keyword {
-                "HELP" | "TYPE" | "UNIT" if !name.is_empty() => {
-                    let m = out.metadata.entry(name.to_string()).or_default();
-                    match keyword {
-                        "HELP" => m.help = unescape_help(text),
-                        "TYPE" => m.mtype = MetricType::parse(text.trim()),
-                        _ => m.unit = text.trim().to_string(),
-                    }
-                }
-                _ if openmetrics => return Err(err(format!("unexpected comment {raw:?}"))),
-                _ => {}
+            } else {
+                out.comments.push((i + 1, line));
             }
             continue;
         }
-        out.samples
-            .push(parse_sample(line, openmetrics).map_err(err)?);
+        out.samples.push((i + 1, line));
     }
     if openmetrics && !saw_eof {
-        return Err(ParseError {
-            line: body.lines().count(),
+        out.end_error = Some(ParseError {
+            line: count,
             message: "missing # EOF".into(),
         });
     }
-    Ok(out)
+    out
+}
+
+/// The `# HELP`, `# TYPE` and `# UNIT` comments into `metadata`; stops at the first comment
+/// OpenMetrics does not allow (the text format ignores other comments).
+pub fn parse_metadata(
+    comments: &[(usize, &str)],
+    openmetrics: bool,
+    metadata: &mut FastMap<String, Metadata>,
+) -> Result<(), ParseError> {
+    for &(line_no, line) in comments {
+        let rest = line.strip_prefix('#').unwrap_or(line).trim_start();
+        let mut parts = rest.splitn(3, [' ', '\t']);
+        let keyword = parts.next().unwrap_or("");
+        let name = parts.next().unwrap_or("");
+        let text = parts.next().unwrap_or("").trim_start();
+        match keyword {
+            "HELP" | "TYPE" | "UNIT" if !name.is_empty() => {
+                let m = metadata.entry(name.to_string()).or_default();
+                match keyword {
+                    "HELP" => m.help = unescape_help(text),
+                    "TYPE" => m.mtype = MetricType::parse(text.trim()),
+                    _ => m.unit = text.trim().to_string(),
+                }
+            }
+            _ if openmetrics => {
+                return Err(ParseError {
+                    line: line_no,
+                    message: format!("unexpected comment {line:?}"),
+                })
+            }
+            _ => {}
+        }
+    }
+    Ok(())
 }
 
 fn unescape_help(s: &str) -> String {
@@ -407,50 +453,8 @@ fn parse_timestamp(s: &str, openmetrics: bool) -> Result<i64, String> {
 
 fn parse_sample(line: &str, openmetrics: bool) -> Result<Sample, String> {
     let mut c = Cursor { s: line, pos: 0 };
-    let name = c.name(true)?;
-    let mut labels = Vec::with_capacity(8);
-    labels.push(("__name__".to_string(), name.to_string()));
-    c.skip_ws();
-    if c.peek() == Some(b'{') {
-        c.pos += 1;
-        c.labels(&mut labels)?;
-    }
-    c.skip_ws();
-    let value = parse_float(c.token())?;
-    c.skip_ws();
-    let mut timestamp_ms = None;
-    let mut exemplar = None;
-    if !c.rest().is_empty() && c.peek() != Some(b'#') {
-        timestamp_ms = Some(parse_timestamp(c.token(), openmetrics)?);
-        c.skip_ws();
-    }
-    if c.peek() == Some(b'#') && openmetrics {
-        c.pos += 1;
-        c.skip_ws();
-        if c.peek() != Some(b'{') {
-            return Err("expected '{' to open an exemplar".into());
-        }
-        c.pos += 1;
-        let mut ex_labels = Vec::new();
-        c.labels(&mut ex_labels)?;
-        c.skip_ws();
-        let v = parse_float(c.token())?;
-        c.skip_ws();
-        let ts = if c.rest().trim().is_empty() {
-            None
-        } else {
-            Some(parse_timestamp(c.token(), true)?)
-        };
-        exemplar = Some(Exemplar {
-            labels: ex_labels,
-            value: v,
-            timestamp_ms: ts,
-        });
-        c.skip_ws();
-    }
-    if !c.rest().trim().is_empty() {
-        return Err(format!("unexpected {:?} after the sample", c.rest()));
-    }
+    let labels = c.series()?;
+    let (value, timestamp_ms, exemplar) = c.sample_rest(openmetrics)?;
     Ok(Sample {
         labels,
         value,
@@ -458,6 +462,129 @@ fn parse_sample(line: &str, openmetrics: bool) -> Result<Sample, String> {
         exemplar,
         extra: None,
     })
+}
+
+/// A sample line cut after its series, `name{labels}` exactly as written: what a scrape cache
+/// keys on (the same bytes always parse to the same labels, see [`parse_series`]).
+#[derive(Debug, Clone, PartialEq)]
+pub struct SampleLine<'a> {
+    pub series: &'a str,
+    pub value: f64,
+    pub timestamp_ms: Option<i64>,
+    pub exemplar: Option<Exemplar>,
+}
+
+/// Splits a sample line without reading its labels: finds where the label set ends (quotes and
+/// escapes respected) and parses what follows. A line this rejects gets [`parse`]'s error for it.
+pub fn split_sample(line: &str, openmetrics: bool) -> Result<SampleLine<'_>, String> {
+    let mut c = Cursor { s: line, pos: 0 };
+    let split = c.skip_series().and_then(|series_end| {
+        let (value, timestamp_ms, exemplar) = c.sample_rest(openmetrics)?;
+        Ok(SampleLine {
+            series: &line[..series_end],
+            value,
+            timestamp_ms,
+            exemplar,
+        })
+    });
+    split.map_err(|e| parse_sample(line, openmetrics).err().unwrap_or(e))
+}
+
+/// The labels (with `__name__` first) of a [`SampleLine`]'s series.
+pub fn parse_series(series: &str) -> Result<Vec<(String, String)>, String> {
+    let mut c = Cursor { s: series, pos: 0 };
+    let labels = c.series()?;
+    if !c.rest().is_empty() {
+        return Err(format!("unexpected {:?} after the series", c.rest()));
+    }
+    Ok(labels)
+}
+
+impl<'a> Cursor<'a> {
+    /// The metric name and label set.
+    fn series(&mut self) -> Result<Vec<(String, String)>, String> {
+        let name = self.name(true)?;
+        let mut labels = Vec::with_capacity(8);
+        labels.push(("__name__".to_string(), name.to_string()));
+        self.skip_ws();
+        if self.peek() == Some(b'{') {
+            self.pos += 1;
+            self.labels(&mut labels)?;
+        }
+        Ok(labels)
+    }
+
+    /// Moves past the series as [`Cursor::series`] does, without building labels; returns where
+    /// the series ends (after the name, or after the label set's `}`).
+    fn skip_series(&mut self) -> Result<usize, String> {
+        self.name(true)?;
+        let end = self.pos;
+        self.skip_ws();
+        if self.peek() != Some(b'{') {
+            return Ok(end);
+        }
+        let bytes = self.s.as_bytes();
+        let mut i = self.pos + 1;
+        let mut quoted = false;
+        while let Some(&b) = bytes.get(i) {
+            match b {
+                b'\\' if quoted => i += 1,
+                b'"' => quoted = !quoted,
+                b'}' if !quoted => {
+                    self.pos = i + 1;
+                    return Ok(self.pos);
+                }
+                _ => {}
+            }
+            i += 1;
+        }
+        Err("unterminated label set".into())
+    }
+
+    /// Value, timestamp and (OpenMetrics) exemplar, after the series.
+    fn sample_rest(
+        &mut self,
+        openmetrics: bool,
+    ) -> Result<(f64, Option<i64>, Option<Exemplar>), String> {
+        let c = self;
+        c.skip_ws();
+        let value = parse_float(c.token())?;
+        c.skip_ws();
+        let mut timestamp_ms = None;
+        let mut exemplar = None;
+        if !c.rest().is_empty() && c.peek() != Some(b'#') {
+            timestamp_ms = Some(parse_timestamp(c.token(), openmetrics)?);
+            c.skip_ws();
+        }
+        if c.peek() == Some(b'#') && openmetrics {
+            c.pos += 1;
+            c.skip_ws();
+            if c.peek() != Some(b'{') {
+                return Err("expected '{' to open an exemplar".into());
+            }
+            c.pos += 1;
+            let mut ex_labels = Vec::new();
+            c.labels(&mut ex_labels)?;
+            c.skip_ws();
+            let v = parse_float(c.token())?;
+            c.skip_ws();
+            let ts = if c.rest().trim().is_empty() {
+                None
+            } else {
+                Some(parse_timestamp(c.token(), true)?)
+            };
+            exemplar = Some(Exemplar {
+                labels: ex_labels,
+                value: v,
+                timestamp_ms: ts,
+            });
+            c.skip_ws();
+        }
+        if !c.rest().trim().is_empty() {
+            return Err(format!("unexpected {:?} after the sample", c.rest()));
+        }
+        Ok((value, timestamp_ms, exemplar))
+    }
 }
 
 #[cfg(test)]

@@ -5,6 +5,7 @@
 //! target (Prometheus' jitter), so a slow or huge target (bounded by `scrape_timeout` and
 //! `body_size_limit`) never delays another.
 
+mod cache;
 pub mod config;
 pub mod convert;
 pub mod relabel;
@@ -22,6 +23,7 @@ use prost::Message;
 use serde_yaml::Value;
 use tokio::sync::watch;
 
+use self::cache::ScrapeCache;
 use self::config::{Job, ReceiverConfig};
 use self::convert::{kv, SeriesKey};
 use crate::component::{
@@ -399,15 +401,16 @@ async fn scrape_loop(ctx: Arc<JobCtx>, target: Target, mut stop: watch::Receiver
     }
     let mut ticker = tokio::time::interval(interval);
     ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    let mut previous: Vec<SeriesKey> = Vec::new();
+    let mut cache = ScrapeCache::new();
     loop {
         tokio::select! {
             _ = stop.changed() => break,
             _ = ticker.tick() => {}
         }
-        previous = scrape_once(&ctx, &target, previous).await;
+        scrape_once(&ctx, &target, &mut cache).await;
     }
     // A target that goes away: its series end with stale markers, as in Prometheus.
+    let previous = cache.live();
     if *stop.borrow() == LoopEnd::TargetGone && !previous.is_empty() {
         let mut groups = Groups::new();
         let mut by: BTreeMap<(String, String), Vec<SeriesKey>> = BTreeMap::new();
@@ -465,16 +468,33 @@ struct Scraped {
 }
 
 impl Scraped {
-    fn parse(self) -> Result<text::Exposition, String> {
+    /// Parses, relabels, limits and converts a body: the text formats through the target's
+    /// scrape cache, the protobuf format through `process`. Returns the groups, the samples
+    /// scraped and those kept after relabeling.
+    fn convert(
+        self,
+        ctx: &JobCtx,
+        target: &Target,
+        cache: &mut ScrapeCache,
+    ) -> Result<(Groups, usize, usize), String> {
         match self.format {
             Format::Protobuf => {
-                crate::prom::protobuf::parse(&self.body).map_err(|e| format!("parse error: {e}"))
+                let expo = crate::prom::protobuf::parse(&self.body)
+                    .map_err(|e| format!("parse error: {e}"))?;
+                let (groups, keys, scraped, post) = process(&ctx.job, target, expo, now_ms())?;
+                cache.register(keys);
+                Ok((groups, scraped, post))
             }
             Format::Text | Format::OpenMetrics => {
                 let body = String::from_utf8(self.body)
                     .map_err(|_| "the body is not UTF-8".to_string())?;
-                text::parse(&body, self.format == Format::OpenMetrics)
-                    .map_err(|e| format!("parse error: {e}"))
+                cache.scrape_text(
+                    &ctx.job,
+                    target,
+                    &body,
+                    self.format == Format::OpenMetrics,
+                    now_ms(),
+                )
             }
         }
     }
@@ -580,43 +600,35 @@ struct Group {
 
 type Groups = BTreeMap<(String, String), Group>;
 
-/// One scrape: fetch, parse, relabel, limit, convert, send. Returns the series it produced (for
-/// the next scrape's stale markers).
-async fn scrape_once(ctx: &JobCtx, target: &Target, previous: Vec<SeriesKey>) -> Vec<SeriesKey> {
+/// One scrape: fetch, parse, relabel, limit, convert, send; the cache keeps its series (for
+/// the next scrape's stale markers) and what its lines became.
+async fn scrape_once(ctx: &JobCtx, target: &Target, cache: &mut ScrapeCache) {
     let started = Instant::now();
     let ts = now_ms();
-    let outcome = fetch(ctx, target)
-        .await
-        .and_then(Scraped::parse)
-        .and_then(|expo| process(ctx, target, expo));
-    let (mut groups, keys, scraped, post, up) = match outcome {
-        Ok((g, k, scraped, post)) => (g, k, scraped, post, true),
+    cache.begin();
+    let outcome = match fetch(ctx, target).await {
+        Ok(scraped) => scraped.convert(ctx, target, cache),
+        Err(e) => Err(e),
+    };
+    let (mut groups, scraped, post, up) = match outcome {
+        Ok((g, scraped, post)) => (g, scraped, post, true),
         Err(e) => {
             tracing::warn!(receiver = %ctx.receiver, target = %target.url, error = %e, "scrape failed");
-            (Groups::new(), vec![], 0, 0, false)
+            cache.forget();
+            (Groups::new(), 0, 0, false)
         }
     };
-    // One set of the previous scrape's series, marked as they are found again: series added are
-    // those not in it, series gone those left unmarked.
-    let mut before: FastMap<&SeriesKey, bool> =
-        FastMap::with_capacity_and_hasher(previous.len(), Default::default());
-    for k in &previous {
-        before.insert(k, false);
-    }
-    let mut added = 0usize;
-    for k in &keys {
-        match before.get_mut(k) {
-            Some(found) => *found = true,
-            None => added += 1,
-        }
-    }
-    let mut gone: BTreeMap<(String, String), Vec<SeriesKey>> = BTreeMap::new();
-    for k in previous.iter().filter(|k| before.get(k) == Some(&false)) {
-        gone.entry((*k.resource).clone())
+    // Series added are those not in the previous scrape, series gone those of the previous
+    // scrape not in this one.
+    let (added, gone) = cache.finish();
+    let mut by_resource: BTreeMap<(String, String), Vec<SeriesKey>> = BTreeMap::new();
+    for k in gone {
+        by_resource
+            .entry((*k.resource).clone())
             .or_default()
-            .push(k.clone());
+            .push(k);
     }
-    for (res, keys) in gone {
+    for (res, keys) in by_resource {
         groups
             .entry(res)
             .or_default()
@@ -639,16 +651,47 @@ async fn scrape_once(ctx: &JobCtx, target: &Target, previous: Vec<SeriesKey>) ->
     own.metrics
         .push(convert::gauge("scrape_series_added", added as f64, ts));
     send(ctx, target, groups).await;
-    keys
+}
+
+/// A scraped sample's labels for the target: the target's labels added (they win unless
+/// `honor_labels`; a conflicting scraped label becomes `exported_<name>`), then
+/// `metric_relabel_configs`. `None` when relabeling drops the sample. Without
+/// `metric_relabel_configs` (`implicit_ok`) nothing reads a series' `job` and `instance` labels
+/// but the grouping into resources (conversion drops them from the attributes), so the target's
+/// are not copied: they are returned as a count (for `label_limit`).
+fn prepare_labels(
+    job: &Job,
+    target: &Target,
+    implicit_ok: bool,
+    mut labels: Vec<(String, String)>,
+) -> Option<(Vec<(String, String)>, usize)> {
+    let mut implicit = 0usize;
+    for (k, v) in &target.labels {
+        match labels.iter().position(|(n, _)| n == k) {
+            Some(_) if job.cfg.honor_labels => {}
+            Some(i) => {
+                let old = std::mem::replace(&mut labels[i].1, v.clone());
+                if !old.is_empty() {
+                    labels.push((format!("exported_{k}"), old));
+                }
+            }
+            None if implicit_ok && (k == "job" || k == "instance") => implicit += 1,
+            None => labels.push((k.clone(), v.clone())),
+        }
+    }
+    if implicit_ok {
+        Some((labels, implicit))
+    } else {
+        relabel::apply(&job.metric_relabel, labels).map(|l| (l, implicit))
+    }
 }
 
 fn process(
-    ctx: &JobCtx,
+    job: &Job,
     target: &Target,
     mut expo: text::Exposition,
+    ts: i64,
 ) -> Result<(Groups, Vec<SeriesKey>, usize, usize), String> {
-    let job = &ctx.job;
-    let ts = now_ms();
     let scraped = expo.samples.len();
     // Without metric_relabel_configs nothing reads a series' `job` and `instance` labels but the
     // grouping into resources (conversion drops them from the attributes), so the target's are not
@@ -668,29 +711,8 @@ fn process(
     let mut last = usize::MAX;
     let mut post = 0usize;
     for s in std::mem::take(&mut expo.samples) {
-        // Target labels win unless honor_labels; conflicting scraped labels become exported_<name>.
-        let mut labels = s.labels;
-        let mut implicit = 0usize;
-        for (k, v) in &target.labels {
-            match labels.iter().position(|(n, _)| n == k) {
-                Some(_) if job.cfg.honor_labels => {}
-                Some(i) => {
-                    let old = std::mem::replace(&mut labels[i].1, v.clone());
-                    if !old.is_empty() {
-                        labels.push((format!("exported_{k}"), old));
-                    }
-                }
-                None if implicit_ok && (k == "job" || k == "instance") => implicit += 1,
-                None => labels.push((k.clone(), v.clone())),
-            }
-        }
-        let labels = if implicit_ok {
-            labels
-        } else {
-            match relabel::apply(&job.metric_relabel, labels) {
-                Some(l) => l,
-                None => continue,
-            }
+        let Some((labels, implicit)) = prepare_labels(job, target, implicit_ok, s.labels) else {
+            continue;
         };
         let label_count = labels.len() + implicit;
         if job.cfg.label_limit > 0 && label_count > job.cfg.label_limit {
