@@ -224,6 +224,15 @@ pub fn split_lines(body: &str, openmetrics: bool) -> Lines<'_> {
             });
             return out;
         }
+        // Most lines are samples that start with their name: nothing to trim.
+        if raw
+            .as_bytes()
+            .first()
+            .is_some_and(|&c| NAME_CHARS[c as usize] & (LETTER | COLON) != 0)
+        {
+            out.samples.push((i + 1, raw));
+            continue;
+        }
         let line = if openmetrics { raw } else { raw.trim_start() };
         if line.trim().is_empty() {
             continue;
@@ -303,6 +312,30 @@ fn unescape_help(s: &str) -> String {
     out
 }
 
+/// What each byte may be in a metric or label name: a letter or `_` (anywhere), a digit (not
+/// first), `:` (metric names only).
+const LETTER: u8 = 1;
+const DIGIT: u8 = 2;
+const COLON: u8 = 4;
+static NAME_CHARS: [u8; 256] = {
+    let mut t = [0u8; 256];
+    let mut c = 0;
+    while c < 256 {
+        let b = c as u8;
+        t[c] = if b.is_ascii_alphabetic() || b == b'_' {
+            LETTER
+        } else if b.is_ascii_digit() {
+            DIGIT
+        } else if b == b':' {
+            COLON
+        } else {
+            0
+        };
+        c += 1;
+    }
+    t
+};
+
 /// A cursor over one line. Every delimiter of the format is ASCII, so the line is scanned as bytes
 /// (a UTF-8 continuation byte never equals an ASCII one) and cut only at ASCII positions.
 struct Cursor<'a> {
@@ -324,15 +357,20 @@ impl<'a> Cursor<'a> {
     }
     fn name(&mut self, metric: bool) -> Result<&'a str, String> {
         let start = self.pos;
-        while let Some(c) = self.peek() {
-            let ok = c.is_ascii_alphabetic()
-                || c == b'_'
-                || (metric && c == b':')
-                || (self.pos > start && c.is_ascii_digit());
-            if !ok {
-                break;
+        let colon = if metric { COLON } else { 0 };
+        let bytes = self.s.as_bytes();
+        if bytes
+            .get(start)
+            .is_some_and(|&c| NAME_CHARS[c as usize] & (LETTER | colon) != 0)
+        {
+            let mut i = start + 1;
+            while bytes
+                .get(i)
+                .is_some_and(|&c| NAME_CHARS[c as usize] & (LETTER | DIGIT | colon) != 0)
+            {
+                i += 1;
             }
-            self.pos += 1;
+            self.pos = i;
         }
         if self.pos == start {
             return Err(format!("expected a name at {:?}", self.rest()));
@@ -524,19 +562,28 @@ impl<'a> Cursor<'a> {
             return Ok(end);
         }
         let bytes = self.s.as_bytes();
+        let find = |from: usize, a: u8, b: u8| {
+            bytes
+                .get(from..)
+                .and_then(|rest| memchr::memchr2(a, b, rest))
+                .map(|at| from + at)
+        };
         let mut i = self.pos + 1;
-        let mut quoted = false;
-        while let Some(&b) = bytes.get(i) {
-            match b {
-                b'\\' if quoted => i += 1,
-                b'"' => quoted = !quoted,
-                b'}' if !quoted => {
-                    self.pos = i + 1;
-                    return Ok(self.pos);
-                }
-                _ => {}
+        // Outside quotes the set ends at '}'; inside, a backslash escapes the next byte.
+        while let Some(at) = find(i, b'"', b'}') {
+            if bytes[at] == b'}' {
+                self.pos = at + 1;
+                return Ok(self.pos);
             }
-            i += 1;
+            i = at + 1;
+            loop {
+                let at = find(i, b'"', b'\\').ok_or("unterminated label value")?;
+                if bytes[at] == b'"' {
+                    i = at + 1;
+                    break;
+                }
+                i = at + 2;
+            }
         }
         Err("unterminated label set".into())
     }

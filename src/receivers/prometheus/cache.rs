@@ -22,7 +22,7 @@ use opentelemetry_proto::tonic::metrics::v1::Exemplar;
 
 use super::config::Job;
 use super::convert::{self, NumberPoint, ScrapedSample, SeriesKey, GAUGE, SUM};
-use super::{label_or, prepare_labels, Group, Groups, Target};
+use super::{check_label_limits, label_or, prepare_labels, Group, Groups, Target};
 use crate::prom::fasthash::{FastMap, FastSet};
 use crate::prom::text::{self, Exposition, MetricType, ParseError};
 
@@ -49,6 +49,8 @@ struct CachedEntry {
 /// A gauge or counter family of one resource.
 struct FamilySlot {
     resource: Arc<(String, String)>,
+    /// The family's name in the exposition (before `trim_metric_suffixes`).
+    family: Box<str>,
     name: Arc<str>,
     kind: u8,
     help: String,
@@ -91,10 +93,12 @@ pub struct ScrapeCache {
     entries: FastMap<Box<[u8]>, CachedEntry>,
     entries_seen: usize,
     families: Vec<FamilySlot>,
-    family_index: FastMap<(String, String, String), u32>,
+    /// By the hash of job, instance and family (see `family_hash`): families of that hash.
+    family_index: FastMap<u64, Vec<u32>>,
     families_seen: usize,
     points: Vec<PointSlot>,
-    point_index: FastMap<SeriesKey, u32>,
+    /// By `SeriesKey::hash64`: points of that hash.
+    point_index: FastMap<u64, Vec<u32>>,
     points_seen: usize,
     /// Series of this scrape that were not in the previous one.
     added: usize,
@@ -150,6 +154,8 @@ enum Resolved {
     Cached(Entry),
     /// Not a gauge or counter: the sample's labels after relabeling, and their count.
     Full(Vec<(String, String)>, usize),
+    /// A label limit is exceeded (the scrape fails).
+    Error(String),
 }
 
 /// The scrape's view of its target: the limits and the target's labels.
@@ -218,12 +224,12 @@ impl ScrapeCache {
         });
         let point_map = (self.points_seen < self.points.len()).then(|| {
             let map = retain_seen(&mut self.points, |p| p.seen == gen);
-            self.point_index.retain(|_, id| remap(&map, id));
+            remap_index(&mut self.point_index, &map);
             map
         });
         let family_map = (self.families_seen < self.families.len()).then(|| {
             let map = retain_seen(&mut self.families, |f| f.seen == gen);
-            self.family_index.retain(|_, id| remap(&map, id));
+            remap_index(&mut self.family_index, &map);
             map
         });
         if self.entries_seen < self.entries.len() || point_map.is_some() || family_map.is_some() {
@@ -261,19 +267,22 @@ impl ScrapeCache {
     }
 
     fn point_id(&mut self, key: SeriesKey) -> u32 {
-        match self.point_index.get(&key) {
-            Some(&id) => id,
-            None => {
-                let id = self.points.len() as u32;
-                self.point_index.insert(key.clone(), id);
-                self.points.push(PointSlot {
-                    key,
-                    attrs_pb: Box::default(),
-                    seen: 0,
-                });
-                id
-            }
+        let ids = self.point_index.entry(key.hash64()).or_default();
+        let points = &self.points;
+        if let Some(&id) = ids
+            .iter()
+            .find(|&&id| points.get(id as usize).is_some_and(|p| p.key == key))
+        {
+            return id;
         }
+        let id = self.points.len() as u32;
+        ids.push(id);
+        self.points.push(PointSlot {
+            key,
+            attrs_pb: Box::default(),
+            seen: 0,
+        });
+        id
     }
 
     fn mark(&mut self, id: u32) {
@@ -348,6 +357,10 @@ impl ScrapeCache {
                                 .insert(key.into(), CachedEntry { seen: gen, entry });
                             self.entries_seen += 1;
                             entry
+                        }
+                        Resolved::Error(e) => {
+                            limit_error = Some(e);
+                            continue;
                         }
                         Resolved::Full(labels, count) => {
                             if let Err(e) = limits(job, count, &mut post) {
@@ -506,6 +519,9 @@ impl ScrapeCache {
         else {
             return Resolved::Cached(Entry::Dropped);
         };
+        if let Err(e) = check_label_limits(scope.job, scope.target, &labels, implicit) {
+            return Resolved::Error(e);
+        }
         let count = labels.len() + implicit;
         let name = match labels.iter().position(|(k, _)| k == "__name__") {
             Some(i) => labels.remove(i).1,
@@ -527,18 +543,29 @@ impl ScrapeCache {
         } else {
             (None, None)
         };
-        let index_key = (
-            label_or(&labels, "job", implied_job).to_string(),
-            label_or(&labels, "instance", implied_instance).to_string(),
-            family.to_string(),
+        let (rj, ri) = (
+            label_or(&labels, "job", implied_job),
+            label_or(&labels, "instance", implied_instance),
         );
-        let family_id = match self.family_index.get(&index_key) {
-            Some(&id) => id,
+        let ids = self
+            .family_index
+            .entry(family_hash(rj, ri, family))
+            .or_default();
+        let families = &self.families;
+        let found = ids.iter().copied().find(|&id| {
+            families
+                .get(id as usize)
+                .is_some_and(|f| f.resource.0 == rj && f.resource.1 == ri && &*f.family == family)
+        });
+        let family_id = match found {
+            Some(id) => id,
             None => {
                 let id = self.families.len() as u32;
+                ids.push(id);
                 let unit = meta.map(|m| m.unit.as_str()).unwrap_or("");
                 self.families.push(FamilySlot {
-                    resource: Arc::new((index_key.0.clone(), index_key.1.clone())),
+                    resource: Arc::new((rj.to_string(), ri.to_string())),
+                    family: family.into(),
                     name: Arc::from(if scope.job.trim_suffixes {
                         convert::trim(family, kind, unit)
                     } else {
@@ -550,7 +577,6 @@ impl ScrapeCache {
                     seen: 0,
                     samples: Vec::new(),
                 });
-                self.family_index.insert(index_key, id);
                 id
             }
         };
@@ -617,6 +643,21 @@ fn retain_seen<T>(items: &mut Vec<T>, keep: impl Fn(&T) -> bool) -> Vec<u32> {
     }
     items.retain(keep);
     map
+}
+
+fn family_hash(job: &str, instance: &str, family: &str) -> u64 {
+    use std::hash::{Hash, Hasher};
+    let mut h = crate::prom::fasthash::FastHasher::default();
+    (job, instance, family).hash(&mut h);
+    h.finish()
+}
+
+/// Renumbers an index after `retain_seen`, dropping what is gone.
+fn remap_index(index: &mut FastMap<u64, Vec<u32>>, map: &[u32]) {
+    index.retain(|_, ids| {
+        ids.retain_mut(|id| remap(map, id));
+        !ids.is_empty()
+    });
 }
 
 fn remap(map: &[u32], id: &mut u32) -> bool {
@@ -716,7 +757,7 @@ mod tests {
     /// points and the `target_info` labels; samples scraped and kept; series added; series gone.
     #[derive(Debug, PartialEq)]
     struct Outcome {
-        groups: Vec<((String, String), Vec<u8>, usize, Vec<(String, String)>)>,
+        groups: Vec<FlatGroup>,
         scraped: usize,
         post: usize,
         added: usize,
@@ -735,7 +776,10 @@ mod tests {
         keys
     }
 
-    fn flatten(groups: Groups) -> Vec<((String, String), Vec<u8>, usize, Vec<(String, String)>)> {
+    /// A resource, its encoded metrics, their points, its `target_info` labels.
+    type FlatGroup = ((String, String), Vec<u8>, usize, Vec<(String, String)>);
+
+    fn flatten(groups: Groups) -> Vec<FlatGroup> {
         groups
             .into_iter()
             .map(|(k, g)| {
@@ -757,10 +801,14 @@ mod tests {
 
     impl Scraper {
         fn new(scrape_config: &str) -> Self {
+            Self::at(scrape_config, "h:1")
+        }
+
+        fn at(scrape_config: &str, address: &str) -> Self {
             let job = job(scrape_config);
             let mut group = BTreeMap::new();
             group.insert("team".to_string(), "infra".to_string());
-            let target = make_target(&job, "h:1", &group).unwrap();
+            let target = make_target(&job, address, &group).unwrap();
             Scraper {
                 job,
                 target,
@@ -1076,6 +1124,41 @@ mod tests {
         let mut s = Scraper::new("label_limit: 4");
         let err = s.scrape(three, false).unwrap_err();
         assert!(err.contains("label_limit"), "{err}");
+    }
+
+    #[test]
+    fn label_length_limits_fail_the_scrape() {
+        // `__name__` and `instance` have 8 bytes.
+        let mut s = Scraper::new("label_name_length_limit: 8");
+        s.scrape("a{short=\"1\"} 1\n", false).unwrap();
+        let err = s
+            .scrape("a{short=\"1\"} 1\nb{longer_name=\"1\"} 1\n", false)
+            .unwrap_err();
+        assert!(err.starts_with("label_name_length_limit exceeded"), "{err}");
+        assert!(err.contains("longer_name"), "{err}");
+        let out = s.scrape("a{short=\"1\"} 1\n", false).unwrap();
+        assert_eq!(out.added, 1);
+        // Values: the target's `team="infra"` has 5 bytes.
+        let mut s = Scraper::new("label_value_length_limit: 5");
+        s.scrape("a{v=\"12345\"} 1\n", false).unwrap();
+        s.scrape("a{v=\"12345\"} 1\n", false).unwrap();
+        let err = s.scrape("a{v=\"123456\"} 1\n", false).unwrap_err();
+        assert!(
+            err.starts_with("label_value_length_limit exceeded"),
+            "{err}"
+        );
+        // The target's `instance`, whether copied into the series (with
+        // metric_relabel_configs) or not.
+        for config in [
+            "label_value_length_limit: 9",
+            "label_value_length_limit: 9, metric_relabel_configs: [{action: labeldrop, regex: x}]",
+        ] {
+            let mut s = Scraper::at(config, "hostname:1");
+            let err = s.scrape("a 1\n", false).unwrap_err();
+            assert!(err.contains("\"instance\""), "{err}");
+            let mut s = Scraper::at(config, "host:1");
+            s.scrape("a 1\n", false).unwrap();
+        }
     }
 
     #[test]

@@ -65,6 +65,11 @@ impl SeriesKey {
         KeyHasher::new(resource, metric, kind).key(resource, metric, kind, attrs)
     }
 
+    /// The hash of every field, computed once.
+    pub fn hash64(&self) -> u64 {
+        self.hash
+    }
+
     /// The data point's attributes (without `job` and `instance`), sorted.
     pub fn attrs(&self) -> &[(String, String)] {
         &self.attrs
@@ -231,6 +236,9 @@ pub fn to_encoded_metrics(
     (points, target_info, keys)
 }
 
+/// A family's `metrics` field and its number of data points.
+pub type EncodedFamily = (Vec<u8>, usize);
+
 /// [`to_encoded_metrics`], a `metrics` field per family (in the order the families were first
 /// seen) with its number of data points.
 pub fn to_encoded_families(
@@ -238,7 +246,7 @@ pub fn to_encoded_families(
     trim_suffixes: bool,
     expo: &Exposition,
     samples: Vec<ScrapedSample>,
-) -> (Vec<(Vec<u8>, usize)>, Vec<(String, String)>, Vec<SeriesKey>) {
+) -> (Vec<EncodedFamily>, Vec<(String, String)>, Vec<SeriesKey>) {
     let (families, target_info) = group(trim_suffixes, expo, samples);
     let mut keys = Vec::new();
     let resource = Arc::new(resource.clone());
@@ -390,7 +398,9 @@ fn group(
     samples: Vec<ScrapedSample>,
 ) -> (Vec<Family>, Vec<(String, String)>) {
     let mut families: Vec<Family> = Vec::new();
-    let mut index: FastMap<String, usize> = FastMap::default();
+    // By family and whether its series are native histograms: a histogram scraped both ways
+    // (`scrape_classic_histograms`) is two metrics of one name, as otelcol makes them.
+    let mut index: [FastMap<String, usize>; 2] = Default::default();
     let mut target_info = Vec::new();
     for (mut labels, value, ts, ex, extra) in samples {
         let name = match labels.iter().position(|(k, _)| k == "__name__") {
@@ -429,6 +439,7 @@ fn group(
                 || (!bound_label.is_empty() && k == bound_label))
         });
         attrs.sort();
+        let index = &mut index[usize::from(kind == EXP_HIST)];
         let fi = match index.get(family) {
             Some(&i) => i,
             None => {
@@ -450,11 +461,6 @@ fn group(
         let Some(f) = families.get_mut(fi) else {
             continue;
         };
-        // A family's series are all native or all classic; a series of the other kind (a target
-        // mixing them in one family) has no place in the metric.
-        if (f.kind == EXP_HIST) != (kind == EXP_HIST) {
-            continue;
-        }
         let p = f.points.entry(attrs).or_default();
         p.ts_ms = p.ts_ms.max(ts);
         if let Some(extra) = extra {
@@ -949,6 +955,57 @@ mod tests {
         };
         assert_eq!(x.data_points[0].flags, 1);
         assert_eq!(stale[0].name, "native_seconds");
+    }
+
+    #[test]
+    fn scrape_classic_histograms_keeps_both_forms() {
+        use crate::prom::protobuf::{self, client, tests as pb};
+        // A native histogram that also has classic buckets, as client_golang exposes one with
+        // both bucket kinds configured.
+        let mut h = pb::native_histogram();
+        h.bucket = vec![client::Bucket {
+            cumulative_count: Some(9),
+            upper_bound: Some(1.0),
+            ..Default::default()
+        }];
+        let body = pb::body(&[pb::family(
+            "both_seconds",
+            client::MetricType::Histogram,
+            vec![client::Metric {
+                histogram: Some(h),
+                ..Default::default()
+            }],
+        )]);
+        let kinds = |classic: bool| -> Vec<(String, &'static str)> {
+            let e = protobuf::parse_with(&body, classic).unwrap();
+            let (m, _, keys) = to_metrics(&Default::default(), false, &e, scraped(&e));
+            assert_eq!(keys.len(), m.len());
+            m.into_iter()
+                .map(|m| {
+                    let kind = match &m.data {
+                        Some(metric::Data::ExponentialHistogram(_)) => "exponential",
+                        Some(metric::Data::Histogram(h)) => {
+                            let p = &h.data_points[0];
+                            assert_eq!(p.explicit_bounds, [1.0]);
+                            assert_eq!(p.bucket_counts, [9, 2]);
+                            assert_eq!((p.count, p.sum), (11, Some(-1.5)));
+                            assert_eq!(p.start_time_unix_nano, 1_700_000_000_500_000_000);
+                            "classic"
+                        }
+                        other => panic!("{other:?}"),
+                    };
+                    (m.name, kind)
+                })
+                .collect()
+        };
+        assert_eq!(kinds(false), [("both_seconds".to_string(), "exponential")]);
+        assert_eq!(
+            kinds(true),
+            [
+                ("both_seconds".to_string(), "exponential"),
+                ("both_seconds".to_string(), "classic")
+            ]
+        );
     }
 
     #[test]

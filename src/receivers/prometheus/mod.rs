@@ -136,6 +136,7 @@ impl Receiver for PromReceiver {
                 job: job.clone(),
                 client: client.clone(),
                 next: self.next.clone(),
+                forced_error: std::sync::Mutex::new(None),
             });
             self.tasks.push(tokio::spawn(run_job(ctx, rx.clone())));
         }
@@ -159,6 +160,23 @@ struct JobCtx {
     job: Arc<Job>,
     client: reqwest::Client,
     next: Arc<dyn Consumer<Metrics>>,
+    /// Set while the job has more targets than `target_limit`: every scrape of the job fails
+    /// with it, without fetching (Prometheus' forced error).
+    forced_error: std::sync::Mutex<Option<String>>,
+}
+
+impl JobCtx {
+    fn forced_error(&self) -> Option<String> {
+        self.forced_error.lock().ok().and_then(|e| e.clone())
+    }
+}
+
+/// `target_limit`: more targets after relabeling than the limit fails every scrape of the job
+/// (`up` = 0), as Prometheus does, until discovery finds few enough.
+fn target_limit_error(job: &Job, targets: usize) -> Option<String> {
+    let limit = job.cfg.target_limit;
+    (limit > 0 && targets > limit)
+        .then(|| format!("target_limit exceeded (number of targets: {targets}, limit: {limit})"))
 }
 
 /// A target after relabeling.
@@ -347,6 +365,13 @@ async fn run_job(ctx: Arc<JobCtx>, mut stop: watch::Receiver<bool>) {
                 wanted.insert(t);
             }
         }
+        let forced = target_limit_error(&ctx.job, wanted.len());
+        if let Some(e) = &forced {
+            tracing::warn!(receiver = %ctx.receiver, job = %ctx.job.cfg.job_name, error = %e, "scrapes fail");
+        }
+        if let Ok(mut f) = ctx.forced_error.lock() {
+            *f = forced;
+        }
         loops.retain(|t, (tx, _)| {
             let keep = wanted.contains(t);
             if !keep {
@@ -410,8 +435,12 @@ async fn scrape_loop(ctx: Arc<JobCtx>, target: Target, mut stop: watch::Receiver
         scrape_once(&ctx, &target, &mut cache).await;
     }
     // A target that goes away: its series end with stale markers, as in Prometheus.
-    let previous = cache.live();
-    if *stop.borrow() == LoopEnd::TargetGone && !previous.is_empty() {
+    let previous = if *stop.borrow() == LoopEnd::TargetGone {
+        cache.live()
+    } else {
+        vec![]
+    };
+    if !previous.is_empty() {
         let mut groups = Groups::new();
         let mut by: BTreeMap<(String, String), Vec<SeriesKey>> = BTreeMap::new();
         for k in previous {
@@ -479,7 +508,8 @@ impl Scraped {
     ) -> Result<(Groups, usize, usize), String> {
         match self.format {
             Format::Protobuf => {
-                let expo = crate::prom::protobuf::parse(&self.body)
+                let classic = ctx.job.cfg.scrape_classic_histograms;
+                let expo = crate::prom::protobuf::parse_with(&self.body, classic)
                     .map_err(|e| format!("parse error: {e}"))?;
                 let (groups, keys, scraped, post) = process(&ctx.job, target, expo, now_ms())?;
                 cache.register(keys);
@@ -606,9 +636,12 @@ async fn scrape_once(ctx: &JobCtx, target: &Target, cache: &mut ScrapeCache) {
     let started = Instant::now();
     let ts = now_ms();
     cache.begin();
-    let outcome = match fetch(ctx, target).await {
-        Ok(scraped) => scraped.convert(ctx, target, cache),
-        Err(e) => Err(e),
+    let outcome = match ctx.forced_error() {
+        Some(e) => Err(e),
+        None => match fetch(ctx, target).await {
+            Ok(scraped) => scraped.convert(ctx, target, cache),
+            Err(e) => Err(e),
+        },
     };
     let (mut groups, scraped, post, up) = match outcome {
         Ok((g, scraped, post)) => (g, scraped, post, true),
@@ -686,6 +719,51 @@ fn prepare_labels(
     }
 }
 
+/// `label_limit`, `label_name_length_limit` and `label_value_length_limit` (in bytes), as
+/// Prometheus checks a sample after relabeling: every label counts, `__name__` included, and so
+/// do the target's `job` and `instance` that `prepare_labels` did not copy (`implicit`).
+fn check_label_limits(
+    job: &Job,
+    target: &Target,
+    labels: &[(String, String)],
+    implicit: usize,
+) -> Result<(), String> {
+    let c = &job.cfg;
+    let count = labels.len() + implicit;
+    if c.label_limit > 0 && count > c.label_limit {
+        return Err(format!(
+            "label_limit exceeded: a series has {} labels (limit {})",
+            count, c.label_limit
+        ));
+    }
+    if c.label_name_length_limit == 0 && c.label_value_length_limit == 0 {
+        return Ok(());
+    }
+    let implied = target.labels.iter().filter(|(k, _)| {
+        implicit > 0
+            && matches!(k.as_str(), "job" | "instance")
+            && !labels.iter().any(|(n, _)| n == k)
+    });
+    let metric = label_or(labels, "__name__", None);
+    for (k, v) in labels.iter().chain(implied) {
+        if c.label_name_length_limit > 0 && k.len() > c.label_name_length_limit {
+            return Err(format!(
+                "label_name_length_limit exceeded: metric {metric:?}, label name {k:?} has {} bytes (limit {})",
+                k.len(),
+                c.label_name_length_limit
+            ));
+        }
+        if c.label_value_length_limit > 0 && v.len() > c.label_value_length_limit {
+            return Err(format!(
+                "label_value_length_limit exceeded: metric {metric:?}, label {k:?} has a value of {} bytes (limit {})",
+                v.len(),
+                c.label_value_length_limit
+            ));
+        }
+    }
+    Ok(())
+}
+
 fn process(
     job: &Job,
     target: &Target,
@@ -714,13 +792,7 @@ fn process(
         let Some((labels, implicit)) = prepare_labels(job, target, implicit_ok, s.labels) else {
             continue;
         };
-        let label_count = labels.len() + implicit;
-        if job.cfg.label_limit > 0 && label_count > job.cfg.label_limit {
-            return Err(format!(
-                "label_limit exceeded: a series has {} labels (limit {})",
-                label_count, job.cfg.label_limit
-            ));
-        }
+        check_label_limits(job, target, &labels, implicit)?;
         post += 1;
         if job.cfg.sample_limit > 0 && post > job.cfg.sample_limit {
             return Err(format!(
@@ -911,6 +983,18 @@ config:
         assert!(t
             .labels
             .contains(&("instance".to_string(), "h:1".to_string())));
+    }
+
+    #[test]
+    fn target_limit_counts_targets_after_relabeling() {
+        let j = job("config: {scrape_configs: [{job_name: x, target_limit: 2}]}");
+        assert_eq!(target_limit_error(&j, 2), None);
+        assert_eq!(
+            target_limit_error(&j, 3).as_deref(),
+            Some("target_limit exceeded (number of targets: 3, limit: 2)")
+        );
+        let j = job("config: {scrape_configs: [{job_name: x}]}");
+        assert_eq!(target_limit_error(&j, 10_000), None);
     }
 
     #[test]
