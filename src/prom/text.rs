@@ -208,11 +208,33 @@ pub struct Lines<'a> {
     pub end_error: Option<ParseError>,
 }
 
+/// `str::lines`, with memchr: lines end at `\n` or `\r\n`, the last one may lack it.
+fn lines(body: &str) -> impl Iterator<Item = &str> {
+    let mut start = 0;
+    let mut ends = memchr::memchr_iter(b'\n', body.as_bytes());
+    std::iter::from_fn(move || {
+        let line = match ends.next() {
+            Some(end) => {
+                let line = &body[start..end];
+                start = end + 1;
+                line.strip_suffix('\r').unwrap_or(line)
+            }
+            None if start < body.len() => {
+                let line = &body[start..];
+                start = body.len();
+                line
+            }
+            None => return None,
+        };
+        Some(line)
+    })
+}
+
 pub fn split_lines(body: &str, openmetrics: bool) -> Lines<'_> {
     let mut out = Lines::default();
     let mut saw_eof = false;
     let mut count = 0;
-    for (i, raw) in body.lines().enumerate() {
+    for (i, raw) in lines(body).enumerate() {
         count = i + 1;
         if saw_eof {
             if raw.trim().is_empty() {
@@ -472,8 +494,48 @@ impl<'a> Cursor<'a> {
 }
 
 pub fn parse_float(s: &str) -> Result<f64, String> {
+    if let Some(v) = simple_decimal(s) {
+        return Ok(v);
+    }
     // Rust accepts "inf"/"infinity"/"nan" in any case, as Go's ParseFloat does.
     s.parse::<f64>().map_err(|_| format!("invalid value {s:?}"))
+}
+
+/// The common case, `-?digits(.digits)?` with at most 15 digits: the digits as an integer are
+/// exact in an f64 (below 2^53), and so is 10^k for k <= 15, so one division gives the correctly
+/// rounded value, the same as the full parser's.
+fn simple_decimal(s: &str) -> Option<f64> {
+    let (negative, digits) = match s.as_bytes() {
+        [b'-', rest @ ..] => (true, rest),
+        rest => (false, rest),
+    };
+    let mut mantissa = 0u64;
+    let mut count = 0u32;
+    let mut fraction: Option<u32> = None;
+    for &c in digits {
+        match c {
+            b'0'..=b'9' => {
+                mantissa = mantissa * 10 + u64::from(c - b'0');
+                count += 1;
+                if let Some(f) = fraction.as_mut() {
+                    *f += 1;
+                }
+                if count > 15 {
+                    return None;
+                }
+            }
+            b'.' if fraction.is_none() => fraction = Some(0),
+            _ => return None,
+        }
+    }
+    if count == 0 || fraction == Some(0) {
+        return None;
+    }
+    const POW10: [f64; 16] = [
+        1e0, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9, 1e10, 1e11, 1e12, 1e13, 1e14, 1e15,
+    ];
+    let v = mantissa as f64 / POW10[fraction.unwrap_or(0) as usize];
+    Some(if negative { -v } else { v })
 }
 
 fn parse_timestamp(s: &str, openmetrics: bool) -> Result<i64, String> {
@@ -516,7 +578,7 @@ pub struct SampleLine<'a> {
 /// escapes respected) and parses what follows. A line this rejects gets [`parse`]'s error for it.
 pub fn split_sample(line: &str, openmetrics: bool) -> Result<SampleLine<'_>, String> {
     let mut c = Cursor { s: line, pos: 0 };
-    let split = c.skip_series().and_then(|series_end| {
+    let split = c.skip_series(openmetrics).and_then(|series_end| {
         let (value, timestamp_ms, exemplar) = c.sample_rest(openmetrics)?;
         Ok(SampleLine {
             series: &line[..series_end],
@@ -526,6 +588,16 @@ pub fn split_sample(line: &str, openmetrics: bool) -> Result<SampleLine<'_>, Str
         })
     });
     split.map_err(|e| parse_sample(line, openmetrics).err().unwrap_or(e))
+}
+
+/// The labels (with `__name__` first) of `line`'s series (its [`SampleLine::series`]); a line this
+/// rejects gets [`parse`]'s error for it.
+pub fn parse_series_of(
+    line: &str,
+    series: &str,
+    openmetrics: bool,
+) -> Result<Vec<(String, String)>, String> {
+    parse_series(series).map_err(|e| parse_sample(line, openmetrics).err().unwrap_or(e))
 }
 
 /// The labels (with `__name__` first) of a [`SampleLine`]'s series.
@@ -554,7 +626,7 @@ impl<'a> Cursor<'a> {
 
     /// Moves past the series as [`Cursor::series`] does, without building labels; returns where
     /// the series ends (after the name, or after the label set's `}`).
-    fn skip_series(&mut self) -> Result<usize, String> {
+    fn skip_series(&mut self, openmetrics: bool) -> Result<usize, String> {
         self.name(true)?;
         let end = self.pos;
         self.skip_ws();
@@ -562,28 +634,34 @@ impl<'a> Cursor<'a> {
             return Ok(end);
         }
         let bytes = self.s.as_bytes();
-        let find = |from: usize, a: u8, b: u8| {
-            bytes
-                .get(from..)
-                .and_then(|rest| memchr::memchr2(a, b, rest))
-                .map(|at| from + at)
-        };
-        let mut i = self.pos + 1;
-        // Outside quotes the set ends at '}'; inside, a backslash escapes the next byte.
-        while let Some(at) = find(i, b'"', b'}') {
-            if bytes[at] == b'}' {
-                self.pos = at + 1;
-                return Ok(self.pos);
-            }
-            i = at + 1;
-            loop {
-                let at = find(i, b'"', b'\\').ok_or("unterminated label value")?;
-                if bytes[at] == b'"' {
-                    i = at + 1;
-                    break;
+        if !openmetrics {
+            // In the text format nothing after a valid label set (value, timestamp) contains a
+            // '}': the last one ends the set, and a line where it does not is an error anyway.
+            let mut i = bytes.len();
+            while i > self.pos + 1 {
+                i -= 1;
+                if bytes[i] == b'}' {
+                    self.pos = i + 1;
+                    return Ok(self.pos);
                 }
-                i = at + 2;
             }
+            return Err("unterminated label set".into());
+        }
+        // OpenMetrics exemplars have label sets too: scan forward. Outside quotes the set ends
+        // at '}'; inside, a backslash escapes the next byte.
+        let mut i = self.pos + 1;
+        let mut quoted = false;
+        while let Some(&b) = bytes.get(i) {
+            match b {
+                b'\\' if quoted => i += 1,
+                b'"' => quoted = !quoted,
+                b'}' if !quoted => {
+                    self.pos = i + 1;
+                    return Ok(self.pos);
+                }
+                _ => {}
+            }
+            i += 1;
         }
         Err("unterminated label set".into())
     }
@@ -676,6 +754,117 @@ mod tests {
         assert_eq!(ex.labels, vec![("trace_id".into(), "abc".into())]);
         assert!(parse("foo 1\n", true).is_err(), "missing EOF");
         assert!(parse("# EOF\nfoo 1\n", true).is_err());
+    }
+
+    #[test]
+    fn lines_are_str_lines() {
+        for body in [
+            "",
+            "\n",
+            "a",
+            "a\n",
+            "a\r\nb",
+            "a\rb\r",
+            "a\r\n\r\n",
+            "\r",
+            "x\n\ny\r\n",
+            "é\nü",
+        ] {
+            assert_eq!(
+                lines(body).collect::<Vec<_>>(),
+                body.lines().collect::<Vec<_>>(),
+                "{body:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn split_sample_finds_the_series_as_the_parser_does() {
+        for (line, series) in [
+            ("a 1", "a"),
+            ("a{x=\"}\"} 1 2", "a{x=\"}\"}"),
+            ("a {x=\"\\\"}\\\\\"} 1", "a {x=\"\\\"}\\\\\"}"),
+            ("a{} -Inf", "a{}"),
+        ] {
+            for om in [false, true] {
+                let s = split_sample(line, om).unwrap();
+                assert_eq!(s.series, series, "{line}");
+                assert_eq!(
+                    parse_series(s.series).unwrap(),
+                    parse_sample(line, om).unwrap().labels
+                );
+            }
+        }
+        let om = "a{x=\"1\"} 2 # {t=\"}\"} 3";
+        assert_eq!(split_sample(om, true).unwrap().series, "a{x=\"1\"}");
+        for bad in ["a{x=\"1\"} 1}", "a{x=\"1\" 1", "a{x=\"1\"}} 1", "a{x=1} 1"] {
+            for om in [false, true] {
+                let split = split_sample(bad, om)
+                    .and_then(|s| parse_series_of(bad, s.series, om).map(|_| ()));
+                assert_eq!(
+                    split.unwrap_err(),
+                    parse_sample(bad, om).unwrap_err(),
+                    "{bad}"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn simple_decimals_parse_as_the_full_parser_does() {
+        for s in [
+            "0",
+            "-0",
+            "1",
+            "12.5",
+            "-3.25",
+            "0.1",
+            "0.3",
+            "123456789012345",
+            "1234567.12345678",
+            "99999999999999.9",
+            "0.000000000000001",
+            "007",
+            "1.0",
+            "42.",
+        ] {
+            let want: f64 = s.parse().unwrap();
+            assert_eq!(parse_float(s).unwrap().to_bits(), want.to_bits(), "{s}");
+        }
+        for s in [
+            "",
+            "-",
+            ".",
+            "-.",
+            ".5",
+            "1.2.3",
+            "1e3",
+            "+1",
+            "1_0",
+            "1234567890123456",
+        ] {
+            assert_eq!(
+                parse_float(s).ok().map(f64::to_bits),
+                s.parse::<f64>().ok().map(f64::to_bits),
+                "{s}"
+            );
+        }
+        // Every decimal with up to 15 digits and any point position, sampled.
+        let mut x = 0x9E37_79B9_7F4A_7C15u64;
+        for _ in 0..200_000 {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            let digits = 1 + (x % 15) as usize;
+            let m = x % 10u64.pow(digits as u32);
+            let mut t = format!("{m:0digits$}");
+            let point = (x >> 40) as usize % (digits + 1);
+            if point < digits {
+                t.insert(point.max(1), '.');
+            }
+            let want: f64 = t.parse().unwrap();
+            assert_eq!(parse_float(&t).unwrap().to_bits(), want.to_bits(), "{t}");
+        }
     }
 
     #[test]

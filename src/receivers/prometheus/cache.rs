@@ -332,7 +332,8 @@ impl ScrapeCache {
             let key = s.series.as_bytes();
             if limit_error.is_some() {
                 if !self.entries.contains_key(key) {
-                    text::parse_series(s.series).map_err(|m| parse_error(line_no, m))?;
+                    text::parse_series_of(line, s.series, openmetrics)
+                        .map_err(|m| parse_error(line_no, m))?;
                 }
                 continue;
             }
@@ -349,8 +350,8 @@ impl ScrapeCache {
                     c.entry
                 }
                 None => {
-                    let labels =
-                        text::parse_series(s.series).map_err(|m| parse_error(line_no, m))?;
+                    let labels = text::parse_series_of(line, s.series, openmetrics)
+                        .map_err(|m| parse_error(line_no, m))?;
                     match self.resolve(&scope, labels) {
                         Resolved::Cached(entry) => {
                             self.entries
@@ -1172,6 +1173,9 @@ mod tests {
             "a{x=\"\\\"}\"} 1\n# TYPE a gauge\n",
             "a 1\n",
             "a{x=\"}\"} 1\na{x=\"}\"} x\n",
+            "a 1\nb{x=\"1\"}} 2\n",
+            "a 1\nb{x=\"1\"} 2}\n",
+            "a 1\r\nb{x=\"1\"} 2\r\n",
         ] {
             let _ = s.scrape(body, false);
             let _ = s.scrape(body, false);

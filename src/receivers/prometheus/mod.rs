@@ -602,7 +602,9 @@ async fn fetch(ctx: &JobCtx, target: &Target) -> Result<Scraped, String> {
             Format::Text
         };
         let limit = ctx.job.body_size_limit;
-        let mut body = Vec::new();
+        // Sized from Content-Length when there is one (never beyond the limit, or 64 MiB).
+        let cap = if limit > 0 { limit + 1 } else { 64 << 20 };
+        let mut body = Vec::with_capacity(resp.content_length().map_or(0, |n| n.min(cap)) as usize);
         while let Some(chunk) = resp.chunk().await.map_err(|e| e.to_string())? {
             body.extend_from_slice(&chunk);
             if limit > 0 && body.len() as u64 > limit {
