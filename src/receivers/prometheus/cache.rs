@@ -304,19 +304,12 @@ impl ScrapeCache {
         let lines = text::split_lines(body, openmetrics);
         let meta_error = self.metadata(&lines.comments, openmetrics);
         let stop = meta_error.as_ref().map_or(usize::MAX, |e| e.line);
-        let target_label = |k: &str| {
-            target
-                .labels
-                .iter()
-                .find(|(n, _)| n == k)
-                .map(|(_, v)| v.as_str())
-        };
         let scope = Scope {
             job,
             target,
             implicit_ok: job.metric_relabel.is_empty(),
-            target_job: target_label("job"),
-            target_instance: target_label("instance"),
+            target_job: target.label("job"),
+            target_instance: target.label("instance"),
         };
         let parse_error =
             |line: usize, message: String| format!("parse error: {}", ParseError { line, message });

@@ -189,17 +189,17 @@ pub struct Target {
 }
 
 impl Target {
-    fn label(&self, k: &str) -> String {
+    fn label(&self, k: &str) -> Option<&str> {
         self.labels
             .iter()
             .find(|(n, _)| n == k)
-            .map(|(_, v)| v.clone())
-            .unwrap_or_default()
+            .map(|(_, v)| v.as_str())
     }
 
     /// `job` and `instance`: the resource its own series (`up`, `scrape_*`) belong to.
     fn resource(&self) -> (String, String) {
-        (self.label("job"), self.label("instance"))
+        let label = |k| self.label(k).unwrap_or_default().to_string();
+        (label("job"), label("instance"))
     }
 }
 
@@ -777,14 +777,7 @@ fn process(
     // grouping into resources (conversion drops them from the attributes), so the target's are not
     // copied into every series: they are counted for label_limit and used as the resource.
     let implicit_ok = job.metric_relabel.is_empty();
-    let target_label = |k: &str| {
-        target
-            .labels
-            .iter()
-            .find(|(n, _)| n == k)
-            .map(|(_, v)| v.as_str())
-    };
-    let (target_job, target_instance) = (target_label("job"), target_label("instance"));
+    let (target_job, target_instance) = (target.label("job"), target.label("instance"));
     // Resources in the order first seen, and an index by (job, instance).
     let mut resources: Vec<((String, String), Vec<convert::ScrapedSample>)> = Vec::new();
     let mut resource_index: FastMap<(String, String), usize> = FastMap::default();
