@@ -107,8 +107,8 @@ pub struct ScrapeCache {
 /// One scrape's output per resource, in the order first seen.
 struct ResourceOut {
     key: (String, String),
-    /// The resource's families in the order first seen: cached ones by index, the others (one
-    /// per family of `slow`, in their order).
+    /// The resource's families in the order first seen: a cached one by its index, `SLOW` for
+    /// the next family of `slow` (their order is the order of their first samples).
     order: Vec<u32>,
     slow: Vec<ScrapedSample>,
     slow_families: FastSet<String>,
@@ -118,11 +118,13 @@ struct ResourceOut {
 struct Resources {
     list: Vec<ResourceOut>,
     index: FastMap<(String, String), usize>,
+    /// The one asked for last (consecutive samples are mostly of one resource).
+    last: usize,
 }
 
 impl Resources {
     fn get(&mut self, job: &str, instance: &str) -> &mut ResourceOut {
-        let last = self.list.len().wrapping_sub(1);
+        let last = self.last;
         let at = match self.list.get(last) {
             Some(r) if r.key.0 == job && r.key.1 == instance => last,
             _ => {
@@ -142,6 +144,7 @@ impl Resources {
                 }
             }
         };
+        self.last = at;
         &mut self.list[at]
     }
 }
