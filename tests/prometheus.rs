@@ -639,6 +639,14 @@ receivers:
         - job_name: filesd
           scrape_interval: 200ms
           file_sd_configs: [{{files: ["{sd}/*.json"], refresh_interval: 1s}}]
+        - job_name: toomany
+          scrape_interval: 200ms
+          target_limit: 1
+          static_configs: [{{targets: ["127.0.0.1:{small}", "localhost:{small}"]}}]
+        - job_name: longvalue
+          scrape_interval: 200ms
+          label_value_length_limit: 3
+          static_configs: [{{targets: ["127.0.0.1:{small}"]}}]
 {exporters}
 service:
   pipelines:
@@ -658,6 +666,8 @@ service:
                 && !gauge_points(&s.metrics, "filesd", "temp").is_empty()
                 && !gauge_points(&s.metrics, "huge", "up").is_empty()
                 && !gauge_points(&s.metrics, "limited", "up").is_empty()
+                && !gauge_points(&s.metrics, "toomany", "up").is_empty()
+                && !gauge_points(&s.metrics, "longvalue", "up").is_empty()
                 && !gauge_points(&s.metrics, "scraped", "temp").is_empty()
         }),
         "{}",
@@ -673,6 +683,14 @@ service:
             .iter()
             .all(|p| p.0 == 0.0));
         assert!(metrics_of(&s.metrics, "huge").iter().all(|m| m.name != "x"));
+        // More targets than target_limit fails every scrape of the job; a label value longer
+        // than label_value_length_limit fails the scrape.
+        for job in ["toomany", "longvalue"] {
+            assert!(gauge_points(&s.metrics, job, "up")
+                .iter()
+                .all(|p| p.0 == 0.0));
+            assert!(gauge_points(&s.metrics, job, "temp").is_empty());
+        }
         // Without honor_labels the scraped job label becomes exported_job; with it, it wins.
         let small_temp = metrics_of(&s.metrics, "small")
             .into_iter()

@@ -8,7 +8,7 @@
 #   bash benches/e2e/callgrind.sh grpc [BIN] [SPANS] [COMPRESSION]      (defaults: 200000 spans, none)
 #
 # BIN defaults to $CARGO_TARGET_DIR/release/ferrotel. Prints the total instructions of the process and
-# the inclusive instructions of the scrape (`scrape_once`) or of the filelog reading thread (`Tailer::run`),
+# the inclusive instructions of the scrape loop (`scrape_loop`: fetch, parse, convert, send) or of the filelog reading thread (`Tailer::run`),
 # per series scraped or per line read. The prometheus target is the 10k-series page of prometheus.sh,
 # served by python's http.server; data goes to the `debug` exporter (basic). filelog reads a file written
 # beforehand (`start_at: beginning`, the lines of filelog.sh: MODE plain or container) through `batch`
@@ -89,7 +89,8 @@ YAML
   run_callgrind "$work/c.yaml" "[ \$(grep -c 'data points' \"$work/ferrotel.out\" || true) -ge $scrapes ]"
   done=$(grep -c 'data points' "$work/ferrotel.out" || true)
   echo "scrapes exported: $done (of $series series each)"
-  report 'scrape_once' "$((done * series))" series
+  # The scrape loop's task, inclusive (release builds inline `scrape_once` into it).
+  report 'prometheus::scrape_loop' "$((done * series))" series
   ;;
 filelog)
   lines=${3:-200000} mode=${4:-plain}

@@ -37,17 +37,27 @@ pub fn is_protobuf(content_type: &str) -> bool {
 const MAX_BUCKETS: usize = 1 << 20;
 
 /// Parses a whole length-delimited body.
-pub fn parse(mut body: &[u8]) -> Result<Exposition, String> {
+pub fn parse(body: &[u8]) -> Result<Exposition, String> {
+    parse_with(body, false)
+}
+
+/// [`parse`]; with `classic_histograms` (Prometheus' `scrape_classic_histograms`) a histogram
+/// that has classic buckets beside its native ones also yields its classic series.
+pub fn parse_with(mut body: &[u8], classic_histograms: bool) -> Result<Exposition, String> {
     let mut expo = Exposition::default();
     while !body.is_empty() {
         let family = client::MetricFamily::decode_length_delimited(&mut body)
             .map_err(|e| format!("protobuf: {e}"))?;
-        add_family(family, &mut expo)?;
+        add_family(family, classic_histograms, &mut expo)?;
     }
     Ok(expo)
 }
 
-fn add_family(f: client::MetricFamily, expo: &mut Exposition) -> Result<(), String> {
+fn add_family(
+    f: client::MetricFamily,
+    classic_histograms: bool,
+    expo: &mut Exposition,
+) -> Result<(), String> {
     use client::MetricType as T;
     let name = f.name().to_string();
     if name.is_empty() {
@@ -157,7 +167,9 @@ fn add_family(f: client::MetricFamily, expo: &mut Exposition) -> Result<(), Stri
                             native: Some(native),
                         }),
                     );
-                    continue;
+                    if !classic_histograms || h.bucket.is_empty() {
+                        continue;
+                    }
                 }
                 let count = if h.sample_count_float() > 0.0 {
                     h.sample_count_float()

@@ -12,7 +12,7 @@ fn label(name: &str, value: &str) -> LabelPair {
     }
 }
 
-fn family(name: &str, t: T, metric: Vec<client::Metric>) -> MetricFamily {
+pub(crate) fn family(name: &str, t: T, metric: Vec<client::Metric>) -> MetricFamily {
     MetricFamily {
         name: Some(name.into()),
         help: Some(format!("{name} help")),

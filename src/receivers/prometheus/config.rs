@@ -517,12 +517,8 @@ impl ReceiverConfig {
                 }
             }
             for (key, set) in [
-                ("label_name_length_limit", sc.label_name_length_limit > 0),
-                ("label_value_length_limit", sc.label_value_length_limit > 0),
-                ("target_limit", sc.target_limit > 0),
                 ("proxy_url", sc.proxy_url.is_some()),
                 ("track_timestamps_staleness", sc.track_timestamps_staleness),
-                ("scrape_classic_histograms", sc.scrape_classic_histograms),
             ] {
                 if set {
                     warnings.push(format!(

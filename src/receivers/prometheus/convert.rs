@@ -19,8 +19,7 @@ use std::hash::{Hash, Hasher};
 use crate::prom::fasthash::{FastHasher, FastMap};
 use crate::prom::text::{self, Exposition, MetricType};
 use crate::signal::pbwrite::{
-    bytes_len, delimited, kv_str_len, put_bytes, put_double, put_fixed64, put_header, put_kv_str,
-    put_varint,
+    bytes_len, delimited, put_bytes, put_double, put_fixed64, put_header, put_kv_str, put_varint,
 };
 
 pub fn kv(k: &str, v: &str) -> KeyValue {
@@ -47,12 +46,33 @@ pub struct SeriesKey {
     /// Shared by every series of the metric.
     pub metric: Arc<str>,
     pub kind: u8,
-    pub attrs: Vec<(String, String)>,
+    attrs: Vec<(String, String)>,
 }
 
 impl std::hash::Hash for SeriesKey {
     fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
         state.write_u64(self.hash);
+    }
+}
+
+impl SeriesKey {
+    pub fn new(
+        resource: &Arc<(String, String)>,
+        metric: &Arc<str>,
+        kind: u8,
+        attrs: Vec<(String, String)>,
+    ) -> SeriesKey {
+        KeyHasher::new(resource, metric, kind).key(resource, metric, kind, attrs)
+    }
+
+    /// The hash of every field, computed once.
+    pub fn hash64(&self) -> u64 {
+        self.hash
+    }
+
+    /// The data point's attributes (without `job` and `instance`), sorted.
+    pub fn attrs(&self) -> &[(String, String)] {
+        &self.attrs
     }
 }
 
@@ -87,11 +107,23 @@ impl KeyHasher {
     }
 }
 
-const GAUGE: u8 = 0;
-const SUM: u8 = 1;
-const HIST: u8 = 2;
-const SUMMARY: u8 = 3;
-const EXP_HIST: u8 = 4;
+/// A series' kind, as its OTLP metric type.
+pub const GAUGE: u8 = 0;
+pub const SUM: u8 = 1;
+pub const HIST: u8 = 2;
+pub const SUMMARY: u8 = 3;
+pub const EXP_HIST: u8 = 4;
+
+/// The kind of a family's series: its metric type, and whether the series is a native histogram.
+pub fn kind_of(mtype: MetricType, native: bool) -> u8 {
+    match mtype {
+        MetricType::Histogram if native => EXP_HIST,
+        MetricType::Counter => SUM,
+        MetricType::Histogram => HIST,
+        MetricType::Summary => SUMMARY,
+        _ => GAUGE,
+    }
+}
 
 #[derive(Default)]
 struct Point {
@@ -114,7 +146,7 @@ struct Family {
     points: BTreeMap<Vec<(String, String)>, Point>,
 }
 
-fn exemplar_of(e: &text::Exemplar, default_ts: i64) -> Exemplar {
+pub fn exemplar_of(e: &text::Exemplar, default_ts: i64) -> Exemplar {
     let mut ex = Exemplar {
         time_unix_nano: nanos(e.timestamp_ms.unwrap_or(default_ts)),
         value: Some(exemplar::Value::AsDouble(e.value)),
@@ -195,20 +227,43 @@ pub fn to_encoded_metrics(
     samples: Vec<ScrapedSample>,
     out: &mut Vec<u8>,
 ) -> (usize, Vec<(String, String)>, Vec<SeriesKey>) {
+    let (families, target_info, keys) = to_encoded_families(resource, trim_suffixes, expo, samples);
+    let mut points = 0;
+    for (bytes, n) in families {
+        out.extend_from_slice(&bytes);
+        points += n;
+    }
+    (points, target_info, keys)
+}
+
+/// A family's `metrics` field and its number of data points.
+pub type EncodedFamily = (Vec<u8>, usize);
+
+/// [`to_encoded_metrics`], a `metrics` field per family (in the order the families were first
+/// seen) with its number of data points.
+pub fn to_encoded_families(
+    resource: &(String, String),
+    trim_suffixes: bool,
+    expo: &Exposition,
+    samples: Vec<ScrapedSample>,
+) -> (Vec<EncodedFamily>, Vec<(String, String)>, Vec<SeriesKey>) {
     let (families, target_info) = group(trim_suffixes, expo, samples);
     let mut keys = Vec::new();
     let resource = Arc::new(resource.clone());
-    let mut points = 0;
+    let mut out = Vec::with_capacity(families.len());
     for f in families {
-        if matches!(f.kind, SUM | GAUGE) && f.points.values().all(|p| p.exemplars.is_empty()) {
-            points += encode_numbers(f, &resource, &mut keys, out);
-        } else {
-            let m = build(f, &resource, &mut keys);
-            points += data_points(&m);
-            prost::encoding::message::encode(2, &m, out);
-        }
+        let mut bytes = Vec::new();
+        let points =
+            if matches!(f.kind, SUM | GAUGE) && f.points.values().all(|p| p.exemplars.is_empty()) {
+                encode_numbers(f, &resource, &mut keys, &mut bytes)
+            } else {
+                let m = build(f, &resource, &mut keys);
+                prost::encoding::message::encode(2, &m, &mut bytes);
+                data_points(&m)
+            };
+        out.push((bytes, points));
     }
-    (points, target_info, keys)
+    (out, target_info, keys)
 }
 
 /// The data points of a metric, as otelcol counts items.
@@ -235,55 +290,105 @@ fn encode_numbers(
     let n = f.points.len();
     // The points first: their size is the Gauge's or Sum's.
     let mut dps = Vec::with_capacity(n * 96);
+    let mut attrs_pb = Vec::new();
     for (attrs, p) in f.points {
-        let flags = flags_for(p.value);
-        let value = if flags != 0 { 0.0 } else { p.value };
-        let start = p.created.map(secs_to_nanos).unwrap_or(0);
-        let time = nanos(p.ts_ms);
-        // NumberDataPoint: start_time_unix_nano 2, time_unix_nano 3, as_double 4, attributes 7,
-        // flags 8.
-        let len = if start != 0 { 9 } else { 0 }
-            + if time != 0 { 9 } else { 0 }
-            + 9
-            + attrs
-                .iter()
-                .map(|(k, v)| 1 + delimited(kv_str_len(k, v)))
-                .sum::<usize>()
-            + if flags != 0 {
-                1 + prost::encoding::encoded_len_varint(flags as u64)
-            } else {
-                0
-            };
-        put_header(1, len, &mut dps);
-        put_fixed64(2, start, &mut dps);
-        put_fixed64(3, time, &mut dps);
-        put_double(4, value, &mut dps);
-        for (k, v) in &attrs {
-            put_kv_str(7, k, v, &mut dps);
-        }
-        if flags != 0 {
-            put_varint(8, flags as u64, &mut dps);
-        }
+        attrs_pb.clear();
+        put_attributes(&attrs, &mut attrs_pb);
+        put_number_point(
+            &NumberPoint {
+                attrs_pb: &attrs_pb,
+                ts_ms: p.ts_ms,
+                value: p.value,
+                created: p.created,
+                exemplars: &p.exemplars,
+            },
+            &mut dps,
+        );
         keys.push(hasher.key(resource, &metric, f.kind, attrs));
     }
+    put_number_metric(&f.name, &f.help, &f.unit, f.kind, &dps, out);
+    n
+}
+
+/// A series' attributes as `NumberDataPoint` `attributes` fields (tag 7).
+pub fn put_attributes(attrs: &[(String, String)], out: &mut Vec<u8>) {
+    for (k, v) in attrs {
+        put_kv_str(7, k, v, out);
+    }
+}
+
+/// One gauge or counter point, its attributes already encoded ([`put_attributes`]).
+pub struct NumberPoint<'a> {
+    pub attrs_pb: &'a [u8],
+    pub ts_ms: i64,
+    pub value: f64,
+    /// The created timestamp, in seconds.
+    pub created: Option<f64>,
+    pub exemplars: &'a [Exemplar],
+}
+
+/// Appends a `NumberDataPoint` as a `data_points` field (tag 1 of `Gauge` and `Sum`), as prost
+/// writes it: a Prometheus stale marker becomes the `NoRecordedValue` flag with a zero value.
+pub fn put_number_point(p: &NumberPoint, dps: &mut Vec<u8>) {
+    let flags = flags_for(p.value);
+    let value = if flags != 0 { 0.0 } else { p.value };
+    let start = p.created.map(secs_to_nanos).unwrap_or(0);
+    let time = nanos(p.ts_ms);
+    // NumberDataPoint: start_time_unix_nano 2, time_unix_nano 3, as_double 4, exemplars 5,
+    // attributes 7, flags 8.
+    let len = if start != 0 { 9 } else { 0 }
+        + if time != 0 { 9 } else { 0 }
+        + 9
+        + p.exemplars
+            .iter()
+            .map(|e| prost::encoding::message::encoded_len(5, e))
+            .sum::<usize>()
+        + p.attrs_pb.len()
+        + if flags != 0 {
+            1 + prost::encoding::encoded_len_varint(flags as u64)
+        } else {
+            0
+        };
+    put_header(1, len, dps);
+    put_fixed64(2, start, dps);
+    put_fixed64(3, time, dps);
+    put_double(4, value, dps);
+    for e in p.exemplars {
+        prost::encoding::message::encode(5, e, dps);
+    }
+    dps.extend_from_slice(p.attrs_pb);
+    if flags != 0 {
+        put_varint(8, flags as u64, dps);
+    }
+}
+
+/// Appends a gauge (`kind` GAUGE) or cumulative monotonic sum (SUM) as a `metrics` field (tag 2
+/// of `ScopeMetrics`) around its encoded points ([`put_number_point`]).
+pub fn put_number_metric(
+    name: &str,
+    help: &str,
+    unit: &str,
+    kind: u8,
+    dps: &[u8],
+    out: &mut Vec<u8>,
+) {
     // Sum: aggregation_temporality 2 (cumulative), is_monotonic 3 (true).
-    let data_len = dps.len() + if f.kind == SUM { 4 } else { 0 };
-    let metric_len = bytes_len(1, f.name.len())
-        + bytes_len(1, f.help.len())
-        + bytes_len(1, f.unit.len())
+    let data_len = dps.len() + if kind == SUM { 4 } else { 0 };
+    let metric_len = bytes_len(1, name.len())
+        + bytes_len(1, help.len())
+        + bytes_len(1, unit.len())
         + 1
         + delimited(data_len);
     put_header(2, metric_len, out);
-    put_bytes(1, f.name.as_bytes(), out);
-    put_bytes(2, f.help.as_bytes(), out);
-    put_bytes(3, f.unit.as_bytes(), out);
-    put_header(if f.kind == SUM { 7 } else { 5 }, data_len, out);
-    out.extend_from_slice(&dps);
-    if f.kind == SUM {
+    put_bytes(1, name.as_bytes(), out);
+    put_bytes(2, help.as_bytes(), out);
+    put_bytes(3, unit.as_bytes(), out);
+    put_header(if kind == SUM { 7 } else { 5 }, data_len, out);
+    out.extend_from_slice(dps);
+    if kind == SUM {
         put_varint(2, AggregationTemporality::Cumulative as u64, out);
         put_varint(3, 1, out);
     }
-    n
 }
 
 /// Groups samples into families of points (see [`to_metrics`]).
@@ -293,7 +398,9 @@ fn group(
     samples: Vec<ScrapedSample>,
 ) -> (Vec<Family>, Vec<(String, String)>) {
     let mut families: Vec<Family> = Vec::new();
-    let mut index: FastMap<String, usize> = FastMap::default();
+    // By family and whether its series are native histograms: a histogram scraped both ways
+    // (`scrape_classic_histograms`) is two metrics of one name, as otelcol makes them.
+    let mut index: [FastMap<String, usize>; 2] = Default::default();
     let mut target_info = Vec::new();
     for (mut labels, value, ts, ex, extra) in samples {
         let name = match labels.iter().position(|(k, _)| k == "__name__") {
@@ -310,14 +417,7 @@ fn group(
             }
             continue;
         }
-        let is_native = extra.as_ref().is_some_and(|e| e.native.is_some());
-        let kind = match mtype {
-            MetricType::Histogram if is_native => EXP_HIST,
-            MetricType::Counter => SUM,
-            MetricType::Histogram => HIST,
-            MetricType::Summary => SUMMARY,
-            _ => GAUGE,
-        };
+        let kind = kind_of(mtype, extra.as_ref().is_some_and(|e| e.native.is_some()));
         let suffix = name.get(family.len().min(name.len())..).unwrap_or("");
         // The bucket bound or quantile, read before those labels leave the attributes.
         let bound_label = match kind {
@@ -339,6 +439,7 @@ fn group(
                 || (!bound_label.is_empty() && k == bound_label))
         });
         attrs.sort();
+        let index = &mut index[usize::from(kind == EXP_HIST)];
         let fi = match index.get(family) {
             Some(&i) => i,
             None => {
@@ -360,11 +461,6 @@ fn group(
         let Some(f) = families.get_mut(fi) else {
             continue;
         };
-        // A family's series are all native or all classic; a series of the other kind (a target
-        // mixing them in one family) has no place in the metric.
-        if (f.kind == EXP_HIST) != (kind == EXP_HIST) {
-            continue;
-        }
         let p = f.points.entry(attrs).or_default();
         p.ts_ms = p.ts_ms.max(ts);
         if let Some(extra) = extra {
@@ -419,7 +515,7 @@ fn group(
 
 /// otelcol's `trim_metric_suffixes`: a counter loses `_total`, any metric its unit suffix
 /// (`_seconds` for unit `seconds`), and a gauge in unit `1`/`ratio` its `_ratio`.
-fn trim(name: &str, kind: u8, unit: &str) -> String {
+pub fn trim(name: &str, kind: u8, unit: &str) -> String {
     let mut n = name;
     if kind == SUM {
         n = n.strip_suffix("_total").unwrap_or(n);
@@ -859,6 +955,57 @@ mod tests {
         };
         assert_eq!(x.data_points[0].flags, 1);
         assert_eq!(stale[0].name, "native_seconds");
+    }
+
+    #[test]
+    fn scrape_classic_histograms_keeps_both_forms() {
+        use crate::prom::protobuf::{self, client, tests as pb};
+        // A native histogram that also has classic buckets, as client_golang exposes one with
+        // both bucket kinds configured.
+        let mut h = pb::native_histogram();
+        h.bucket = vec![client::Bucket {
+            cumulative_count: Some(9),
+            upper_bound: Some(1.0),
+            ..Default::default()
+        }];
+        let body = pb::body(&[pb::family(
+            "both_seconds",
+            client::MetricType::Histogram,
+            vec![client::Metric {
+                histogram: Some(h),
+                ..Default::default()
+            }],
+        )]);
+        let kinds = |classic: bool| -> Vec<(String, &'static str)> {
+            let e = protobuf::parse_with(&body, classic).unwrap();
+            let (m, _, keys) = to_metrics(&Default::default(), false, &e, scraped(&e));
+            assert_eq!(keys.len(), m.len());
+            m.into_iter()
+                .map(|m| {
+                    let kind = match &m.data {
+                        Some(metric::Data::ExponentialHistogram(_)) => "exponential",
+                        Some(metric::Data::Histogram(h)) => {
+                            let p = &h.data_points[0];
+                            assert_eq!(p.explicit_bounds, [1.0]);
+                            assert_eq!(p.bucket_counts, [9, 2]);
+                            assert_eq!((p.count, p.sum), (11, Some(-1.5)));
+                            assert_eq!(p.start_time_unix_nano, 1_700_000_000_500_000_000);
+                            "classic"
+                        }
+                        other => panic!("{other:?}"),
+                    };
+                    (m.name, kind)
+                })
+                .collect()
+        };
+        assert_eq!(kinds(false), [("both_seconds".to_string(), "exponential")]);
+        assert_eq!(
+            kinds(true),
+            [
+                ("both_seconds".to_string(), "exponential"),
+                ("both_seconds".to_string(), "classic")
+            ]
+        );
     }
 
     #[test]

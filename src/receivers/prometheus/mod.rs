@@ -5,6 +5,7 @@
 //! target (Prometheus' jitter), so a slow or huge target (bounded by `scrape_timeout` and
 //! `body_size_limit`) never delays another.
 
+mod cache;
 pub mod config;
 pub mod convert;
 pub mod relabel;
@@ -22,6 +23,7 @@ use prost::Message;
 use serde_yaml::Value;
 use tokio::sync::watch;
 
+use self::cache::ScrapeCache;
 use self::config::{Job, ReceiverConfig};
 use self::convert::{kv, SeriesKey};
 use crate::component::{
@@ -134,6 +136,7 @@ impl Receiver for PromReceiver {
                 job: job.clone(),
                 client: client.clone(),
                 next: self.next.clone(),
+                forced_error: std::sync::Mutex::new(None),
             });
             self.tasks.push(tokio::spawn(run_job(ctx, rx.clone())));
         }
@@ -157,6 +160,23 @@ struct JobCtx {
     job: Arc<Job>,
     client: reqwest::Client,
     next: Arc<dyn Consumer<Metrics>>,
+    /// Set while the job has more targets than `target_limit`: every scrape of the job fails
+    /// with it, without fetching (Prometheus' forced error).
+    forced_error: std::sync::Mutex<Option<String>>,
+}
+
+impl JobCtx {
+    fn forced_error(&self) -> Option<String> {
+        self.forced_error.lock().ok().and_then(|e| e.clone())
+    }
+}
+
+/// `target_limit`: more targets after relabeling than the limit fails every scrape of the job
+/// (`up` = 0), as Prometheus does, until discovery finds few enough.
+fn target_limit_error(job: &Job, targets: usize) -> Option<String> {
+    let limit = job.cfg.target_limit;
+    (limit > 0 && targets > limit)
+        .then(|| format!("target_limit exceeded (number of targets: {targets}, limit: {limit})"))
 }
 
 /// A target after relabeling.
@@ -169,17 +189,17 @@ pub struct Target {
 }
 
 impl Target {
-    fn label(&self, k: &str) -> String {
+    fn label(&self, k: &str) -> Option<&str> {
         self.labels
             .iter()
             .find(|(n, _)| n == k)
-            .map(|(_, v)| v.clone())
-            .unwrap_or_default()
+            .map(|(_, v)| v.as_str())
     }
 
     /// `job` and `instance`: the resource its own series (`up`, `scrape_*`) belong to.
     fn resource(&self) -> (String, String) {
-        (self.label("job"), self.label("instance"))
+        let label = |k| self.label(k).unwrap_or_default().to_string();
+        (label("job"), label("instance"))
     }
 }
 
@@ -345,6 +365,13 @@ async fn run_job(ctx: Arc<JobCtx>, mut stop: watch::Receiver<bool>) {
                 wanted.insert(t);
             }
         }
+        let forced = target_limit_error(&ctx.job, wanted.len());
+        if let Some(e) = &forced {
+            tracing::warn!(receiver = %ctx.receiver, job = %ctx.job.cfg.job_name, error = %e, "scrapes fail");
+        }
+        if let Ok(mut f) = ctx.forced_error.lock() {
+            *f = forced;
+        }
         loops.retain(|t, (tx, _)| {
             let keep = wanted.contains(t);
             if !keep {
@@ -399,16 +426,21 @@ async fn scrape_loop(ctx: Arc<JobCtx>, target: Target, mut stop: watch::Receiver
     }
     let mut ticker = tokio::time::interval(interval);
     ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    let mut previous: Vec<SeriesKey> = Vec::new();
+    let mut cache = ScrapeCache::new();
     loop {
         tokio::select! {
             _ = stop.changed() => break,
             _ = ticker.tick() => {}
         }
-        previous = scrape_once(&ctx, &target, previous).await;
+        scrape_once(&ctx, &target, &mut cache).await;
     }
     // A target that goes away: its series end with stale markers, as in Prometheus.
-    if *stop.borrow() == LoopEnd::TargetGone && !previous.is_empty() {
+    let previous = if *stop.borrow() == LoopEnd::TargetGone {
+        cache.live()
+    } else {
+        vec![]
+    };
+    if !previous.is_empty() {
         let mut groups = Groups::new();
         let mut by: BTreeMap<(String, String), Vec<SeriesKey>> = BTreeMap::new();
         for k in previous {
@@ -465,16 +497,34 @@ struct Scraped {
 }
 
 impl Scraped {
-    fn parse(self) -> Result<text::Exposition, String> {
+    /// Parses, relabels, limits and converts a body: the text formats through the target's
+    /// scrape cache, the protobuf format through `process`. Returns the groups, the samples
+    /// scraped and those kept after relabeling.
+    fn convert(
+        self,
+        ctx: &JobCtx,
+        target: &Target,
+        cache: &mut ScrapeCache,
+    ) -> Result<(Groups, usize, usize), String> {
         match self.format {
             Format::Protobuf => {
-                crate::prom::protobuf::parse(&self.body).map_err(|e| format!("parse error: {e}"))
+                let classic = ctx.job.cfg.scrape_classic_histograms;
+                let expo = crate::prom::protobuf::parse_with(&self.body, classic)
+                    .map_err(|e| format!("parse error: {e}"))?;
+                let (groups, keys, scraped, post) = process(&ctx.job, target, expo, now_ms())?;
+                cache.register(keys);
+                Ok((groups, scraped, post))
             }
             Format::Text | Format::OpenMetrics => {
                 let body = String::from_utf8(self.body)
                     .map_err(|_| "the body is not UTF-8".to_string())?;
-                text::parse(&body, self.format == Format::OpenMetrics)
-                    .map_err(|e| format!("parse error: {e}"))
+                cache.scrape_text(
+                    &ctx.job,
+                    target,
+                    &body,
+                    self.format == Format::OpenMetrics,
+                    now_ms(),
+                )
             }
         }
     }
@@ -552,7 +602,9 @@ async fn fetch(ctx: &JobCtx, target: &Target) -> Result<Scraped, String> {
             Format::Text
         };
         let limit = ctx.job.body_size_limit;
-        let mut body = Vec::new();
+        // Sized from Content-Length when there is one (never beyond the limit, or 64 MiB).
+        let cap = if limit > 0 { limit + 1 } else { 64 << 20 };
+        let mut body = Vec::with_capacity(resp.content_length().map_or(0, |n| n.min(cap)) as usize);
         while let Some(chunk) = resp.chunk().await.map_err(|e| e.to_string())? {
             body.extend_from_slice(&chunk);
             if limit > 0 && body.len() as u64 > limit {
@@ -580,43 +632,38 @@ struct Group {
 
 type Groups = BTreeMap<(String, String), Group>;
 
-/// One scrape: fetch, parse, relabel, limit, convert, send. Returns the series it produced (for
-/// the next scrape's stale markers).
-async fn scrape_once(ctx: &JobCtx, target: &Target, previous: Vec<SeriesKey>) -> Vec<SeriesKey> {
+/// One scrape: fetch, parse, relabel, limit, convert, send; the cache keeps its series (for
+/// the next scrape's stale markers) and what its lines became.
+async fn scrape_once(ctx: &JobCtx, target: &Target, cache: &mut ScrapeCache) {
     let started = Instant::now();
     let ts = now_ms();
-    let outcome = fetch(ctx, target)
-        .await
-        .and_then(Scraped::parse)
-        .and_then(|expo| process(ctx, target, expo));
-    let (mut groups, keys, scraped, post, up) = match outcome {
-        Ok((g, k, scraped, post)) => (g, k, scraped, post, true),
+    cache.begin();
+    let outcome = match ctx.forced_error() {
+        Some(e) => Err(e),
+        None => match fetch(ctx, target).await {
+            Ok(scraped) => scraped.convert(ctx, target, cache),
+            Err(e) => Err(e),
+        },
+    };
+    let (mut groups, scraped, post, up) = match outcome {
+        Ok((g, scraped, post)) => (g, scraped, post, true),
         Err(e) => {
             tracing::warn!(receiver = %ctx.receiver, target = %target.url, error = %e, "scrape failed");
-            (Groups::new(), vec![], 0, 0, false)
+            cache.forget();
+            (Groups::new(), 0, 0, false)
         }
     };
-    // One set of the previous scrape's series, marked as they are found again: series added are
-    // those not in it, series gone those left unmarked.
-    let mut before: FastMap<&SeriesKey, bool> =
-        FastMap::with_capacity_and_hasher(previous.len(), Default::default());
-    for k in &previous {
-        before.insert(k, false);
-    }
-    let mut added = 0usize;
-    for k in &keys {
-        match before.get_mut(k) {
-            Some(found) => *found = true,
-            None => added += 1,
-        }
-    }
-    let mut gone: BTreeMap<(String, String), Vec<SeriesKey>> = BTreeMap::new();
-    for k in previous.iter().filter(|k| before.get(k) == Some(&false)) {
-        gone.entry((*k.resource).clone())
+    // Series added are those not in the previous scrape, series gone those of the previous
+    // scrape not in this one.
+    let (added, gone) = cache.finish();
+    let mut by_resource: BTreeMap<(String, String), Vec<SeriesKey>> = BTreeMap::new();
+    for k in gone {
+        by_resource
+            .entry((*k.resource).clone())
             .or_default()
-            .push(k.clone());
+            .push(k);
     }
-    for (res, keys) in gone {
+    for (res, keys) in by_resource {
         groups
             .entry(res)
             .or_default()
@@ -639,66 +686,108 @@ async fn scrape_once(ctx: &JobCtx, target: &Target, previous: Vec<SeriesKey>) ->
     own.metrics
         .push(convert::gauge("scrape_series_added", added as f64, ts));
     send(ctx, target, groups).await;
-    keys
+}
+
+/// A scraped sample's labels for the target: the target's labels added (they win unless
+/// `honor_labels`; a conflicting scraped label becomes `exported_<name>`), then
+/// `metric_relabel_configs`. `None` when relabeling drops the sample. Without
+/// `metric_relabel_configs` (`implicit_ok`) nothing reads a series' `job` and `instance` labels
+/// but the grouping into resources (conversion drops them from the attributes), so the target's
+/// are not copied: they are returned as a count (for `label_limit`).
+fn prepare_labels(
+    job: &Job,
+    target: &Target,
+    implicit_ok: bool,
+    mut labels: Vec<(String, String)>,
+) -> Option<(Vec<(String, String)>, usize)> {
+    let mut implicit = 0usize;
+    for (k, v) in &target.labels {
+        match labels.iter().position(|(n, _)| n == k) {
+            Some(_) if job.cfg.honor_labels => {}
+            Some(i) => {
+                let old = std::mem::replace(&mut labels[i].1, v.clone());
+                if !old.is_empty() {
+                    labels.push((format!("exported_{k}"), old));
+                }
+            }
+            None if implicit_ok && (k == "job" || k == "instance") => implicit += 1,
+            None => labels.push((k.clone(), v.clone())),
+        }
+    }
+    if implicit_ok {
+        Some((labels, implicit))
+    } else {
+        relabel::apply(&job.metric_relabel, labels).map(|l| (l, implicit))
+    }
+}
+
+/// `label_limit`, `label_name_length_limit` and `label_value_length_limit` (in bytes), as
+/// Prometheus checks a sample after relabeling: every label counts, `__name__` included, and so
+/// do the target's `job` and `instance` that `prepare_labels` did not copy (`implicit`).
+fn check_label_limits(
+    job: &Job,
+    target: &Target,
+    labels: &[(String, String)],
+    implicit: usize,
+) -> Result<(), String> {
+    let c = &job.cfg;
+    let count = labels.len() + implicit;
+    if c.label_limit > 0 && count > c.label_limit {
+        return Err(format!(
+            "label_limit exceeded: a series has {} labels (limit {})",
+            count, c.label_limit
+        ));
+    }
+    if c.label_name_length_limit == 0 && c.label_value_length_limit == 0 {
+        return Ok(());
+    }
+    let implied = target.labels.iter().filter(|(k, _)| {
+        implicit > 0
+            && matches!(k.as_str(), "job" | "instance")
+            && !labels.iter().any(|(n, _)| n == k)
+    });
+    let metric = label_or(labels, "__name__", None);
+    for (k, v) in labels.iter().chain(implied) {
+        if c.label_name_length_limit > 0 && k.len() > c.label_name_length_limit {
+            return Err(format!(
+                "label_name_length_limit exceeded: metric {metric:?}, label name {k:?} has {} bytes (limit {})",
+                k.len(),
+                c.label_name_length_limit
+            ));
+        }
+        if c.label_value_length_limit > 0 && v.len() > c.label_value_length_limit {
+            return Err(format!(
+                "label_value_length_limit exceeded: metric {metric:?}, label {k:?} has a value of {} bytes (limit {})",
+                v.len(),
+                c.label_value_length_limit
+            ));
+        }
+    }
+    Ok(())
 }
 
 fn process(
-    ctx: &JobCtx,
+    job: &Job,
     target: &Target,
     mut expo: text::Exposition,
+    ts: i64,
 ) -> Result<(Groups, Vec<SeriesKey>, usize, usize), String> {
-    let job = &ctx.job;
-    let ts = now_ms();
     let scraped = expo.samples.len();
     // Without metric_relabel_configs nothing reads a series' `job` and `instance` labels but the
     // grouping into resources (conversion drops them from the attributes), so the target's are not
     // copied into every series: they are counted for label_limit and used as the resource.
     let implicit_ok = job.metric_relabel.is_empty();
-    let target_label = |k: &str| {
-        target
-            .labels
-            .iter()
-            .find(|(n, _)| n == k)
-            .map(|(_, v)| v.as_str())
-    };
-    let (target_job, target_instance) = (target_label("job"), target_label("instance"));
+    let (target_job, target_instance) = (target.label("job"), target.label("instance"));
     // Resources in the order first seen, and an index by (job, instance).
     let mut resources: Vec<((String, String), Vec<convert::ScrapedSample>)> = Vec::new();
     let mut resource_index: FastMap<(String, String), usize> = FastMap::default();
     let mut last = usize::MAX;
     let mut post = 0usize;
     for s in std::mem::take(&mut expo.samples) {
-        // Target labels win unless honor_labels; conflicting scraped labels become exported_<name>.
-        let mut labels = s.labels;
-        let mut implicit = 0usize;
-        for (k, v) in &target.labels {
-            match labels.iter().position(|(n, _)| n == k) {
-                Some(_) if job.cfg.honor_labels => {}
-                Some(i) => {
-                    let old = std::mem::replace(&mut labels[i].1, v.clone());
-                    if !old.is_empty() {
-                        labels.push((format!("exported_{k}"), old));
-                    }
-                }
-                None if implicit_ok && (k == "job" || k == "instance") => implicit += 1,
-                None => labels.push((k.clone(), v.clone())),
-            }
-        }
-        let labels = if implicit_ok {
-            labels
-        } else {
-            match relabel::apply(&job.metric_relabel, labels) {
-                Some(l) => l,
-                None => continue,
-            }
+        let Some((labels, implicit)) = prepare_labels(job, target, implicit_ok, s.labels) else {
+            continue;
         };
-        let label_count = labels.len() + implicit;
-        if job.cfg.label_limit > 0 && label_count > job.cfg.label_limit {
-            return Err(format!(
-                "label_limit exceeded: a series has {} labels (limit {})",
-                label_count, job.cfg.label_limit
-            ));
-        }
+        check_label_limits(job, target, &labels, implicit)?;
         post += 1;
         if job.cfg.sample_limit > 0 && post > job.cfg.sample_limit {
             return Err(format!(
@@ -889,6 +978,18 @@ config:
         assert!(t
             .labels
             .contains(&("instance".to_string(), "h:1".to_string())));
+    }
+
+    #[test]
+    fn target_limit_counts_targets_after_relabeling() {
+        let j = job("config: {scrape_configs: [{job_name: x, target_limit: 2}]}");
+        assert_eq!(target_limit_error(&j, 2), None);
+        assert_eq!(
+            target_limit_error(&j, 3).as_deref(),
+            Some("target_limit exceeded (number of targets: 3, limit: 2)")
+        );
+        let j = job("config: {scrape_configs: [{job_name: x}]}");
+        assert_eq!(target_limit_error(&j, 10_000), None);
     }
 
     #[test]
