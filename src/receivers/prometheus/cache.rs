@@ -22,7 +22,10 @@ use opentelemetry_proto::tonic::metrics::v1::Exemplar;
 
 use super::config::Job;
 use super::convert::{self, NumberPoint, ScrapedSample, SeriesKey, GAUGE, SUM};
-use super::{check_label_limits, label_or, prepare_labels, Group, Groups, Target};
+use super::{
+    check_label_count, check_label_limits, count_sample, label_or, prepare_labels, resource_of,
+    Group, Groups, Target,
+};
 use crate::prom::fasthash::{FastMap, FastSet};
 use crate::prom::text::{self, Exposition, MetricType, ParseError};
 
@@ -168,6 +171,20 @@ struct Scope<'a> {
     implicit_ok: bool,
     target_job: Option<&'a str>,
     target_instance: Option<&'a str>,
+}
+
+impl<'a> Scope<'a> {
+    /// A series' resource (`job`, `instance`), as the uncached path finds it.
+    fn resource_of<'l>(&self, labels: &'l [(String, String)]) -> (&'l str, &'l str)
+    where
+        'a: 'l,
+    {
+        resource_of(
+            labels,
+            (self.target_job, self.target_instance),
+            self.implicit_ok,
+        )
+    }
 }
 
 impl ScrapeCache {
@@ -364,13 +381,7 @@ impl ScrapeCache {
                                 limit_error = Some(e);
                                 continue;
                             }
-                            let (implied_job, implied_instance) = if scope.implicit_ok {
-                                (scope.target_job, scope.target_instance)
-                            } else {
-                                (None, None)
-                            };
-                            let rj = label_or(&labels, "job", implied_job);
-                            let ri = label_or(&labels, "instance", implied_instance);
+                            let (rj, ri) = scope.resource_of(&labels);
                             let res = resources.get(rj, ri);
                             let name = label_or(&labels, "__name__", None);
                             let (family, meta) = self.expo.family_of(name);
@@ -535,15 +546,7 @@ impl ScrapeCache {
             return Resolved::Full(labels, count);
         }
         let created = kind != GAUGE && name.get(family.len()..) == Some("_created");
-        let (implied_job, implied_instance) = if scope.implicit_ok {
-            (scope.target_job, scope.target_instance)
-        } else {
-            (None, None)
-        };
-        let (rj, ri) = (
-            label_or(&labels, "job", implied_job),
-            label_or(&labels, "instance", implied_instance),
-        );
+        let (rj, ri) = scope.resource_of(&labels);
         let ids = self
             .family_index
             .entry(family_hash(rj, ri, family))
@@ -600,20 +603,8 @@ impl ScrapeCache {
 
 /// `label_limit` and `sample_limit`, counting the sample as kept.
 fn limits(job: &Job, labels: usize, post: &mut usize) -> Result<(), String> {
-    if job.cfg.label_limit > 0 && labels > job.cfg.label_limit {
-        return Err(format!(
-            "label_limit exceeded: a series has {} labels (limit {})",
-            labels, job.cfg.label_limit
-        ));
-    }
-    *post += 1;
-    if job.cfg.sample_limit > 0 && *post > job.cfg.sample_limit {
-        return Err(format!(
-            "sample_limit exceeded: more than {} samples",
-            job.cfg.sample_limit
-        ));
-    }
-    Ok(())
+    check_label_count(job, labels)?;
+    count_sample(job, post)
 }
 
 fn mark(p: &mut PointSlot, gen: u64, added: &mut usize, seen: &mut usize) {

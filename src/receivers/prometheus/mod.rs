@@ -731,13 +731,7 @@ fn check_label_limits(
     implicit: usize,
 ) -> Result<(), String> {
     let c = &job.cfg;
-    let count = labels.len() + implicit;
-    if c.label_limit > 0 && count > c.label_limit {
-        return Err(format!(
-            "label_limit exceeded: a series has {} labels (limit {})",
-            count, c.label_limit
-        ));
-    }
+    check_label_count(job, labels.len() + implicit)?;
     if c.label_name_length_limit == 0 && c.label_value_length_limit == 0 {
         return Ok(());
     }
@@ -766,6 +760,29 @@ fn check_label_limits(
     Ok(())
 }
 
+/// `label_limit` on a series of `count` labels.
+fn check_label_count(job: &Job, count: usize) -> Result<(), String> {
+    if job.cfg.label_limit > 0 && count > job.cfg.label_limit {
+        return Err(format!(
+            "label_limit exceeded: a series has {} labels (limit {})",
+            count, job.cfg.label_limit
+        ));
+    }
+    Ok(())
+}
+
+/// `sample_limit`: counts one more sample kept after relabeling (`post`).
+fn count_sample(job: &Job, post: &mut usize) -> Result<(), String> {
+    *post += 1;
+    if job.cfg.sample_limit > 0 && *post > job.cfg.sample_limit {
+        return Err(format!(
+            "sample_limit exceeded: more than {} samples",
+            job.cfg.sample_limit
+        ));
+    }
+    Ok(())
+}
+
 fn process(
     job: &Job,
     target: &Target,
@@ -788,24 +805,12 @@ fn process(
             continue;
         };
         check_label_limits(job, target, &labels, implicit)?;
-        post += 1;
-        if job.cfg.sample_limit > 0 && post > job.cfg.sample_limit {
-            return Err(format!(
-                "sample_limit exceeded: more than {} samples",
-                job.cfg.sample_limit
-            ));
-        }
+        count_sample(job, &mut post)?;
         let t = match s.timestamp_ms {
             Some(t) if job.cfg.honor_timestamps => t,
             _ => ts,
         };
-        let (implied_job, implied_instance) = if implicit_ok {
-            (target_job, target_instance)
-        } else {
-            (None, None)
-        };
-        let rj = label_or(&labels, "job", implied_job);
-        let ri = label_or(&labels, "instance", implied_instance);
+        let (rj, ri) = resource_of(&labels, (target_job, target_instance), implicit_ok);
         let same_as_last = resources
             .get(last)
             .is_some_and(|((j, i), _)| j == rj && i == ri);
@@ -845,6 +850,20 @@ fn process(
         );
     }
     Ok((groups, keys, scraped, post))
+}
+
+/// A series' resource, its `job` and `instance`: its own labels, else the target's (`implied`) when
+/// `prepare_labels` did not copy them into the series (`implicit_ok`).
+fn resource_of<'a>(
+    labels: &'a [(String, String)],
+    implied: (Option<&'a str>, Option<&'a str>),
+    implicit_ok: bool,
+) -> (&'a str, &'a str) {
+    let (job, instance) = if implicit_ok { implied } else { (None, None) };
+    (
+        label_or(labels, "job", job),
+        label_or(labels, "instance", instance),
+    )
 }
 
 /// A label's value, else `implied` (the target's, not copied into the series), else empty.
