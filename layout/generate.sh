@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Writes layout/ferrotel.order, the code layout build.rs hands the linker: the functions the `ferrotel`
-# binary executes under the shipped configs, in the order they first run.
+# binary executes under the shipped configs, grouped by the workloads that ran them.
 #
 #   bash layout/generate.sh [BIN...]     (default: $CARGO_TARGET_DIR/{release,dist}/ferrotel, those that exist)
 #
@@ -163,7 +163,7 @@ names = sorted(first, key=lambda fn: (-len(used[fn]), sorted(used[fn]), first[fn
 print("\n".join(names))
 PY
 {
-  sed -n '1,/^$/p' layout/ferrotel.order | grep '^#' || true
+  grep '^#' layout/ferrotel.order || true
   cat "$work/names"
 } >"$work/order"
 out=${ORDER_OUT:-layout/ferrotel.order}

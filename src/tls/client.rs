@@ -1,7 +1,7 @@
 //! Client TLS: the rustls config for exporters (roots, client certificate, `insecure_skip_verify`,
 //! `server_name_override`) and a connector that lets tonic use it.
 
-use std::sync::{Arc, RwLock};
+use std::sync::{Arc, OnceLock, RwLock};
 
 use futures::future::BoxFuture;
 use hyper_util::rt::TokioIo;
@@ -229,6 +229,92 @@ impl rustls::client::ResolvesClientCert for Reloading {
 
     fn has_certs(&self) -> bool {
         self.0.identity().is_some()
+    }
+}
+
+/// The TLS of a plain-HTTP client ([`ClientTls::http_client`](super::ClientTls::http_client) with
+/// `https` false), for the `https://` URLs a redirect may lead to: the system's roots, as reqwest's
+/// own default checks them, offering `alpn`.
+pub(super) fn system_roots_on_first_use(alpn: &[&[u8]]) -> Result<rustls::ClientConfig, String> {
+    let provider = provider(&[], &[])?;
+    let mut cfg = rustls::ClientConfig::builder_with_provider(provider.clone())
+        .with_protocol_versions(&versions(&None, &None)?)
+        .map_err(|e| format!("TLS versions: {e}"))?
+        .dangerous()
+        .with_custom_certificate_verifier(Arc::new(SystemRoots::new(provider)))
+        .with_no_client_auth();
+    cfg.alpn_protocols = alpn.iter().map(|p| p.to_vec()).collect();
+    Ok(cfg)
+}
+
+/// The system's roots, read at the first handshake instead of when the client is built: most
+/// plain-HTTP clients never make one, and parsing the CA bundle was a quarter of start-up.
+#[derive(Debug)]
+pub(super) struct SystemRoots {
+    provider: Arc<CryptoProvider>,
+    pub(super) verifier: OnceLock<Result<Arc<rustls::client::WebPkiServerVerifier>, String>>,
+}
+
+impl SystemRoots {
+    pub(super) fn new(provider: Arc<CryptoProvider>) -> Self {
+        SystemRoots {
+            provider,
+            verifier: OnceLock::new(),
+        }
+    }
+
+    fn verifier(&self) -> Result<&rustls::client::WebPkiServerVerifier, rustls::Error> {
+        let loaded = self.verifier.get_or_init(|| {
+            let roots = load_roots(None, None, "ca_file", true, true)?;
+            rustls::client::WebPkiServerVerifier::builder_with_provider(
+                Arc::new(roots),
+                self.provider.clone(),
+            )
+            .build()
+            .map_err(|e| format!("TLS roots: {e}"))
+        });
+        match loaded {
+            Ok(v) => Ok(v),
+            Err(e) => Err(rustls::Error::General(e.clone())),
+        }
+    }
+}
+
+impl ServerCertVerifier for SystemRoots {
+    fn verify_server_cert(
+        &self,
+        end_entity: &CertificateDer<'_>,
+        intermediates: &[CertificateDer<'_>],
+        server_name: &ServerName<'_>,
+        ocsp: &[u8],
+        now: UnixTime,
+    ) -> Result<ServerCertVerified, rustls::Error> {
+        self.verifier()?
+            .verify_server_cert(end_entity, intermediates, server_name, ocsp, now)
+    }
+
+    fn verify_tls12_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        self.verifier()?.verify_tls12_signature(message, cert, dss)
+    }
+
+    fn verify_tls13_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        self.verifier()?.verify_tls13_signature(message, cert, dss)
+    }
+
+    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
+        self.provider
+            .signature_verification_algorithms
+            .supported_schemes()
     }
 }
 

@@ -558,9 +558,9 @@ impl ClientTls {
         alpn: &[&[u8]],
     ) -> Result<reqwest::ClientBuilder, String> {
         if !https {
-            // A plain-text client never verifies a certificate: without this, building it would
-            // read and parse the system's whole CA bundle (about 150 certificates) for nothing.
-            return Ok(builder.tls_built_in_root_certs(false));
+            // Only a redirect takes a plain-HTTP client to TLS: it checks the system's roots, as
+            // reqwest's default would, but reads them at that handshake, not at start-up.
+            return Ok(builder.use_preconfigured_tls(client::system_roots_on_first_use(alpn)?));
         }
         if self.insecure {
             return Ok(builder);

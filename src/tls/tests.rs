@@ -186,3 +186,20 @@ fn client_set_ups_read_tls_only_when_used() {
         .http_client(reqwest::Client::builder(), true, &[ALPN_H2, ALPN_HTTP])
         .is_ok());
 }
+
+/// A plain-HTTP client reads no CA bundle when it is built; a redirect to `https://` still has the
+/// system's roots, read at that first handshake (a certificate they do not know is refused).
+#[test]
+fn plain_http_clients_read_the_system_roots_at_the_first_handshake() {
+    use rustls::client::danger::ServerCertVerifier;
+    use rustls::pki_types::{ServerName, UnixTime};
+    assert!(client::system_roots_on_first_use(&[ALPN_HTTP]).is_ok());
+    let roots = client::SystemRoots::new(provider(&[], &[]).unwrap());
+    assert!(roots.verifier.get().is_none());
+    let ca = pki::Ca::new("not a system root");
+    let cert = CertificateDer::from_pem_slice(ca.cert_pem.as_bytes()).unwrap();
+    let name = ServerName::try_from("localhost").unwrap();
+    let res = roots.verify_server_cert(&cert, &[], &name, &[], UnixTime::now());
+    assert!(res.is_err(), "{res:?}");
+    assert!(roots.verifier.get().is_some());
+}
