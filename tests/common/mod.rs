@@ -16,12 +16,22 @@ use std::time::{Duration, Instant};
 pub use sink::{Sink, SinkMode};
 
 /// A free TCP port on 127.0.0.1 (bound and released; good enough for tests on loopback).
+/// A port nothing listens on now, and one this test process has not handed out before: the
+/// kernel may give a released port to the next `bind(0)`, and two tests running at once would
+/// then start collectors on the same port.
 pub fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
+    static GIVEN: std::sync::Mutex<std::collections::BTreeSet<u16>> =
+        std::sync::Mutex::new(std::collections::BTreeSet::new());
+    loop {
+        let port = TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        if GIVEN.lock().unwrap_or_else(|p| p.into_inner()).insert(port) {
+            return port;
+        }
+    }
 }
 
 /// The binary under test: `FERROTEL_BIN` when set (`.ci/run` points it at the release build, so the

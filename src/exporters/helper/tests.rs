@@ -233,7 +233,9 @@ async fn a_persistent_queue_keeps_what_was_not_sent_for_the_next_start() {
     for i in 0..20 {
         e.consume(spans(&format!("d{i}"), 5)).await.unwrap();
     }
-    // Two are in flight (hanging) at shutdown: they are kept too.
+    // Two are in flight (hanging) at shutdown: they are kept too. (Wait for both to be sent, so
+    // that a slow machine does not shut down before they leave the queue.)
+    assert!(wait_for(Duration::from_secs(10), || down.count() >= 2).await);
     e.shutdown(Instant::now() + Duration::from_millis(300))
         .await;
     assert_eq!(down.count(), 2);
